@@ -1,0 +1,6 @@
+//! Placeholder until its issue lands; see README.md in this folder.
+
+fn main() {
+    eprintln!("wiber-api is not built yet");
+    std::process::exit(1);
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# A MongoDB wire-protocol server as a plain local process: FerretDB v1 with its SQLite handler,
+# built from the Go module proxy through the small wrapper module in dev/ferretdb.
+#
+#   dev/ferretdb.sh install              build the binary into $WIBER_CACHE/bin (once per wrapper change)
+#   dev/ferretdb.sh start|stop|status    serve on 127.0.0.1:$FERRETDB_PORT
+#   dev/ferretdb.sh uri                  print the MongoDB connection string
+#
+# Variables (defaults): FERRETDB_PORT (27017), WIBER_CACHE (~/.cache/wiber).
+# Data and log live in $WIBER_CACHE/run/ferretdb-$FERRETDB_PORT.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+FERRETDB_PORT="${FERRETDB_PORT:-27017}"
+FERRETDB_RUN="$WIBER_CACHE/run/ferretdb-$FERRETDB_PORT"
+SRC="$WIBER_DEV_DIR/ferretdb"
+# The binary's name carries a hash of the wrapper's sources, so editing them rebuilds it.
+STAMP=$(cat "$SRC/go.mod" "$SRC/go.sum" "$SRC/main.go" | sha256sum | cut -c1-12)
+BIN="$WIBER_CACHE/bin/ferretdb-$STAMP"
+
+install() {
+  [[ -x $BIN ]] && return 0
+  command -v go >/dev/null || die "go is needed to build FerretDB"
+  log "building FerretDB (wrapper in dev/ferretdb) into $BIN; a cold build takes a few minutes"
+  mkdir -p "$(dirname "$BIN")"
+  (cd "$SRC" && CGO_ENABLED=0 go build -trimpath -buildvcs=false -o "$BIN.tmp" .) ||
+    die "building FerretDB failed"
+  mv "$BIN.tmp" "$BIN"
+}
+
+uri() { echo "mongodb://127.0.0.1:$FERRETDB_PORT/"; }
+
+status() {
+  if pid_alive "$FERRETDB_RUN/pid"; then
+    echo "ferretdb: running (pid $(cat "$FERRETDB_RUN/pid"), port $FERRETDB_PORT)"
+  else
+    echo "ferretdb: stopped"
+    return 1
+  fi
+}
+
+start() {
+  install
+  if pid_alive "$FERRETDB_RUN/pid"; then
+    log "ferretdb already running on port $FERRETDB_PORT"
+    return 0
+  fi
+  port_open 127.0.0.1 "$FERRETDB_PORT" &&
+    die "port $FERRETDB_PORT is taken by another process; set FERRETDB_PORT to use another"
+  mkdir -p "$FERRETDB_RUN/data"
+  : >"$FERRETDB_RUN/ferretdb.log"
+  start_daemon ferretdb "$FERRETDB_RUN/pid" "$FERRETDB_RUN/ferretdb.log" \
+    "$BIN" -listen "127.0.0.1:$FERRETDB_PORT" -data-dir "$FERRETDB_RUN/data"
+  ready() { pid_alive "$FERRETDB_RUN/pid" && port_open 127.0.0.1 "$FERRETDB_PORT"; }
+  wait_until 60 ferretdb ready || fail_with_log ferretdb "$FERRETDB_RUN/ferretdb.log"
+  log "ferretdb ready: $(uri)"
+}
+
+stop() { stop_daemon ferretdb "$FERRETDB_RUN/pid"; }
+
+case "${1:-}" in
+  install) install ;;
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  uri) uri ;;
+  *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; [[ -z ${1:-} ]] || exit 2 ;;
+esac

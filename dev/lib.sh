@@ -1,0 +1,67 @@
+# Shared helpers for the dev/ scripts. Source it; do not run it.
+# Everything downloaded or built lives under $WIBER_CACHE (default ~/.cache/wiber), never in the repo.
+
+set -euo pipefail
+
+WIBER_CACHE="${WIBER_CACHE:-$HOME/.cache/wiber}"
+WIBER_DEV_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+WIBER_ROOT="$(cd "$WIBER_DEV_DIR/.." && pwd)"
+export WIBER_CACHE
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# wait_until DEADLINE_SECONDS DESCRIPTION COMMAND...: polls COMMAND until it succeeds or the deadline passes.
+wait_until() {
+  local timeout=$1 what=$2; shift 2
+  local deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    if ((SECONDS >= deadline)); then
+      log "timed out after ${timeout}s waiting for $what"
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+# port_open HOST PORT: true when something accepts TCP connections there.
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# pid_alive PIDFILE: true when the pid file names a running process.
+pid_alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# start_daemon NAME PIDFILE LOGFILE COMMAND...: starts COMMAND detached in its own session,
+# so that stop can signal the whole process group and leave nothing behind.
+start_daemon() {
+  local name=$1 pidfile=$2 logfile=$3; shift 3
+  mkdir -p "$(dirname "$pidfile")" "$(dirname "$logfile")"
+  setsid "$@" </dev/null >>"$logfile" 2>&1 &
+  echo $! >"$pidfile"
+  log "$name started (pid $(cat "$pidfile"), log $logfile)"
+}
+
+# stop_daemon NAME PIDFILE: SIGTERM to the process group, then SIGKILL after a grace period.
+stop_daemon() {
+  local name=$1 pidfile=$2 pid
+  if ! pid_alive "$pidfile"; then
+    rm -f "$pidfile"
+    return 0
+  fi
+  pid=$(cat "$pidfile")
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + 30))
+  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "$name did not stop within 30s; killing it"
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidfile"
+  log "$name stopped"
+}
+
+# fail_with_log NAME LOGFILE: prints the end of a log and exits non-zero.
+fail_with_log() {
+  printf '\n--- last 40 lines of %s ---\n' "$2" >&2
+  tail -n 40 "$2" >&2 || true
+  die "$1 failed to start (full log: $2)"
+}
