@@ -1,7 +1,7 @@
 # The two commands a fresh machine needs: `make up` and `make test`. See README.md.
 SHELL := /bin/bash
 
-.PHONY: up down status test lint fmt build
+.PHONY: up down status test lint fmt build bench cluster-up cluster-down
 
 up: ## Run Wiber locally on real servers; returns when ready, runs until `make down`.
 	dev/up.sh
@@ -12,9 +12,19 @@ down: ## Stop everything `make up` started.
 status: ## Show what is running.
 	-dev/kafka.sh status
 	-dev/ferretdb.sh status
+	-dev/wiber.sh status
 
 test: ## Every check CI runs: lints, then all tests against real local servers.
 	dev/test.sh
+
+bench: ## Load test on a fresh release stack on bench ports (see BENCHMARKS.md); BENCH_ARGS go to wiber-loadgen.
+	dev/bench.sh $(BENCH_ARGS)
+
+cluster-up: ## A local Kubernetes control plane with kwok nodes (see README.md); KUBECONFIG from `dev/cluster.sh kubeconfig`.
+	dev/cluster.sh start
+
+cluster-down: ## Stop the control plane `make cluster-up` started.
+	dev/cluster.sh stop
 
 lint: ## Formatting and clippy only.
 	cargo fmt --all --check

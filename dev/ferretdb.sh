@@ -5,6 +5,7 @@
 #   dev/ferretdb.sh install              build the binary into $WIBER_CACHE/bin (once per wrapper change)
 #   dev/ferretdb.sh start|stop|status    serve on 127.0.0.1:$FERRETDB_PORT
 #   dev/ferretdb.sh uri                  print the MongoDB connection string
+#   dev/ferretdb.sh bin                  print the binary's path (tests start their own instances)
 #
 # Variables (defaults): FERRETDB_PORT (27017), WIBER_CACHE (~/.cache/wiber).
 # Data and log live in $WIBER_CACHE/run/ferretdb-$FERRETDB_PORT.
@@ -63,5 +64,6 @@ case "${1:-}" in
   stop) stop ;;
   status) status ;;
   uri) uri ;;
-  *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; [[ -z ${1:-} ]] || exit 2 ;;
+  bin) install && echo "$BIN" ;;
+  *) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; [[ -z ${1:-} ]] || exit 2 ;;
 esac

@@ -2,18 +2,24 @@
 # make test: every check CI runs. Lints, then starts the real servers on test ports (so a stack
 # from `make up` keeps running undisturbed), runs the whole Rust test suite against them, and
 # stops them again whatever the outcome.
-# Test ports: Kafka 29092 (controller 30092), MongoDB protocol 28017.
+# Test ports: Kafka 29092 (controller 30092), MongoDB protocol 28017, Kubernetes apiserver 26443
+# (controller manager, scheduler, kwok: 26444-26446), etcd 22379 (peer 22380).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$WIBER_ROOT"
 
 export KAFKA_PORT="${WIBER_TEST_KAFKA_PORT:-29092}"
 export FERRETDB_PORT="${WIBER_TEST_FERRETDB_PORT:-28017}"
+export KUBE_APISERVER_PORT="${WIBER_TEST_KUBE_APISERVER_PORT:-26443}"
+export ETCD_PORT="${WIBER_TEST_ETCD_PORT:-22379}"
+# Derived from the two above by dev/cluster.sh; one inherited from a `make cluster-up` shell would collide.
+unset ETCD_PEER_PORT KUBE_CONTROLLER_MANAGER_PORT KUBE_SCHEDULER_PORT KWOK_PORT
 
 log "checking formatting and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 cleanup() {
+  "$WIBER_DEV_DIR/cluster.sh" stop || true
   "$WIBER_DEV_DIR/ferretdb.sh" stop || true
   "$WIBER_DEV_DIR/kafka.sh" stop || true
 }
@@ -21,9 +27,20 @@ trap cleanup EXIT
 
 "$WIBER_DEV_DIR/kafka.sh" start
 "$WIBER_DEV_DIR/ferretdb.sh" start
+"$WIBER_DEV_DIR/cluster.sh" start
+# Kubernetes tests: the admin kubeconfig of the local control plane, and the helm and kubectl to use.
+KUBECONFIG=$("$WIBER_DEV_DIR/cluster.sh" kubeconfig)
+WIBER_HELM_BIN=$("$WIBER_DEV_DIR/cluster.sh" bin helm)
+WIBER_KUBECTL_BIN=$("$WIBER_DEV_DIR/cluster.sh" bin kubectl)
+export KUBECONFIG WIBER_HELM_BIN WIBER_KUBECTL_BIN
 KAFKA_BOOTSTRAP_SERVERS=$("$WIBER_DEV_DIR/kafka.sh" bootstrap)
 MONGO_URI=$("$WIBER_DEV_DIR/ferretdb.sh" uri)
-export KAFKA_BOOTSTRAP_SERVERS MONGO_URI
+# Fault tests start private FerretDB instances they can stop; e2e tests run the real binaries.
+WIBER_FERRETDB_BIN=$("$WIBER_DEV_DIR/ferretdb.sh" bin)
+WIBER_BIN_DIR="${CARGO_TARGET_DIR:-$WIBER_ROOT/target}/debug"
+export KAFKA_BOOTSTRAP_SERVERS MONGO_URI WIBER_FERRETDB_BIN WIBER_BIN_DIR
+
+cargo build --workspace --bins --locked
 
 log "running the test suite (Kafka $KAFKA_BOOTSTRAP_SERVERS, MongoDB protocol $MONGO_URI)"
 cargo test --workspace --all-targets --locked

@@ -6,7 +6,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 topic="${KAFKA_TOPIC:-wiber.messages}"
 partitions="${KAFKA_PARTITIONS:-3}"
+# LogAppendTime: the broker stamps each message, so API replicas' clocks cannot reorder a
+# conversation (the API answers with this timestamp, the consumer stores it).
 for t in "$topic" "$topic.dlq"; do
-  "$WIBER_DEV_DIR/kafka.sh" topics --create --if-not-exists --topic "$t" --partitions "$partitions" >/dev/null
+  "$WIBER_DEV_DIR/kafka.sh" topics --create --if-not-exists --topic "$t" --partitions "$partitions" \
+    --config message.timestamp.type=LogAppendTime >/dev/null
 done
 log "topics ready: $topic, $topic.dlq ($partitions partitions)"

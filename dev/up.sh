@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
-# make up: runs Wiber locally on real servers and returns once everything is ready.
-# It stays running until `make down`. Ports: Kafka 9092, MongoDB protocol 27017
-# (override with KAFKA_PORT / FERRETDB_PORT).
+# make up: runs Wiber locally on real servers and returns once everything is ready:
+# Kafka on 127.0.0.1:9092, the MongoDB-protocol server on 127.0.0.1:27017, the API on
+# http://127.0.0.1:8000 and the consumer (health and metrics on 127.0.0.1:8001).
+# It stays running until `make down`. Every port is a variable: see README.md.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 "$WIBER_DEV_DIR/kafka.sh" start
 "$WIBER_DEV_DIR/ferretdb.sh" start
 "$WIBER_DEV_DIR/topics.sh"
+KAFKA_BOOTSTRAP_SERVERS=$("$WIBER_DEV_DIR/kafka.sh" bootstrap)
+MONGO_URI=$("$WIBER_DEV_DIR/ferretdb.sh" uri)
+export KAFKA_BOOTSTRAP_SERVERS MONGO_URI
+"$WIBER_DEV_DIR/wiber.sh" start
 
 cat <<MSG
 
-Wiber's servers are up. Use them with:
-  export KAFKA_BOOTSTRAP_SERVERS=$("$WIBER_DEV_DIR/kafka.sh" bootstrap)
-  export MONGO_URI=$("$WIBER_DEV_DIR/ferretdb.sh" uri)
+Wiber is up.
+  curl -s localhost:${API_PORT:-8000}/messages -H 'content-type: application/json' \\
+       -d '{"fromUser":"alice","toUser":"bob","content":"hello"}'
+  curl -s localhost:${API_PORT:-8000}/messages/alice/bob
 Logs: $WIBER_CACHE/run/. Stop everything with: make down
 MSG

@@ -1,6 +1,64 @@
-//! Placeholder until its issue lands; see README.md in this folder.
+use std::process::ExitCode;
+use std::time::Duration;
 
-fn main() {
-    eprintln!("wiber-api is not built yet");
-    std::process::exit(1);
+use wiber_api::config::Config;
+use wiber_api::metrics::Metrics;
+use wiber_api::producer::KafkaProducer;
+use wiber_api::store::MongoStore;
+use wiber_api::{AppState, app};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    wiber_common::telemetry::init();
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    let metrics = Metrics::new();
+    let producer = KafkaProducer::new(
+        &config.kafka_bootstrap_servers,
+        &config.kafka_topic,
+        config.produce_timeout,
+        metrics.produce.clone(),
+    )?;
+    let store = MongoStore::new(
+        &config.mongo_uri,
+        &config.mongo_db,
+        &config.mongo_collection,
+    )
+    .await?;
+    let state = std::sync::Arc::new(AppState {
+        producer,
+        store,
+        metrics,
+    });
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot listen on {} (API_HOST, API_PORT): {e}",
+                config.listen
+            )
+        })?;
+    tracing::info!(listen = %config.listen, topic = %config.kafka_topic, "wiber-api serving");
+    axum::serve(listener, app(state.clone()))
+        .with_graceful_shutdown(wiber_common::shutdown::signal())
+        .await?;
+    // Requests in flight have been answered; nothing queued may be lost on the way out.
+    state.producer.flush(Duration::from_secs(10));
+    tracing::info!("wiber-api stopped");
+    Ok(())
 }

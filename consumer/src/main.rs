@@ -1,6 +1,104 @@
-//! Placeholder until its issue lands; see README.md in this folder.
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
-fn main() {
-    eprintln!("wiber-consumer is not built yet");
-    std::process::exit(1);
+use tokio::sync::watch;
+use wiber_consumer::config::Config;
+use wiber_consumer::dlq::KafkaDeadLetters;
+use wiber_consumer::health::{Health, router};
+use wiber_consumer::kafka;
+use wiber_consumer::metrics::Metrics;
+use wiber_consumer::run::{Batching, consume};
+use wiber_consumer::store::MongoWriter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    wiber_common::telemetry::init();
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    let metrics = Metrics::new();
+    let writer = Arc::new(
+        MongoWriter::new(
+            &config.mongo_uri,
+            &config.mongo_db,
+            &config.mongo_collection,
+            config.write_concern.clone(),
+        )
+        .await?,
+    );
+    let (stop_tx, mut stop) = watch::channel(false);
+    tokio::spawn(async move {
+        wiber_common::shutdown::signal().await;
+        let _ = stop_tx.send(true);
+    });
+
+    let consumer = Arc::new(kafka::create(&config, metrics.clone())?);
+    let dead_letters = KafkaDeadLetters::new(&config.kafka_bootstrap_servers, &config.dlq_topic)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot listen on {} (CONSUMER_HOST, CONSUMER_PORT): {e}",
+                config.listen
+            )
+        })?;
+    let health = Arc::new(Health {
+        consumer: consumer.clone(),
+        writer: writer.clone(),
+        metrics: metrics.clone(),
+        topic: config.kafka_topic.clone(),
+    });
+    let mut server_stop = stop.clone();
+    let server = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = server_stop.wait_for(|s| *s).await;
+        };
+        axum::serve(listener, router(health))
+            .with_graceful_shutdown(shutdown)
+            .await
+    });
+
+    // Indexes before the first write; a database that is down at start is waited for, not fatal.
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match writer.ensure_indexes().await {
+            Ok(()) => break,
+            Err(e) => tracing::warn!(error = %e, "cannot create indexes yet; retrying"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            _ = stop.wait_for(|s| *s) => return Ok(()),
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+
+    tracing::info!(
+        topic = %config.kafka_topic,
+        group = %config.consumer_group,
+        listen = %config.listen,
+        "wiber-consumer consuming"
+    );
+    let batching = Batching {
+        max: config.batch_size,
+        wait: config.batch_wait,
+    };
+    consume(consumer, writer, dead_letters, metrics, batching, stop).await;
+    server.await??;
+    tracing::info!("wiber-consumer stopped");
+    Ok(())
 }

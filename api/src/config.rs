@@ -1,0 +1,49 @@
+//! The API's configuration, read once from the environment at start-up.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use wiber_common::config::{ConfigError, ensure, parse, string};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// KAFKA_BOOTSTRAP_SERVERS (localhost:9092)
+    pub kafka_bootstrap_servers: String,
+    /// KAFKA_TOPIC (wiber.messages)
+    pub kafka_topic: String,
+    /// KAFKA_PRODUCE_TIMEOUT_MS (10000): how long a message may wait for the broker's
+    /// acknowledgement before the request fails with 503.
+    pub produce_timeout: Duration,
+    /// MONGO_URI (mongodb://localhost:27017)
+    pub mongo_uri: String,
+    /// MONGO_DB (wiber)
+    pub mongo_db: String,
+    /// MONGO_COLLECTION (messages)
+    pub mongo_collection: String,
+    /// API_HOST (0.0.0.0) and API_PORT (8000)
+    pub listen: SocketAddr,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let host: IpAddr = parse("API_HOST", IpAddr::from([0, 0, 0, 0]))?;
+        let port: u16 = parse("API_PORT", 8000)?;
+        let timeout_ms: u64 = parse("KAFKA_PRODUCE_TIMEOUT_MS", 10_000)?;
+        ensure(
+            "KAFKA_PRODUCE_TIMEOUT_MS",
+            &timeout_ms,
+            (100..=300_000).contains(&timeout_ms),
+            "must be between 100 and 300000",
+        )?;
+        let topic = string("KAFKA_TOPIC", "wiber.messages");
+        Ok(Self {
+            kafka_bootstrap_servers: string("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092"),
+            kafka_topic: topic,
+            produce_timeout: Duration::from_millis(timeout_ms),
+            mongo_uri: string("MONGO_URI", "mongodb://localhost:27017"),
+            mongo_db: string("MONGO_DB", "wiber"),
+            mongo_collection: string("MONGO_COLLECTION", "messages"),
+            listen: SocketAddr::new(host, port),
+        })
+    }
+}

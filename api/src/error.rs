@@ -1,0 +1,156 @@
+//! Every error the API answers with, rendered in one place as RFC 9457 problem details.
+//! Internals never reach the client: they are logged, and the client gets a fixed text.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+use wiber_common::message::FieldError;
+
+/// Seconds a client should wait before retrying when a dependency is down.
+const RETRY_AFTER_SECONDS: &str = "5";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("invalid request")]
+    Validation(Vec<FieldError>),
+    #[error("request body too large")]
+    PayloadTooLarge { limit: usize },
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("idempotency key reused for a different message")]
+    IdempotencyConflict,
+    #[error("kafka unavailable: {0}")]
+    KafkaUnavailable(String),
+    #[error("message store unavailable: {0}")]
+    StoreUnavailable(String),
+}
+
+impl ApiError {
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, message)])
+    }
+
+    /// A fixed category for logs and metric labels.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Self::Validation(_) => "validation",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::IdempotencyConflict => "idempotency_conflict",
+            Self::KafkaUnavailable(_) => "kafka_unavailable",
+            Self::StoreUnavailable(_) => "store_unavailable",
+        }
+    }
+}
+
+/// RFC 9457 problem details, plus `errors` naming each invalid field and its rule.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub problem_type: &'static str,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, title, detail, errors) = match &self {
+            Self::Validation(errors) => (
+                StatusCode::BAD_REQUEST,
+                "Invalid request",
+                errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.field, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                errors.clone(),
+            ),
+            Self::PayloadTooLarge { limit } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request body too large",
+                format!("the body must be at most {limit} bytes"),
+                vec![FieldError::new(
+                    "body",
+                    format!("must be at most {limit} bytes"),
+                )],
+            ),
+            Self::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported media type",
+                "send the body as application/json".to_owned(),
+                vec![FieldError::new("Content-Type", "must be application/json")],
+            ),
+            Self::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "no such route; see /openapi.json".to_owned(),
+                vec![],
+            ),
+            Self::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method not allowed",
+                "this route does not take that method; see /openapi.json".to_owned(),
+                vec![],
+            ),
+            Self::IdempotencyConflict => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Idempotency key reused",
+                "this Idempotency-Key was already used by this sender for a different message"
+                    .to_owned(),
+                vec![FieldError::new(
+                    "Idempotency-Key",
+                    "was already used for a different message",
+                )],
+            ),
+            Self::KafkaUnavailable(cause) => {
+                tracing::warn!(%cause, "produce failed");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Message broker unavailable",
+                    "the message was not sent; retry later (with the same Idempotency-Key)"
+                        .to_owned(),
+                    vec![],
+                )
+            }
+            Self::StoreUnavailable(cause) => {
+                tracing::warn!(%cause, "store query failed");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Message store unavailable",
+                    "the message store did not answer; retry later".to_owned(),
+                    vec![],
+                )
+            }
+        };
+        let problem = Problem {
+            problem_type: "about:blank",
+            title,
+            status: status.as_u16(),
+            detail,
+            errors,
+        };
+        let mut response = (status, axum::Json(problem)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,11 @@
+//! Wiber's HTTP API: accepts chat messages, produces them to Kafka and reads conversations from
+//! MongoDB. `main.rs` wires config, telemetry and shutdown; the logic lives in these modules.
+
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod producer;
+pub mod routes;
+pub mod store;
+
+pub use routes::{ApiDoc, AppState, app};

@@ -1,0 +1,8 @@
+//! What the Wiber api and consumer share: the message model and its validation rules, config parsing
+//! from the environment, telemetry set-up and the shutdown signal.
+
+pub mod config;
+pub mod message;
+pub mod metrics;
+pub mod shutdown;
+pub mod telemetry;

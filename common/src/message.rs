@@ -1,0 +1,231 @@
+//! The chat message as the API returns it, as it travels through Kafka, and the rules it must follow.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+pub const USER_MAX_CHARS: usize = 50;
+pub const CONTENT_MAX_CHARS: usize = 5000;
+
+/// A stored (or acknowledged) chat message, exactly as the HTTP API returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Message {
+    /// Assigned by the API; the same for retries that share an `Idempotency-Key`.
+    pub message_id: Uuid,
+    #[schema(min_length = 1, max_length = 50, pattern = "^[A-Za-z0-9._-]+$")]
+    pub from_user: String,
+    #[schema(min_length = 1, max_length = 50, pattern = "^[A-Za-z0-9._-]+$")]
+    pub to_user: String,
+    /// 1 to 5000 Unicode characters.
+    #[schema(min_length = 1, max_length = 5000)]
+    pub content: String,
+    /// Milliseconds since the epoch, assigned by the Kafka broker when it appended the message
+    /// (LogAppendTime), so clocks of API replicas cannot reorder a conversation.
+    pub timestamp: i64,
+}
+
+/// The Kafka record value the API produces; the record's own timestamp completes it.
+/// Unknown fields are ignored, so a newer API can add one during a rolling upgrade without older
+/// consumers dead-lettering its messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageRecord {
+    pub message_id: Uuid,
+    pub from_user: String,
+    pub to_user: String,
+    pub content: String,
+}
+
+impl MessageRecord {
+    pub fn into_message(self, timestamp: i64) -> Message {
+        Message {
+            message_id: self.message_id,
+            from_user: self.from_user,
+            to_user: self.to_user,
+            content: self.content,
+            timestamp,
+        }
+    }
+
+    /// The rules the API enforced, checked again by the consumer so a record produced by anything
+    /// else cannot store what the API would have refused.
+    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let errors: Vec<FieldError> = [
+            validate_user("fromUser", &self.from_user).err(),
+            validate_user("toUser", &self.to_user).err(),
+            validate_content("content", &self.content).err(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// A message as stored in MongoDB: the API's message plus where Kafka put it.
+/// `(timestamp, partition, offset)` orders a conversation exactly as Kafka appended it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredMessage {
+    pub message_id: String,
+    pub conversation_id: String,
+    pub from_user: String,
+    pub to_user: String,
+    pub content: String,
+    pub timestamp: i64,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+impl StoredMessage {
+    pub fn new(record: MessageRecord, timestamp: i64, partition: i32, offset: i64) -> Self {
+        Self {
+            message_id: record.message_id.to_string(),
+            conversation_id: conversation_id(&record.from_user, &record.to_user),
+            from_user: record.from_user,
+            to_user: record.to_user,
+            content: record.content,
+            timestamp,
+            partition,
+            offset,
+        }
+    }
+
+    /// The API's view; `None` only if the stored id is not a UUID, which the consumer never writes.
+    pub fn to_message(&self) -> Option<Message> {
+        Some(Message {
+            message_id: self.message_id.parse().ok()?,
+            from_user: self.from_user.clone(),
+            to_user: self.to_user.clone(),
+            content: self.content.clone(),
+            timestamp: self.timestamp,
+        })
+    }
+}
+
+/// The conversation of two users, whichever sent: the users sorted and joined by `:`.
+/// It is the Kafka key, so one conversation stays in one partition and keeps its order.
+pub fn conversation_id(a: &str, b: &str) -> String {
+    if a <= b {
+        format!("{a}:{b}")
+    } else {
+        format!("{b}:{a}")
+    }
+}
+
+/// The message id for a client retry: the same sender and `Idempotency-Key` always give the same id,
+/// so the unique index stores the message once however often it is sent.
+pub fn idempotent_message_id(from_user: &str, key: &str) -> Uuid {
+    // Fixed for good: changing it would break idempotent retries that span a deploy.
+    const NAMESPACE: Uuid = Uuid::from_u128(0x5d1f_6a5c_1b7e_4c36_9f3e_6b0f_1c2d_3e4f);
+    // Length-prefixed, so no (user, key) pair can spell another's input.
+    Uuid::new_v5(
+        &NAMESPACE,
+        format!("{}:{from_user}{key}", from_user.len()).as_bytes(),
+    )
+}
+
+/// One broken rule: which field and what it must be.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+pub fn validate_user(field: &str, value: &str) -> Result<(), FieldError> {
+    let chars = value.chars().count();
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if chars == 0 || chars > USER_MAX_CHARS || !value.chars().all(allowed) {
+        return Err(FieldError::new(
+            field,
+            format!("must be 1 to {USER_MAX_CHARS} characters of letters, digits, '.', '_' or '-'"),
+        ));
+    }
+    Ok(())
+}
+
+pub fn validate_content(field: &str, value: &str) -> Result<(), FieldError> {
+    let chars = value.chars().count();
+    if chars == 0 || chars > CONTENT_MAX_CHARS {
+        return Err(FieldError::new(
+            field,
+            format!("must be 1 to {CONTENT_MAX_CHARS} characters (got {chars})"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversation_id_is_the_same_whoever_sends() {
+        assert_eq!(conversation_id("bob", "alice"), "alice:bob");
+        assert_eq!(conversation_id("alice", "bob"), "alice:bob");
+        assert_eq!(conversation_id("alice", "alice"), "alice:alice");
+    }
+
+    #[test]
+    fn idempotency_key_gives_the_same_id_per_sender_only() {
+        let a = idempotent_message_id("alice", "k1");
+        assert_eq!(a, idempotent_message_id("alice", "k1"));
+        assert_ne!(a, idempotent_message_id("bob", "k1"));
+        assert_ne!(a, idempotent_message_id("alice", "k2"));
+        assert_ne!(
+            idempotent_message_id("ab", "c"),
+            idempotent_message_id("a", "bc")
+        );
+    }
+
+    #[test]
+    fn users_allow_letters_digits_dot_underscore_dash_up_to_50() {
+        assert!(validate_user("u", "alice.B_0-9").is_ok());
+        assert!(validate_user("u", &"a".repeat(50)).is_ok());
+        assert!(validate_user("u", &"a".repeat(51)).is_err());
+        assert!(validate_user("u", "").is_err());
+        assert!(validate_user("u", "al ice").is_err());
+        assert!(validate_user("u", "alice:bob").is_err());
+        assert!(validate_user("u", "élodie").is_err());
+        assert_eq!(validate_user("toUser", "").unwrap_err().field, "toUser");
+    }
+
+    #[test]
+    fn content_counts_unicode_characters_not_bytes() {
+        assert!(validate_content("c", &"é".repeat(5000)).is_ok());
+        assert!(validate_content("c", &"😀".repeat(5000)).is_ok());
+        assert!(validate_content("c", &"a".repeat(5001)).is_err());
+        assert!(validate_content("c", "").is_err());
+    }
+
+    #[test]
+    fn record_validation_reports_every_broken_field() {
+        let record = MessageRecord {
+            message_id: Uuid::nil(),
+            from_user: String::new(),
+            to_user: "bob".into(),
+            content: String::new(),
+        };
+        let fields: Vec<String> = record
+            .validate()
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        assert_eq!(fields, ["fromUser", "content"]);
+    }
+}

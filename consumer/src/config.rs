@@ -1,0 +1,145 @@
+//! The consumer's configuration, read once from the environment at start-up.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use mongodb::options::{Acknowledgment, WriteConcern};
+use wiber_common::config::{ConfigError, ensure, parse, string};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// KAFKA_BOOTSTRAP_SERVERS (localhost:9092)
+    pub kafka_bootstrap_servers: String,
+    /// KAFKA_TOPIC (wiber.messages)
+    pub kafka_topic: String,
+    /// KAFKA_CONSUMER_GROUP (wiber-consumers)
+    pub consumer_group: String,
+    /// KAFKA_DLQ_TOPIC (<KAFKA_TOPIC>.dlq): where poison messages go, with the reason.
+    pub dlq_topic: String,
+    /// MONGO_URI (mongodb://localhost:27017)
+    pub mongo_uri: String,
+    /// MONGO_DB (wiber)
+    pub mongo_db: String,
+    /// MONGO_COLLECTION (messages)
+    pub mongo_collection: String,
+    /// MONGO_WRITE_CONCERN (majority, or a number of members) and MONGO_JOURNAL (true)
+    pub write_concern: WriteConcern,
+    /// CONSUMER_BATCH_SIZE (500): most messages written in one insert.
+    pub batch_size: usize,
+    /// CONSUMER_BATCH_WAIT_MS (20): how long a batch waits to fill once it has a message.
+    pub batch_wait: Duration,
+    /// CONSUMER_STATS_INTERVAL_MS (5000): how often per-partition lag is refreshed.
+    pub stats_interval: Duration,
+    /// CONSUMER_SESSION_TIMEOUT_MS (10000): how long the group waits for a silent member.
+    pub session_timeout: Duration,
+    /// CONSUMER_HOST (0.0.0.0) and CONSUMER_PORT (8001): health and metrics.
+    pub listen: SocketAddr,
+}
+
+fn write_concern(w: &str, journal: bool) -> Result<WriteConcern, ConfigError> {
+    let acknowledgment = if w.eq_ignore_ascii_case("majority") {
+        Acknowledgment::Majority
+    } else {
+        let nodes: u32 = parse_w(w)?;
+        ensure(
+            "MONGO_WRITE_CONCERN",
+            &nodes,
+            nodes >= 1,
+            "must be 'majority' or at least 1",
+        )?;
+        Acknowledgment::Nodes(nodes)
+    };
+    Ok(WriteConcern::builder()
+        .w(acknowledgment)
+        .journal(journal)
+        .w_timeout(Duration::from_secs(10))
+        .build())
+}
+
+fn parse_w(w: &str) -> Result<u32, ConfigError> {
+    w.parse().map_err(|_| ConfigError {
+        var: "MONGO_WRITE_CONCERN".into(),
+        value: w.into(),
+        reason: "must be 'majority' or a number of members".into(),
+    })
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let topic = string("KAFKA_TOPIC", "wiber.messages");
+        let batch_size: usize = parse("CONSUMER_BATCH_SIZE", 500)?;
+        ensure(
+            "CONSUMER_BATCH_SIZE",
+            &batch_size,
+            (1..=10_000).contains(&batch_size),
+            "must be 1 to 10000",
+        )?;
+        let batch_wait_ms: u64 = parse("CONSUMER_BATCH_WAIT_MS", 20)?;
+        ensure(
+            "CONSUMER_BATCH_WAIT_MS",
+            &batch_wait_ms,
+            batch_wait_ms <= 10_000,
+            "must be at most 10000",
+        )?;
+        let stats_ms: u64 = parse("CONSUMER_STATS_INTERVAL_MS", 5000)?;
+        ensure(
+            "CONSUMER_STATS_INTERVAL_MS",
+            &stats_ms,
+            (100..=600_000).contains(&stats_ms),
+            "must be 100 to 600000",
+        )?;
+        let session_ms: u64 = parse("CONSUMER_SESSION_TIMEOUT_MS", 10_000)?;
+        ensure(
+            "CONSUMER_SESSION_TIMEOUT_MS",
+            &session_ms,
+            (6_000..=300_000).contains(&session_ms),
+            "must be 6000 to 300000 (the broker's group session bounds)",
+        )?;
+        let host: IpAddr = parse("CONSUMER_HOST", IpAddr::from([0, 0, 0, 0]))?;
+        let port: u16 = parse("CONSUMER_PORT", 8001)?;
+        Ok(Self {
+            kafka_bootstrap_servers: string("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092"),
+            dlq_topic: string("KAFKA_DLQ_TOPIC", &format!("{topic}.dlq")),
+            kafka_topic: topic,
+            consumer_group: string("KAFKA_CONSUMER_GROUP", "wiber-consumers"),
+            mongo_uri: string("MONGO_URI", "mongodb://localhost:27017"),
+            mongo_db: string("MONGO_DB", "wiber"),
+            mongo_collection: string("MONGO_COLLECTION", "messages"),
+            write_concern: write_concern(
+                &string("MONGO_WRITE_CONCERN", "majority"),
+                parse("MONGO_JOURNAL", true)?,
+            )?,
+            batch_size,
+            batch_wait: Duration::from_millis(batch_wait_ms),
+            stats_interval: Duration::from_millis(stats_ms),
+            session_timeout: Duration::from_millis(session_ms),
+            listen: SocketAddr::new(host, port),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_concern_takes_majority_or_a_member_count() {
+        assert_eq!(
+            write_concern("majority", true).unwrap().w,
+            Some(Acknowledgment::Majority)
+        );
+        assert_eq!(
+            write_concern("2", false).unwrap().w,
+            Some(Acknowledgment::Nodes(2))
+        );
+        assert_eq!(write_concern("2", false).unwrap().journal, Some(false));
+        assert_eq!(
+            write_concern("most", true).unwrap_err().var,
+            "MONGO_WRITE_CONCERN"
+        );
+        assert_eq!(
+            write_concern("0", true).unwrap_err().var,
+            "MONGO_WRITE_CONCERN"
+        );
+    }
+}

@@ -1,0 +1,12 @@
+//! Wiber's consumer: reads chat messages from Kafka and stores them in MongoDB, at least once and
+//! never twice. `main.rs` wires config, telemetry and shutdown; the logic lives in these modules.
+
+pub mod config;
+pub mod dlq;
+pub mod health;
+pub mod kafka;
+pub mod metrics;
+pub mod pipeline;
+pub mod record;
+pub mod run;
+pub mod store;

@@ -1,0 +1,299 @@
+//! One batch of records: poison to the dead-letter topic, the rest durably into MongoDB, and only
+//! then the offsets that may be committed. Failures are retried with backoff until they succeed or
+//! the process is asked to stop, in which case the batch is abandoned and no offset moves.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::dlq::DeadLetters;
+use crate::metrics::Metrics;
+use crate::record::{Record, decode};
+use crate::store::MessageWriter;
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// The next offset to commit for a partition: one past the last record handled there.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NextOffset {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every record is stored or dead-lettered; these offsets may be committed.
+    Done(Vec<NextOffset>),
+    /// Asked to stop while a dependency was failing: nothing of this batch may be committed.
+    Abandoned,
+}
+
+/// Runs `attempt` until it succeeds, backing off between failures; `None` if `stop` fires first.
+async fn retry<T, E, F, Fut>(
+    what: &str,
+    metrics: &Metrics,
+    stop: &mut watch::Receiver<bool>,
+    mut attempt: F,
+) -> Option<T>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        match attempt().await {
+            Ok(v) => return Some(v),
+            Err(e) => {
+                metrics.store_retries.inc();
+                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "{what} failed; consumption paused");
+            }
+        }
+        if *stop.borrow() {
+            return None;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            _ = stop.changed() => return None,
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+pub async fn process_batch<W: MessageWriter, D: DeadLetters>(
+    records: &[Record],
+    writer: &W,
+    dead_letters: &D,
+    metrics: &Metrics,
+    stop: &mut watch::Receiver<bool>,
+) -> Outcome {
+    metrics.consumed.inc_by(records.len() as u64);
+    metrics.batch_size.observe(records.len() as f64);
+
+    let mut messages = Vec::with_capacity(records.len());
+    for record in records {
+        match decode(record) {
+            Ok(message) => messages.push(message),
+            Err(poison) => {
+                tracing::warn!(
+                    partition = record.partition,
+                    offset = record.offset,
+                    category = poison.category,
+                    reason = %poison.detail,
+                    "poison record goes to the dead-letter topic"
+                );
+                if retry("dead-letter send", metrics, stop, || {
+                    dead_letters.send(record, &poison)
+                })
+                .await
+                .is_none()
+                {
+                    return Outcome::Abandoned;
+                }
+                metrics
+                    .dead_lettered
+                    .with_label_values(&[poison.category])
+                    .inc();
+            }
+        }
+    }
+
+    let started = Instant::now();
+    let Some(written) = retry("message store write", metrics, stop, || {
+        writer.insert(&messages)
+    })
+    .await
+    else {
+        return Outcome::Abandoned;
+    };
+    metrics
+        .store_duration
+        .observe(started.elapsed().as_secs_f64());
+    metrics.stored.inc_by(written.inserted);
+    metrics.duplicates.inc_by(written.duplicates);
+
+    let mut next: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+    for r in records {
+        let slot = next
+            .entry((r.topic.as_str(), r.partition))
+            .or_insert(r.offset + 1);
+        *slot = (*slot).max(r.offset + 1);
+    }
+    Outcome::Done(
+        next.into_iter()
+            .map(|((topic, partition), offset)| NextOffset {
+                topic: topic.to_owned(),
+                partition,
+                offset,
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use wiber_common::message::StoredMessage;
+
+    use super::*;
+    use crate::dlq::DeadLetterError;
+    use crate::record::Poison;
+    use crate::store::{StoreError, Written};
+
+    /// Fails the first `failures` inserts, then stores, dropping ids it already has.
+    #[derive(Default)]
+    struct FlakyStore {
+        failures: AtomicUsize,
+        stored: Mutex<Vec<String>>,
+    }
+
+    impl MessageWriter for FlakyStore {
+        async fn insert(&self, messages: &[StoredMessage]) -> Result<Written, StoreError> {
+            if self.failures.load(Ordering::SeqCst) > 0 {
+                self.failures.fetch_sub(1, Ordering::SeqCst);
+                let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "store down");
+                return Err(StoreError::from(mongodb::error::Error::from(io)));
+            }
+            let mut stored = self.stored.lock().unwrap();
+            let mut written = Written::default();
+            for m in messages {
+                if stored.contains(&m.message_id) {
+                    written.duplicates += 1;
+                } else {
+                    stored.push(m.message_id.clone());
+                    written.inserted += 1;
+                }
+            }
+            Ok(written)
+        }
+    }
+
+    #[derive(Default)]
+    struct RecordingDeadLetters(Mutex<Vec<(i64, &'static str)>>);
+
+    impl DeadLetters for RecordingDeadLetters {
+        async fn send(&self, record: &Record, poison: &Poison) -> Result<(), DeadLetterError> {
+            self.0
+                .lock()
+                .unwrap()
+                .push((record.offset, poison.category));
+            Ok(())
+        }
+    }
+
+    fn record(partition: i32, offset: i64, payload: &str) -> Record {
+        Record {
+            topic: "t".into(),
+            partition,
+            offset,
+            key: Some(b"alice:bob".to_vec()),
+            payload: Some(payload.as_bytes().to_vec()),
+            timestamp: Some(1000 + offset),
+        }
+    }
+
+    fn valid(partition: i32, offset: i64) -> Record {
+        let id = uuid::Uuid::from_u128(((partition as u128) << 64) | offset as u128);
+        record(
+            partition,
+            offset,
+            &format!(
+                r#"{{"messageId":"{id}","fromUser":"alice","toUser":"bob","content":"m{offset}"}}"#
+            ),
+        )
+    }
+
+    fn next(partition: i32, offset: i64) -> NextOffset {
+        NextOffset {
+            topic: "t".into(),
+            partition,
+            offset,
+        }
+    }
+
+    #[tokio::test]
+    async fn offsets_follow_the_last_record_of_each_partition_once_stored() {
+        let store = FlakyStore::default();
+        let dlq = RecordingDeadLetters::default();
+        let (_tx, mut stop) = watch::channel(false);
+        let batch = [valid(0, 5), valid(1, 9), valid(0, 6)];
+        let outcome = process_batch(&batch, &store, &dlq, &Metrics::new(), &mut stop).await;
+        assert_eq!(outcome, Outcome::Done(vec![next(0, 7), next(1, 10)]));
+        assert_eq!(store.stored.lock().unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn poison_record_is_dead_lettered_and_its_offset_still_moves_on() {
+        let store = FlakyStore::default();
+        let dlq = RecordingDeadLetters::default();
+        let (_tx, mut stop) = watch::channel(false);
+        let batch = [valid(0, 1), record(0, 2, "{not json"), valid(0, 3)];
+        let outcome = process_batch(&batch, &store, &dlq, &Metrics::new(), &mut stop).await;
+        assert_eq!(outcome, Outcome::Done(vec![next(0, 4)]));
+        assert_eq!(*dlq.0.lock().unwrap(), [(2, "malformed")]);
+        assert_eq!(store.stored.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn store_outage_is_retried_until_the_batch_is_stored() {
+        let store = FlakyStore::default();
+        store.failures.store(4, Ordering::SeqCst);
+        let dlq = RecordingDeadLetters::default();
+        let metrics = Metrics::new();
+        let (_tx, mut stop) = watch::channel(false);
+        let outcome = process_batch(&[valid(2, 0)], &store, &dlq, &metrics, &mut stop).await;
+        assert_eq!(outcome, Outcome::Done(vec![next(2, 1)]));
+        assert_eq!(metrics.store_retries.get(), 4);
+        assert_eq!(metrics.stored.get(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stop_during_an_outage_abandons_the_batch_without_offsets() {
+        let store = FlakyStore::default();
+        store.failures.store(usize::MAX, Ordering::SeqCst);
+        let dlq = RecordingDeadLetters::default();
+        let (tx, mut stop) = watch::channel(false);
+        let stopper = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            tx.send(true).unwrap();
+        });
+        let outcome = process_batch(&[valid(0, 0)], &store, &dlq, &Metrics::new(), &mut stop).await;
+        stopper.await.unwrap();
+        assert_eq!(outcome, Outcome::Abandoned);
+        assert!(store.stored.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn redelivered_messages_count_as_duplicates_not_errors() {
+        let store = FlakyStore::default();
+        let dlq = RecordingDeadLetters::default();
+        let metrics = Metrics::new();
+        let (_tx, mut stop) = watch::channel(false);
+        process_batch(
+            &[valid(0, 0), valid(0, 1)],
+            &store,
+            &dlq,
+            &metrics,
+            &mut stop,
+        )
+        .await;
+        let again = process_batch(
+            &[valid(0, 1), valid(0, 2)],
+            &store,
+            &dlq,
+            &metrics,
+            &mut stop,
+        )
+        .await;
+        assert_eq!(again, Outcome::Done(vec![next(0, 3)]));
+        assert_eq!(metrics.duplicates.get(), 1);
+        assert_eq!(metrics.stored.get(), 3);
+        assert_eq!(metrics.store_retries.get(), 0);
+    }
+}

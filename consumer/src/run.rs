@@ -1,0 +1,81 @@
+//! The consume loop: gather a batch, process it, store its offsets; on stop, commit what is stored
+//! and leave the group.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::Consumer;
+use tokio::sync::watch;
+
+use crate::dlq::DeadLetters;
+use crate::kafka::{WiberConsumer, commit_stored, store_offsets};
+use crate::metrics::Metrics;
+use crate::pipeline::{Outcome, process_batch};
+use crate::record::Record;
+use crate::store::MessageWriter;
+
+pub struct Batching {
+    pub max: usize,
+    pub wait: Duration,
+}
+
+/// Waits for one record, then takes what else arrives within `wait`, up to `max`.
+/// `None` when asked to stop before the first record.
+async fn next_batch(
+    consumer: &WiberConsumer,
+    batching: &Batching,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Vec<Record>> {
+    let first = loop {
+        tokio::select! {
+            biased;
+            _ = stop.changed() => return None,
+            received = consumer.recv() => match received {
+                Ok(m) => break Record::from_message(&m),
+                Err(e) => tracing::warn!(error = %e, "kafka consumer error"),
+            },
+        }
+    };
+    let mut batch = vec![first];
+    let deadline = tokio::time::Instant::now() + batching.wait;
+    while batch.len() < batching.max {
+        match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            Ok(Ok(m)) => batch.push(Record::from_message(&m)),
+            Ok(Err(e)) => tracing::warn!(error = %e, "kafka consumer error"),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
+pub async fn consume<W: MessageWriter, D: DeadLetters>(
+    consumer: Arc<WiberConsumer>,
+    writer: Arc<W>,
+    dead_letters: D,
+    metrics: Metrics,
+    batching: Batching,
+    mut stop: watch::Receiver<bool>,
+) {
+    while !*stop.borrow() {
+        let Some(batch) = next_batch(&consumer, &batching, &mut stop).await else {
+            break;
+        };
+        match process_batch(&batch, writer.as_ref(), &dead_letters, &metrics, &mut stop).await {
+            Outcome::Done(offsets) => store_offsets(&consumer, &offsets),
+            Outcome::Abandoned => {
+                tracing::warn!(
+                    records = batch.len(),
+                    "batch abandoned at shutdown; it will be redelivered"
+                );
+                break;
+            }
+        }
+    }
+    match commit_stored(consumer.as_ref()) {
+        Ok(()) => tracing::info!("stored offsets committed"),
+        Err(e) => {
+            tracing::warn!(error = %e, "final commit failed; uncommitted messages will be redelivered")
+        }
+    }
+    consumer.unsubscribe();
+}

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# make bench: Wiber under load, on a stack of its own. Builds the API, the consumer and
+# wiber-loadgen in release, starts Kafka, FerretDB, the API and the consumer on bench ports (so
+# stacks from `make up` and `make test` keep running undisturbed), runs wiber-loadgen against them,
+# and stops everything it started whatever the outcome.
+#
+#   dev/bench.sh [wiber-loadgen options]    e.g. dev/bench.sh --messages 10000 (see its --help)
+#
+# Bench ports: Kafka 39092 (controller 40092), MongoDB protocol 37017, API 38000, consumer 38001.
+# Every run starts from empty Kafka and FerretDB data, so figures do not drift as earlier runs'
+# messages pile up. The binaries' own variables pass through, e.g. CONSUMER_BATCH_SIZE=2000.
+# Reports are kept in $WIBER_CACHE/run/bench-38000/.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$WIBER_ROOT"
+
+export KAFKA_PORT="${WIBER_BENCH_KAFKA_PORT:-39092}"
+export FERRETDB_PORT="${WIBER_BENCH_FERRETDB_PORT:-37017}"
+export API_PORT="${WIBER_BENCH_API_PORT:-38000}"
+export CONSUMER_PORT="${WIBER_BENCH_CONSUMER_PORT:-38001}"
+export KAFKA_NODES="${KAFKA_NODES:-1}"
+export WIBER_PROFILE=release
+# Derived from KAFKA_PORT by dev/kafka.sh; one inherited from a `make up` shell would collide.
+unset KAFKA_CONTROLLER_PORT
+
+# Where dev/kafka.sh, dev/ferretdb.sh and dev/wiber.sh keep the state of a stack on these ports.
+KAFKA_RUN="$WIBER_CACHE/run/kafka-$KAFKA_PORT"
+FERRETDB_RUN="$WIBER_CACHE/run/ferretdb-$FERRETDB_PORT"
+WIBER_RUN="$WIBER_CACHE/run/wiber-$API_PORT"
+REPORTS="$WIBER_CACHE/run/bench-$API_PORT"
+BIN="${CARGO_TARGET_DIR:-$WIBER_ROOT/target}/release/wiber-loadgen"
+
+# The data is wiped below, so nothing may be running on the bench ports, ours or anyone's.
+ports=()
+for ((i = 0; i < KAFKA_NODES; i++)); do ports+=($((KAFKA_PORT + i)) $((KAFKA_PORT + 1000 + i))); done
+for port in "${ports[@]}" "$FERRETDB_PORT" "$API_PORT" "$CONSUMER_PORT"; do
+  port_open 127.0.0.1 "$port" && die "port $port is in use; a bench stack may still run (stop it, or set WIBER_BENCH_*_PORT)"
+done
+
+# Built before any server starts, so the servers do not idle through a long compile. Two builds:
+# cargo unifies features over the packages of one build, so building the load generator with the
+# servers would give them other dependency features, and dev/wiber.sh would then build them again.
+log "building wiber-api, wiber-consumer and wiber-loadgen (release)"
+cargo build --locked --release -p wiber-api -p wiber-consumer
+cargo build --locked --release -p wiber-loadgen
+
+cleanup() {
+  local rc=$?
+  "$WIBER_DEV_DIR/wiber.sh" stop || true
+  "$WIBER_DEV_DIR/ferretdb.sh" stop || true
+  "$WIBER_DEV_DIR/kafka.sh" stop || true
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+rm -rf "$KAFKA_RUN" "$FERRETDB_RUN" "$WIBER_RUN"
+"$WIBER_DEV_DIR/kafka.sh" start
+"$WIBER_DEV_DIR/ferretdb.sh" start
+"$WIBER_DEV_DIR/topics.sh"
+KAFKA_BOOTSTRAP_SERVERS=$("$WIBER_DEV_DIR/kafka.sh" bootstrap)
+MONGO_URI=$("$WIBER_DEV_DIR/ferretdb.sh" uri)
+export KAFKA_BOOTSTRAP_SERVERS MONGO_URI
+"$WIBER_DEV_DIR/wiber.sh" start
+
+# CPU time (all four) and the memory of Kafka and FerretDB, which have no /metrics, come from /proc.
+watch=(--pid "wiber-api=$(cat "$WIBER_RUN/api.pid")" --pid "wiber-consumer=$(cat "$WIBER_RUN/consumer.pid")")
+for ((i = 1; i <= KAFKA_NODES; i++)); do watch+=(--pid "kafka-$i=$(cat "$KAFKA_RUN/node-$i/pid")"); done
+watch+=(--pid "ferretdb=$(cat "$FERRETDB_RUN/pid")")
+
+mkdir -p "$REPORTS"
+report="$REPORTS/$(date +%Y%m%d-%H%M%S).txt"
+{
+  echo "date: $(date -Iseconds)"
+  echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (uncommitted changes)')"
+  echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo), $(uname -sr)"
+  echo "stack: Kafka $KAFKA_BOOTSTRAP_SERVERS ($KAFKA_NODES node), FerretDB $MONGO_URI, API :$API_PORT, consumer :$CONSUMER_PORT"
+  echo "command: dev/bench.sh $*"
+  echo
+} | tee "$report"
+log "running wiber-loadgen; the report is also saved to $report"
+"$BIN" --api "http://127.0.0.1:$API_PORT" --consumer-metrics "http://127.0.0.1:$CONSUMER_PORT/metrics" \
+  "${watch[@]}" "$@" | tee -a "$report"

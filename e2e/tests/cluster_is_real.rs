@@ -1,0 +1,372 @@
+//! Proves the local Kubernetes control plane (`dev/cluster.sh`, started by `make test`) is a real
+//! one for what Wiber's operator and charts rely on: the controller manager turns a Deployment into
+//! a ReplicaSet and Pods, the scheduler places them on the kwok nodes, kwok reports them Running and
+//! Ready, and deleting the Deployment garbage-collects its Pods; helm installs and uninstalls a
+//! chart; kubectl sees the version that was built and the fake nodes Ready.
+//!
+//! Reads `KUBECONFIG` (the admin kubeconfig), `WIBER_HELM_BIN` and `WIBER_KUBECTL_BIN` (optional,
+//! `kubectl` on PATH otherwise), which `make test` sets.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret};
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use serde_json::{Value, json};
+use wiber_e2e::stack::eventually;
+use wiber_e2e::{assert_reachable, required_env, unique_name};
+
+/// The version `dev/cluster.sh` builds (dev/k8s/kubernetes/go.mod).
+const KUBE_VERSION: &str = "v1.34.4";
+const WITHIN: Duration = Duration::from_secs(90);
+
+/// A client for the cluster in `KUBECONFIG`, failing at once when the variable is missing or the
+/// apiserver does not accept connections.
+async fn client() -> Client {
+    let path = required_env("KUBECONFIG");
+    let kubeconfig = Kubeconfig::read_from(&path)
+        .unwrap_or_else(|e| panic!("KUBECONFIG: cannot read {path}: {e}"));
+    let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("KUBECONFIG: {path} is not usable: {e}"));
+    let url = &config.cluster_url;
+    let address = format!(
+        "{}:{}",
+        url.host().expect("the kubeconfig's server has a host"),
+        url.port_u16().unwrap_or(443)
+    );
+    assert_reachable("The Kubernetes apiserver", "KUBECONFIG", &address);
+    config.connect_timeout = Some(Duration::from_secs(5));
+    config.read_timeout = Some(Duration::from_secs(30));
+    Client::try_from(config).expect("kube client")
+}
+
+async fn create_namespace(client: &Client, prefix: &str) -> String {
+    let name = unique_name(prefix);
+    let namespace: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": name}})).expect("a namespace");
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+        .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
+    name
+}
+
+/// Deletes the namespace; the namespace controller removes what is left in it.
+async fn delete_namespace(client: &Client, name: &str) {
+    Api::<Namespace>::all(client.clone())
+        .delete(name, &DeleteParams::default())
+        .await
+        .unwrap_or_else(|e| panic!("delete namespace {name}: {e}"));
+}
+
+/// A Deployment whose Pods can only land on the kwok nodes (their label and taint). The image is
+/// never pulled: kwok simulates the containers.
+fn deployment(name: &str, replicas: i32) -> Deployment {
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {
+                    "nodeSelector": {"type": "kwok"},
+                    "tolerations": [{
+                        "key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"
+                    }],
+                    "containers": [{"name": "main", "image": "wiber.invalid/never-pulled:1"}]
+                }
+            }
+        }
+    }))
+    .expect("a deployment")
+}
+
+async fn pods_of(pods: &Api<Pod>, app: &str) -> Vec<Pod> {
+    pods.list(&ListParams::default().labels(&format!("app={app}")))
+        .await
+        .expect("list pods")
+        .items
+}
+
+#[tokio::test]
+async fn deployment_on_kwok_nodes_becomes_ready_and_its_pods_are_garbage_collected() {
+    let client = client().await;
+    let ns = create_namespace(&client, "cluster").await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+
+    deployments
+        .create(&PostParams::default(), &deployment("web", 2))
+        .await
+        .expect("create deployment");
+    eventually(
+        "the deployment to report 2 ready replicas",
+        WITHIN,
+        || async {
+            let status = deployments.get("web").await.ok()?.status?;
+            (status.ready_replicas == Some(2)).then_some(())
+        },
+    )
+    .await;
+
+    // Placed by the scheduler on the fake nodes, and Running as kwok reports them.
+    let placed = pods_of(&pods, "web").await;
+    assert_eq!(placed.len(), 2, "two pods for two replicas");
+    for pod in &placed {
+        let node = pod.spec.as_ref().and_then(|s| s.node_name.clone());
+        assert!(
+            node.as_deref().is_some_and(|n| n.starts_with("kwok-node-")),
+            "pod {:?} is bound to a kwok node, not {node:?}",
+            pod.metadata.name
+        );
+        let phase = pod.status.as_ref().and_then(|s| s.phase.clone());
+        assert_eq!(phase.as_deref(), Some("Running"));
+    }
+
+    // The Deployment's ReplicaSet and Pods are its dependents: the controller manager's garbage
+    // collector removes them once it is gone.
+    deployments
+        .delete("web", &DeleteParams::background())
+        .await
+        .expect("delete deployment");
+    eventually(
+        "the deployment's pods to be garbage-collected",
+        WITHIN,
+        || async { pods_of(&pods, "web").await.is_empty().then_some(()) },
+    )
+    .await;
+
+    delete_namespace(&client, &ns).await;
+}
+
+/// Runs a command with a deadline, returning its stdout; panics with its output when it fails.
+fn run(what: &str, command: &mut Command, within: Duration) -> String {
+    let dir = std::env::temp_dir().join(unique_name("wiber-e2e-cmd"));
+    fs::create_dir_all(&dir).expect("temp dir");
+    let (out, err) = (dir.join("stdout"), dir.join("stderr"));
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(File::create(&out).expect("stdout file"))
+        .stderr(File::create(&err).expect("stderr file"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: cannot start {command:?}: {e}"));
+    let deadline = Instant::now() + within;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for command") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{what}: still running after {within:?}; stderr: {}",
+                fs::read_to_string(&err).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (stdout, stderr) = (
+        fs::read_to_string(&out).unwrap_or_default(),
+        fs::read_to_string(&err).unwrap_or_default(),
+    );
+    let _ = fs::remove_dir_all(&dir);
+    assert!(
+        status.success(),
+        "{what} failed ({status}): {command:?}\nstdout: {stdout}\nstderr: {stderr}"
+    );
+    stdout
+}
+
+/// A chart with a ConfigMap carrying a value and a Deployment on the kwok nodes.
+fn write_chart(dir: &Path) {
+    let templates = dir.join("templates");
+    fs::create_dir_all(&templates).expect("chart dir");
+    let files = [
+        (
+            dir.join("Chart.yaml"),
+            "apiVersion: v2\nname: wiber-probe\nversion: 0.1.0\ntype: application\n",
+        ),
+        (dir.join("values.yaml"), "greeting: hello\nreplicas: 1\n"),
+        (
+            templates.join("configmap.yaml"),
+            r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-settings
+data:
+  greeting: {{ .Values.greeting | quote }}
+"#,
+        ),
+        (
+            templates.join("deployment.yaml"),
+            r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}-web
+spec:
+  replicas: {{ .Values.replicas }}
+  selector:
+    matchLabels: {app: {{ .Release.Name }}-web}
+  template:
+    metadata:
+      labels: {app: {{ .Release.Name }}-web}
+    spec:
+      nodeSelector: {type: kwok}
+      tolerations:
+      - {key: kwok.x-k8s.io/node, operator: Exists, effect: NoSchedule}
+      containers:
+      - name: main
+        image: wiber.invalid/never-pulled:1
+"#,
+        ),
+    ];
+    for (path, text) in files {
+        fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    }
+}
+
+/// helm with the test's kubeconfig and its own, throw-away helm directories.
+fn helm(home: &Path, kubeconfig: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(required_env("WIBER_HELM_BIN"));
+    command
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_DATA_HOME", home.join("data"));
+    command
+}
+
+#[tokio::test]
+async fn helm_install_creates_the_charts_objects_and_uninstall_removes_them() {
+    let kubeconfig = required_env("KUBECONFIG");
+    required_env("WIBER_HELM_BIN");
+    let client = client().await;
+    let ns = create_namespace(&client, "helm").await;
+    let home: PathBuf = std::env::temp_dir().join(unique_name("wiber-e2e-helm"));
+    let chart = home.join("chart");
+    write_chart(&chart);
+    let chart_path = chart.to_str().expect("utf-8 temp path");
+
+    // --wait: helm itself waits until the Deployment is ready, which only kwok makes happen.
+    let install = [
+        "install",
+        "probe",
+        chart_path,
+        "--namespace",
+        &ns,
+        "--set",
+        "greeting=from-the-test",
+        "--wait",
+        "--timeout",
+        "90s",
+    ];
+    run(
+        "helm install",
+        &mut helm(&home, &kubeconfig, &install),
+        Duration::from_secs(120),
+    );
+
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let settings = config_maps
+        .get("probe-settings")
+        .await
+        .expect("the chart's ConfigMap");
+    assert_eq!(
+        settings
+            .data
+            .unwrap_or_default()
+            .get("greeting")
+            .map(String::as_str),
+        Some("from-the-test"),
+        "the ConfigMap carries the value set at install"
+    );
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let web = deployments
+        .get("probe-web")
+        .await
+        .expect("the chart's Deployment");
+    assert_eq!(web.status.and_then(|s| s.ready_replicas), Some(1));
+    // Helm 3 keeps the release in a Secret of the release's namespace.
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    secrets
+        .get("sh.helm.release.v1.probe.v1")
+        .await
+        .expect("helm's release record");
+
+    let uninstall = [
+        "uninstall",
+        "probe",
+        "--namespace",
+        &ns,
+        "--wait",
+        "--timeout",
+        "90s",
+    ];
+    run(
+        "helm uninstall",
+        &mut helm(&home, &kubeconfig, &uninstall),
+        Duration::from_secs(120),
+    );
+    eventually("the chart's objects to be gone", WITHIN, || async {
+        let gone = config_maps.get_opt("probe-settings").await.ok()?.is_none()
+            && deployments.get_opt("probe-web").await.ok()?.is_none()
+            && secrets
+                .get_opt("sh.helm.release.v1.probe.v1")
+                .await
+                .ok()?
+                .is_none();
+        gone.then_some(())
+    })
+    .await;
+
+    delete_namespace(&client, &ns).await;
+    let _ = fs::remove_dir_all(&home);
+}
+
+fn kubectl(kubeconfig: &str, args: &[&str]) -> String {
+    let bin = std::env::var("WIBER_KUBECTL_BIN").unwrap_or_else(|_| "kubectl".to_owned());
+    let mut command = Command::new(bin);
+    command.arg("--kubeconfig").arg(kubeconfig).args(args);
+    run(
+        &format!("kubectl {}", args.join(" ")),
+        &mut command,
+        Duration::from_secs(30),
+    )
+}
+
+#[test]
+fn kubectl_sees_the_built_version_and_the_kwok_nodes_ready() {
+    let kubeconfig = required_env("KUBECONFIG");
+
+    let version: Value = serde_json::from_str(&kubectl(&kubeconfig, &["get", "--raw", "/version"]))
+        .expect("/version is JSON");
+    assert_eq!(version["gitVersion"], KUBE_VERSION, "/version: {version}");
+    assert_eq!(version["major"], "1");
+    assert_eq!(version["minor"], "34");
+
+    let table = kubectl(
+        &kubeconfig,
+        &["get", "nodes", "-l", "type=kwok", "--no-headers"],
+    );
+    let nodes: Vec<(&str, &str)> = table
+        .lines()
+        .filter_map(|line| {
+            let mut columns = line.split_whitespace();
+            Some((columns.next()?, columns.next()?))
+        })
+        .collect();
+    assert!(!nodes.is_empty(), "no kwok node listed:\n{table}");
+    for (name, status) in &nodes {
+        assert!(name.starts_with("kwok-node-"), "unexpected node {name}");
+        assert_eq!(*status, "Ready", "node {name} is {status}:\n{table}");
+    }
+}

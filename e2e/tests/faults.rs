@@ -1,0 +1,315 @@
+//! Fault tests: each ends with "every acknowledged message stored exactly once".
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::Message;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Headers;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use serde_json::json;
+use wiber_e2e::stack::{OwnStore, Wiber, eventually, stream};
+
+const STORED_WITHIN: Duration = Duration::from_secs(90);
+const STREAM: usize = 1500;
+const CONCURRENCY: usize = 16;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_killed_mid_stream_and_restarted_loses_nothing_and_duplicates_nothing() {
+    let wiber = Wiber::start().await;
+    let mut consumer = wiber.consumer().await;
+    let http = wiber.http.clone();
+
+    let sender = stream(&wiber, STREAM, CONCURRENCY, "kill");
+    let killer = async {
+        // Kill once it has stored part of the stream, so some offsets are committed and some not.
+        eventually(
+            "the consumer to store part of the stream",
+            STORED_WITHIN,
+            || async {
+                (consumer
+                    .metric(&http, "wiber_consumer_messages_stored_total")
+                    .await
+                    >= 300.0)
+                    .then_some(())
+            },
+        )
+        .await;
+        consumer.process.kill();
+    };
+    let ((acknowledged, failed), ()) = tokio::join!(sender, killer);
+    assert_eq!(
+        failed, 0,
+        "the API must keep accepting while the consumer is down"
+    );
+
+    let restarted = wiber.consumer().await;
+    wiber
+        .assert_stored_exactly_once(&acknowledged, STORED_WITHIN)
+        .await;
+    assert_eq!(acknowledged.len(), STREAM);
+    // The restarted consumer redid what was stored but not committed: duplicates, not errors.
+    let duplicates = restarted
+        .metric(&http, "wiber_consumer_duplicates_total")
+        .await;
+    let stored = restarted
+        .metric(&http, "wiber_consumer_messages_stored_total")
+        .await;
+    assert!(
+        stored < STREAM as f64,
+        "the restart began from committed offsets, not from zero"
+    );
+    eprintln!("after SIGKILL: restarted consumer stored {stored}, skipped {duplicates} duplicates");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_outage_pauses_consumption_and_resumes_without_loss() {
+    let mut store = OwnStore::start().await;
+    let wiber = Wiber::start_with_store(store.uri()).await;
+    let consumer = wiber.consumer().await;
+    let http = wiber.http.clone();
+
+    let (first, failed) = stream(&wiber, 300, CONCURRENCY, "before").await;
+    assert_eq!(failed, 0);
+    eventually("the first part stored", STORED_WITHIN, || async {
+        (consumer
+            .metric(&http, "wiber_consumer_messages_stored_total")
+            .await
+            >= 300.0)
+            .then_some(())
+    })
+    .await;
+
+    store.stop();
+    // Kafka is up, so the API keeps accepting; the consumer must hold these until the store returns.
+    let (during, failed) = stream(&wiber, 700, CONCURRENCY, "during").await;
+    assert_eq!(failed, 0, "sending must not depend on the store");
+    eventually(
+        "the consumer to retry against the dead store",
+        STORED_WITHIN,
+        || async {
+            (consumer
+                .metric(&http, "wiber_consumer_store_retries_total")
+                .await
+                >= 1.0)
+                .then_some(())
+        },
+    )
+    .await;
+    let stored_while_down = consumer
+        .metric(&http, "wiber_consumer_messages_stored_total")
+        .await;
+    assert_eq!(
+        stored_while_down, 300.0,
+        "nothing can be stored while the store is down"
+    );
+    assert!(
+        wiber.get("/health/readiness").await.0 == 503,
+        "the API must report the store down"
+    );
+
+    store.restart().await;
+    let (after, failed) = stream(&wiber, 300, CONCURRENCY, "after").await;
+    assert_eq!(failed, 0);
+    let all: HashSet<String> = first.into_iter().chain(during).chain(after).collect();
+    wiber.assert_stored_exactly_once(&all, STORED_WITHIN).await;
+    assert_eq!(all.len(), 1300);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_message_goes_to_the_dead_letter_topic_and_never_blocks_its_partition() {
+    let wiber = Wiber::start().await;
+    let consumer = wiber.consumer().await;
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &wiber.bootstrap)
+        .create()
+        .unwrap();
+
+    let mut acknowledged = HashSet::new();
+    for i in 0..20 {
+        let m = wiber.send("alice", "bob", &format!("before {i}")).await;
+        acknowledged.insert(m["messageId"].as_str().unwrap().to_owned());
+    }
+    // Same key as the conversation, so the poison sits in the middle of its partition.
+    let poison = producer
+        .send(
+            FutureRecord::to(&wiber.topic)
+                .key("alice:bob")
+                .payload("this is not a message"),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("poison produced");
+    let missing_fields = producer
+        .send(
+            FutureRecord::to(&wiber.topic)
+                .key("alice:bob")
+                .payload(r#"{"fromUser":"alice"}"#),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("second poison produced");
+    for i in 0..20 {
+        let m = wiber.send("bob", "alice", &format!("after {i}")).await;
+        acknowledged.insert(m["messageId"].as_str().unwrap().to_owned());
+    }
+    wiber
+        .assert_stored_exactly_once(&acknowledged, STORED_WITHIN)
+        .await;
+
+    // Both poison records are in the dead-letter topic with their reason and origin.
+    let dlq: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &wiber.bootstrap)
+        .set("group.id", format!("{}-dlq-reader", wiber.group))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    dlq.subscribe(&[&format!("{}.dlq", wiber.topic)]).unwrap();
+    let mut origins = Vec::new();
+    for _ in 0..2 {
+        let m = tokio::time::timeout(Duration::from_secs(30), dlq.recv())
+            .await
+            .expect("dead letter within 30 s")
+            .unwrap();
+        let headers = m.headers().expect("headers");
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|h| h.key == name)
+                .and_then(|h| h.value)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_else(|| panic!("header {name} missing"))
+        };
+        assert_eq!(header("wiber-dlq-category"), "malformed");
+        assert!(!header("wiber-dlq-reason").is_empty());
+        assert_eq!(header("wiber-origin-topic"), wiber.topic);
+        assert_eq!(m.key(), Some(&b"alice:bob"[..]));
+        origins.push((
+            header("wiber-origin-partition").parse::<i32>().unwrap(),
+            header("wiber-origin-offset").parse::<i64>().unwrap(),
+        ));
+    }
+    origins.sort();
+    assert_eq!(
+        origins,
+        [
+            (poison.partition, poison.offset),
+            (missing_fields.partition, missing_fields.offset)
+        ]
+    );
+    let dead = consumer
+        .metric(&wiber.http, "wiber_consumer_dead_lettered_total")
+        .await;
+    assert_eq!(dead, 2.0);
+    // The partition moved past the poison: the group's lag drains to zero.
+    eventually("the group's lag to reach zero", STORED_WITHIN, || async {
+        (consumer.metric(&wiber.http, "wiber_consumer_lag").await == 0.0).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_consumer_joining_and_first_leaving_mid_stream_store_everything_once() {
+    let wiber = Wiber::start().await;
+    let mut first = wiber.consumer().await;
+    let http = wiber.http.clone();
+
+    let sender = stream(&wiber, STREAM, CONCURRENCY, "rebalance");
+    let choreography = async {
+        eventually(
+            "the first consumer to store some",
+            STORED_WITHIN,
+            || async {
+                (first
+                    .metric(&http, "wiber_consumer_messages_stored_total")
+                    .await
+                    >= 200.0)
+                    .then_some(())
+            },
+        )
+        .await;
+        let second = wiber.consumer().await;
+        eventually(
+            "the second consumer to get partitions",
+            STORED_WITHIN,
+            || async {
+                (second
+                    .metric(&http, "wiber_consumer_assigned_partitions")
+                    .await
+                    >= 1.0)
+                    .then_some(())
+            },
+        )
+        .await;
+        // The first leaves gracefully mid-stream: it commits what it stored and leaves the group.
+        let code = first.process.terminate(Duration::from_secs(30));
+        assert_eq!(code, Some(0), "graceful shutdown exits 0");
+        assert!(
+            first
+                .process
+                .log_text()
+                .contains("stored offsets committed")
+        );
+        second
+    };
+    let ((acknowledged, failed), second) = tokio::join!(sender, choreography);
+    assert_eq!(failed, 0);
+    wiber
+        .assert_stored_exactly_once(&acknowledged, STORED_WITHIN)
+        .await;
+    eventually(
+        "the survivor to own every partition",
+        STORED_WITHIN,
+        || async {
+            (second
+                .metric(&http, "wiber_consumer_assigned_partitions")
+                .await
+                == 3.0)
+                .then_some(())
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producer_with_a_skewed_clock_cannot_reorder_a_conversation() {
+    let wiber = Wiber::start().await;
+    let _consumer = wiber.consumer().await;
+    // Another API replica whose clock runs an hour ahead writes first...
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &wiber.bootstrap)
+        .create()
+        .unwrap();
+    let hour_ahead = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        + 3_600_000;
+    let early_id = uuid::Uuid::new_v4().to_string();
+    let payload =
+        json!({"messageId": early_id, "fromUser": "alice", "toUser": "bob", "content": "first"});
+    producer
+        .send(
+            FutureRecord::to(&wiber.topic)
+                .key("alice:bob")
+                .payload(&payload.to_string())
+                .timestamp(hour_ahead),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("produced");
+    // ...then this replica writes the reply.
+    let reply = wiber.send("bob", "alice", "second").await;
+    let page = eventually("both stored", STORED_WITHIN, || async {
+        let (_, _, page) = wiber.get("/messages/alice/bob").await;
+        page.as_array().filter(|p| p.len() == 2).cloned()
+    })
+    .await;
+    assert_eq!(
+        page[0]["messageId"], early_id,
+        "the broker's order wins over the sender's clock"
+    );
+    assert_eq!(page[1], reply);
+    assert!(page[0]["timestamp"].as_i64().unwrap() < hour_ahead - 60_000);
+}

@@ -1,0 +1,495 @@
+//! The operator binary against the real local kube-apiserver (kwok nodes make pods Ready) and the
+//! real local Kafka: CRD validation, reconciled objects, status, spec changes, lag-driven scaling
+//! with events, deletion, and Strimzi mode with Strimzi-shaped CRDs of our own.
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch,
+    PatchParams, PostParams,
+};
+use kube::{Client, CustomResourceExt, ResourceExt};
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use serde_json::{Value, json};
+use wiber_e2e::stack::{Process, binary, create_topic, eventually, free_port};
+use wiber_e2e::{kafka_bootstrap, required_env, unique_name};
+use wiber_operator::crd::WiberCluster;
+
+const WITHIN: Duration = Duration::from_secs(90);
+const MANAGER: &str = "wiber-e2e";
+
+async fn client() -> Client {
+    required_env("KUBECONFIG");
+    Client::try_default()
+        .await
+        .expect("kube client from KUBECONFIG")
+}
+
+/// Applies the generated CRD (idempotent) and waits until it is established.
+async fn install_crd(client: &Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd = WiberCluster::crd();
+    crds.patch(
+        &crd.name_any(),
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .expect("apply CRD");
+    wait_established(&crds, &crd.name_any()).await;
+}
+
+async fn wait_established(crds: &Api<CustomResourceDefinition>, name: &str) {
+    eventually("CRD established", WITHIN, || async {
+        let crd = crds.get(name).await.ok()?;
+        crd.status?
+            .conditions?
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True")
+            .then_some(())
+    })
+    .await;
+}
+
+async fn namespace(client: &Client) -> String {
+    let name = unique_name("wiber-op");
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .expect("namespace");
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "mongo"},
+        "stringData": {"connectionString.standard": "mongodb://mongo.invalid:27017/"}
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), &name)
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("secret");
+    name
+}
+
+/// The operator process, leading through a Lease in `ns`.
+fn operator(ns: &str) -> Process {
+    let env: Vec<(String, String)> = [
+        ("KUBECONFIG", required_env("KUBECONFIG")),
+        ("OPERATOR_HOST", "127.0.0.1".into()),
+        ("OPERATOR_PORT", free_port().to_string()),
+        ("POD_NAMESPACE", ns.into()),
+        ("WATCH_NAMESPACE", ns.into()),
+        ("LEASE_DURATION_SECONDS", "5".into()),
+        ("RUST_LOG", "info,kube=warn".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    Process::spawn(binary("wiber-operator"), &[], &env, "operator")
+}
+
+async fn apply_cluster(
+    api: &Api<WiberCluster>,
+    name: &str,
+    spec: Value,
+) -> Result<WiberCluster, kube::Error> {
+    let mut spec = spec;
+    // kwok's fake nodes are tainted so real workloads never land there by accident.
+    spec["scheduling"] = json!({"tolerations": [
+        {"key": "kwok.x-k8s.io/node", "operator": "Equal", "value": "fake", "effect": "NoSchedule"}
+    ]});
+    let object = json!({
+        "apiVersion": "wiber.io/v1alpha1",
+        "kind": "WiberCluster",
+        "metadata": {"name": name},
+        "spec": spec,
+    });
+    api.patch(
+        name,
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&object),
+    )
+    .await
+}
+
+fn condition(wc: &WiberCluster, type_: &str) -> Option<String> {
+    wc.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| c.status.clone())
+}
+
+async fn replicas(deployments: &Api<Deployment>, name: &str) -> Option<i32> {
+    deployments.get_opt(name).await.ok()??.spec?.replicas
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wibercluster_reconciles_scales_with_lag_and_is_cleaned_up() {
+    let client = client().await;
+    install_crd(&client).await;
+    let ns = namespace(&client).await;
+    let bootstrap = kafka_bootstrap();
+    let topic = unique_name("wiber-op-topic");
+    create_topic(&bootstrap, &topic, 3).await;
+    let group = unique_name("wiber-op-group");
+    let _operator = operator(&ns);
+
+    let clusters: Api<WiberCluster> = Api::namespaced(client.clone(), &ns);
+    // The API server refuses what the CEL rules forbid, naming the rule's message.
+    let bad = apply_cluster(
+        &clusters,
+        "bad",
+        json!({
+            "kafka": {"bootstrapServers": bootstrap},
+            "mongodb": {"connectionSecret": {"name": "mongo"}},
+            "consumers": {"minReplicas": 5, "maxReplicas": 2},
+        }),
+    )
+    .await
+    .expect_err("min > max must be rejected");
+    assert!(
+        bad.to_string()
+            .contains("consumers.minReplicas must not exceed consumers.maxReplicas"),
+        "{bad}"
+    );
+    let both = apply_cluster(
+        &clusters,
+        "bad",
+        json!({
+            "kafka": {"bootstrapServers": bootstrap, "strimziCluster": "k"},
+            "mongodb": {"connectionSecret": {"name": "mongo"}},
+        }),
+    )
+    .await
+    .expect_err("two Kafka sources must be rejected");
+    assert!(
+        both.to_string()
+            .contains("set exactly one of kafka.strimziCluster and kafka.bootstrapServers"),
+        "{both}"
+    );
+    let zero = apply_cluster(
+        &clusters,
+        "bad",
+        json!({
+            "kafka": {"bootstrapServers": bootstrap, "topic": {"partitions": 0}},
+            "mongodb": {"connectionSecret": {"name": "mongo"}},
+        }),
+    )
+    .await
+    .expect_err("zero partitions must be rejected");
+    assert!(zero.to_string().contains("partitions"), "{zero}");
+
+    apply_cluster(&clusters, "chat", json!({
+        "kafka": {"bootstrapServers": bootstrap, "topic": {"name": topic}, "consumerGroup": group},
+        "mongodb": {"connectionSecret": {"name": "mongo"}},
+        "api": {"replicas": 2},
+        "consumers": {"minReplicas": 1, "maxReplicas": 10, "targetLagPerReplica": 10,
+                      "scaleDownStabilizationSeconds": 6, "lagPollSeconds": 1},
+    }))
+    .await
+    .expect("valid WiberCluster");
+    // Status is written after every object is applied: once it describes this generation, all exist.
+    let wc = eventually("first reconcile", WITHIN, || async {
+        let wc = clusters.get("chat").await.ok()?;
+        let observed = wc.status.as_ref()?.observed_generation;
+        (observed == wc.metadata.generation).then_some(wc)
+    })
+    .await;
+    let uid = wc.uid().unwrap();
+
+    // Every object, owned by the WiberCluster, labelled, locked down.
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    for name in ["chat-api", "chat-consumer"] {
+        let d = deployments.get(name).await.unwrap();
+        let owner = &d.owner_references()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.uid.as_str(), owner.controller),
+            ("WiberCluster", uid.as_str(), Some(true))
+        );
+        assert_eq!(d.labels()["app.kubernetes.io/managed-by"], "wiber-operator");
+        let pod = d.spec.unwrap().template.spec.unwrap();
+        let sc = pod.containers[0].security_context.clone().unwrap();
+        assert_eq!(
+            (
+                sc.run_as_non_root,
+                sc.read_only_root_filesystem,
+                sc.allow_privilege_escalation
+            ),
+            (Some(true), Some(true), Some(false))
+        );
+        let mongo_env = &pod.containers[0].env.as_ref().unwrap()[0];
+        assert_eq!(
+            mongo_env
+                .value_from
+                .as_ref()
+                .unwrap()
+                .secret_key_ref
+                .as_ref()
+                .unwrap()
+                .key,
+            "connectionString.standard"
+        );
+    }
+    let config = Api::<ConfigMap>::namespaced(client.clone(), &ns)
+        .get("chat-config")
+        .await
+        .unwrap();
+    assert_eq!(config.data.unwrap()["KAFKA_BOOTSTRAP_SERVERS"], bootstrap);
+    let service = Api::<Service>::namespaced(client.clone(), &ns)
+        .get("chat-api")
+        .await
+        .unwrap();
+    assert_eq!(service.spec.unwrap().ports.unwrap()[0].port, 8000);
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), &ns);
+    assert!(pdbs.get_opt("chat-api").await.unwrap().is_some());
+
+    // kwok runs the pods: the status becomes Ready with observedGeneration.
+    let ready = eventually("WiberCluster Ready", WITHIN, || async {
+        let wc = clusters.get("chat").await.ok()?;
+        (condition(&wc, "Ready").as_deref() == Some("True")).then_some(wc)
+    })
+    .await;
+    let status = ready.status.unwrap();
+    assert_eq!(status.observed_generation, ready.metadata.generation);
+    assert_eq!(status.partitions, Some(3));
+    assert_eq!(status.api_ready_replicas, 2);
+    for t in [
+        "KafkaReady",
+        "MongoReady",
+        "ApiAvailable",
+        "ConsumersAvailable",
+    ] {
+        assert!(
+            status
+                .conditions
+                .iter()
+                .any(|c| c.type_ == t && c.status == "True"),
+            "{t} not True: {:?}",
+            status.conditions
+        );
+    }
+
+    // A spec change: the Deployment follows.
+    apply_cluster(&clusters, "chat", json!({
+        "kafka": {"bootstrapServers": bootstrap, "topic": {"name": topic}, "consumerGroup": group},
+        "mongodb": {"connectionSecret": {"name": "mongo"}},
+        "api": {"replicas": 3},
+        "consumers": {"minReplicas": 1, "maxReplicas": 10, "targetLagPerReplica": 10,
+                      "scaleDownStabilizationSeconds": 6, "lagPollSeconds": 1},
+    }))
+    .await
+    .unwrap();
+    eventually("API replicas 3", WITHIN, || async {
+        (replicas(&deployments, "chat-api").await == Some(3)).then_some(())
+    })
+    .await;
+
+    // A backlog with no consumer running (kwok pods consume nothing): lag 95 asks for 10
+    // consumers at 10 per consumer, capped exactly at the 3 partitions.
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .unwrap();
+    for i in 0..95 {
+        producer
+            .send(
+                FutureRecord::to(&topic).key(&format!("k{i}")).payload("x"),
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("produce");
+    }
+    eventually(
+        "consumers scaled up to the partition count",
+        WITHIN,
+        || async { (replicas(&deployments, "chat-consumer").await == Some(3)).then_some(()) },
+    )
+    .await;
+    // The status is written after the Deployment: wait for the reconcile that saw all 95.
+    let status = eventually("status with the whole backlog", WITHIN, || async {
+        let status = clusters.get("chat").await.ok()?.status?;
+        (status.lag == Some(95)).then_some(status)
+    })
+    .await;
+    assert_eq!(status.consumers.desired, 3);
+    assert!(status.consumers.last_scale_time.is_some());
+
+    // Drain: the group commits everything. Lag 0 asks for 1, after the 6 s window.
+    let drainer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", &group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut offsets = TopicPartitionList::new();
+    for p in 0..3 {
+        let (_, high) = drainer
+            .fetch_watermarks(&topic, p, Duration::from_secs(10))
+            .unwrap();
+        offsets
+            .add_partition_offset(&topic, p, Offset::Offset(high))
+            .unwrap();
+    }
+    drainer
+        .commit(&offsets, CommitMode::Sync)
+        .expect("commit drained offsets");
+    let drained_at = std::time::Instant::now();
+    eventually("consumers scaled down to min", WITHIN, || async {
+        (replicas(&deployments, "chat-consumer").await == Some(1)).then_some(())
+    })
+    .await;
+    assert!(
+        drained_at.elapsed() >= Duration::from_secs(5),
+        "scaled down before the stabilization window"
+    );
+
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns);
+    let reasons: Vec<String> = events
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("chat"))
+        .filter_map(|e| e.reason)
+        .collect();
+    assert!(reasons.iter().any(|r| r == "ScaleUp"), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r == "ScaleDown"), "{reasons:?}");
+
+    // Deletion: the garbage collector removes everything the WiberCluster owned.
+    clusters
+        .delete("chat", &DeleteParams::foreground())
+        .await
+        .unwrap();
+    eventually("owned Deployments gone", WITHIN, || async {
+        let left = deployments
+            .list(&ListParams::default())
+            .await
+            .ok()?
+            .items
+            .len();
+        (left == 0).then_some(())
+    })
+    .await;
+    Api::<Namespace>::all(client)
+        .delete(&ns, &DeleteParams::default())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strimzi_mode_creates_kafka_topics_and_reads_the_bootstrap_from_kafka_status() {
+    let client = client().await;
+    install_crd(&client).await;
+    // Minimal Strimzi-shaped CRDs: the group, version and kinds Strimzi 1.0 serves.
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for (kind, plural) in [("Kafka", "kafkas"), ("KafkaTopic", "kafkatopics")] {
+        let crd: CustomResourceDefinition = serde_json::from_value(json!({
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": format!("{plural}.kafka.strimzi.io")},
+            "spec": {
+                "group": "kafka.strimzi.io",
+                "names": {"kind": kind, "plural": plural, "singular": kind.to_lowercase(), "listKind": format!("{kind}List")},
+                "scope": "Namespaced",
+                "versions": [{
+                    "name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
+                }],
+            }
+        }))
+        .unwrap();
+        crds.patch(
+            &crd.name_any(),
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .expect("strimzi CRD");
+        wait_established(&crds, &crd.name_any()).await;
+    }
+    let ns = namespace(&client).await;
+    let bootstrap = kafka_bootstrap();
+    let topic = unique_name("wiber-strimzi");
+    create_topic(&bootstrap, &topic, 3).await;
+
+    let kafka_resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("kafka.strimzi.io", "v1", "Kafka"),
+        "kafkas",
+    );
+    let kafkas: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &kafka_resource);
+    let kafka: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "kafka.strimzi.io/v1",
+        "kind": "Kafka",
+        "metadata": {"name": "events"},
+        "spec": {"kafka": {"listeners": [{"name": "plain", "port": 9092, "type": "internal", "tls": false}]}},
+        "status": {"listeners": [{"name": "plain", "bootstrapServers": bootstrap}]},
+    }))
+    .unwrap();
+    kafkas
+        .create(&PostParams::default(), &kafka)
+        .await
+        .expect("Kafka resource");
+
+    let _operator = operator(&ns);
+    let clusters: Api<WiberCluster> = Api::namespaced(client.clone(), &ns);
+    apply_cluster(&clusters, "chat", json!({
+        "kafka": {"strimziCluster": "events", "topic": {"name": topic, "partitions": 3, "replicas": 1}},
+        "mongodb": {"connectionSecret": {"name": "mongo"}},
+        "consumers": {"lagPollSeconds": 1},
+    }))
+    .await
+    .expect("valid WiberCluster");
+
+    let topics: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &ns,
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("kafka.strimzi.io", "v1", "KafkaTopic"),
+            "kafkatopics",
+        ),
+    );
+    let kt = eventually("KafkaTopic created", WITHIN, || async {
+        topics.get_opt(&topic).await.ok()?
+    })
+    .await;
+    assert_eq!(kt.labels()["strimzi.io/cluster"], "events");
+    assert_eq!(kt.data["spec"]["topicName"], topic.as_str());
+    assert_eq!(kt.data["spec"]["partitions"], 3);
+    assert_eq!(
+        kt.data["spec"]["config"]["message.timestamp.type"],
+        "LogAppendTime"
+    );
+    let dlq = format!("{topic}.dlq");
+    eventually("dead-letter KafkaTopic created", WITHIN, || async {
+        topics.get_opt(&dlq).await.ok()?
+    })
+    .await;
+
+    let config = eventually("ConfigMap with Strimzi's bootstrap", WITHIN, || async {
+        Api::<ConfigMap>::namespaced(client.clone(), &ns)
+            .get_opt("chat-config")
+            .await
+            .ok()?
+    })
+    .await;
+    assert_eq!(config.data.unwrap()["KAFKA_BOOTSTRAP_SERVERS"], bootstrap);
+    eventually("WiberCluster Ready", WITHIN, || async {
+        let wc = clusters.get("chat").await.ok()?;
+        (condition(&wc, "Ready").as_deref() == Some("True")).then_some(())
+    })
+    .await;
+    Api::<Namespace>::all(client)
+        .delete(&ns, &DeleteParams::default())
+        .await
+        .unwrap();
+}

@@ -1,0 +1,466 @@
+//! The `WiberCluster` custom resource: what a platform engineer applies to run Wiber.
+//! The CRD YAML in `crds/` is generated from these types by the `crdgen` binary.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_IMAGE: &str = "ghcr.io/wiber-io/wiber";
+
+/// A Wiber installation: the HTTP API and the Kafka-to-MongoDB consumers, sized to the topic's
+/// partitions and the consumer group's lag.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "wiber.io",
+    version = "v1alpha1",
+    kind = "WiberCluster",
+    plural = "wiberclusters",
+    shortname = "wc",
+    namespaced,
+    status = "WiberClusterStatus",
+    doc = "A Wiber installation: the HTTP API and the Kafka-to-MongoDB consumers.",
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "API", type_ = "integer", json_path = ".status.apiReadyReplicas", description = "Ready API replicas"),
+    printcolumn(name = "Consumers", type_ = "integer", json_path = ".status.consumers.current", description = "Consumer replicas"),
+    printcolumn(name = "Lag", type_ = "integer", json_path = ".status.lag", description = "Records the consumer group has not committed"),
+    printcolumn(name = "Partitions", type_ = "integer", json_path = ".status.partitions"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    // Child names add up to 9 characters and pod names a hash; labels allow 63.
+    validation = Rule::new("self.metadata.name.size() <= 40").message("metadata.name must be at most 40 characters")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct WiberClusterSpec {
+    /// The container image holding both binaries (wiber-api and wiber-consumer).
+    #[serde(default)]
+    pub image: ImageSpec,
+    /// The HTTP API.
+    #[serde(default)]
+    pub api: ApiSpec,
+    /// The Kafka cluster and topic.
+    pub kafka: KafkaSpec,
+    /// The MongoDB replica set messages are stored in.
+    pub mongodb: MongoSpec,
+    /// The consumers and how they are sized.
+    #[serde(default)]
+    pub consumers: ConsumerSpec,
+    /// Where the API and consumer pods may run.
+    #[serde(default)]
+    pub scheduling: SchedulingSpec,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SchedulingSpec {
+    /// Node labels the pods require.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    /// Taints the pods tolerate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageSpec {
+    /// Image repository.
+    #[serde(default = "default_repository")]
+    pub repository: String,
+    /// Image tag; defaults to the operator's own version.
+    #[serde(default = "default_tag")]
+    pub tag: String,
+    /// Kubernetes image pull policy.
+    #[serde(default = "default_pull_policy")]
+    pub pull_policy: PullPolicy,
+}
+
+impl Default for ImageSpec {
+    fn default() -> Self {
+        Self {
+            repository: default_repository(),
+            tag: default_tag(),
+            pull_policy: default_pull_policy(),
+        }
+    }
+}
+
+impl ImageSpec {
+    pub fn reference(&self) -> String {
+        format!("{}:{}", self.repository, self.tag)
+    }
+}
+
+fn default_repository() -> String {
+    DEFAULT_IMAGE.to_owned()
+}
+fn default_tag() -> String {
+    env!("CARGO_PKG_VERSION").to_owned()
+}
+fn default_pull_policy() -> PullPolicy {
+    PullPolicy::IfNotPresent
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum PullPolicy {
+    Always,
+    IfNotPresent,
+    Never,
+}
+
+impl PullPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Always => "Always",
+            Self::IfNotPresent => "IfNotPresent",
+            Self::Never => "Never",
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiSpec {
+    /// API pods.
+    #[serde(default = "default_api_replicas")]
+    #[schemars(range(min = 0, max = 100))]
+    pub replicas: i32,
+    /// Container resources; defaults to requests of 100m CPU and 128Mi memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    /// The Service in front of the API.
+    #[serde(default)]
+    pub service: ServiceSpec,
+    /// A PodDisruptionBudget keeping at least one API pod during voluntary disruptions.
+    #[serde(default = "default_true")]
+    pub pod_disruption_budget: bool,
+}
+
+impl Default for ApiSpec {
+    fn default() -> Self {
+        Self {
+            replicas: default_api_replicas(),
+            resources: None,
+            service: ServiceSpec::default(),
+            pod_disruption_budget: true,
+        }
+    }
+}
+
+fn default_api_replicas() -> i32 {
+    2
+}
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceSpec {
+    /// ClusterIP, NodePort or LoadBalancer.
+    #[serde(default = "default_service_type", rename = "type")]
+    pub service_type: ServiceType,
+    /// The Service port.
+    #[serde(default = "default_service_port")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: i32,
+    /// The node port when the type is NodePort (30000-32767); chosen by Kubernetes when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 30000, max = 32767))]
+    pub node_port: Option<i32>,
+}
+
+impl Default for ServiceSpec {
+    fn default() -> Self {
+        Self {
+            service_type: default_service_type(),
+            port: default_service_port(),
+            node_port: None,
+        }
+    }
+}
+
+fn default_service_type() -> ServiceType {
+    ServiceType::ClusterIP
+}
+fn default_service_port() -> i32 {
+    8000
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum ServiceType {
+    ClusterIP,
+    NodePort,
+    LoadBalancer,
+}
+
+impl ServiceType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClusterIP => "ClusterIP",
+            Self::NodePort => "NodePort",
+            Self::LoadBalancer => "LoadBalancer",
+        }
+    }
+}
+
+/// Exactly one of `strimziCluster` and `bootstrapServers`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[x_kube(validation = Rule::new("has(self.strimziCluster) != has(self.bootstrapServers)").message("set exactly one of kafka.strimziCluster and kafka.bootstrapServers"))]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaSpec {
+    /// A Strimzi `Kafka` resource in this namespace: the operator creates the topic as a Strimzi
+    /// KafkaTopic and reads the bootstrap address from the Kafka resource's status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strimzi_cluster: Option<String>,
+    /// Plain bootstrap servers (host:port,...); the topic must then exist already.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub bootstrap_servers: Option<String>,
+    /// The Strimzi listener whose address to use (by name).
+    #[serde(default = "default_listener")]
+    pub strimzi_listener: String,
+    /// The messages topic.
+    #[serde(default)]
+    pub topic: TopicSpec,
+    /// The consumer group of the consumers.
+    #[serde(default = "default_group")]
+    #[schemars(length(min = 1))]
+    pub consumer_group: String,
+}
+
+fn default_listener() -> String {
+    "plain".to_owned()
+}
+fn default_group() -> String {
+    "wiber-consumers".to_owned()
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicSpec {
+    /// Topic name; its dead-letter topic is `<name>.dlq`.
+    #[serde(default = "default_topic")]
+    #[schemars(length(min = 1, max = 249), regex(pattern = r"^[a-zA-Z0-9._-]+$"))]
+    pub name: String,
+    /// Partitions: the most consumers that can work at once. Can grow, never shrink.
+    #[serde(default = "default_partitions")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub partitions: i32,
+    /// Replicas of each partition (Strimzi mode).
+    #[serde(default = "default_topic_replicas")]
+    #[schemars(range(min = 1, max = 10))]
+    pub replicas: i32,
+    /// How long messages stay in Kafka, in hours (Strimzi mode).
+    #[serde(default = "default_retention_hours")]
+    #[schemars(range(min = 1))]
+    pub retention_hours: i64,
+}
+
+impl Default for TopicSpec {
+    fn default() -> Self {
+        Self {
+            name: default_topic(),
+            partitions: default_partitions(),
+            replicas: default_topic_replicas(),
+            retention_hours: default_retention_hours(),
+        }
+    }
+}
+
+fn default_topic() -> String {
+    "wiber.messages".to_owned()
+}
+fn default_partitions() -> i32 {
+    3
+}
+fn default_topic_replicas() -> i32 {
+    3
+}
+fn default_retention_hours() -> i64 {
+    7 * 24
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MongoSpec {
+    /// The Secret (in this namespace) holding the connection string.
+    pub connection_secret: SecretKeyRef,
+    /// Database name.
+    #[serde(default = "default_db")]
+    #[schemars(length(min = 1, max = 63))]
+    pub database: String,
+    /// Collection name.
+    #[serde(default = "default_collection")]
+    #[schemars(length(min = 1))]
+    pub collection: String,
+    /// Write concern of the consumers' inserts: "majority" or a number of members.
+    #[serde(default = "default_write_concern")]
+    #[schemars(regex(pattern = r"^(majority|[1-9][0-9]*)$"))]
+    pub write_concern: String,
+}
+
+fn default_db() -> String {
+    "wiber".to_owned()
+}
+fn default_collection() -> String {
+    "messages".to_owned()
+}
+fn default_write_concern() -> String {
+    "majority".to_owned()
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    /// Secret name.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// Key in the Secret; the MongoDB operator's `connectionString.standard` works as is.
+    #[serde(default = "default_secret_key")]
+    pub key: String,
+}
+
+fn default_secret_key() -> String {
+    "connectionString.standard".to_owned()
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[x_kube(validation = Rule::new("self.minReplicas <= self.maxReplicas").message("consumers.minReplicas must not exceed consumers.maxReplicas"))]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerSpec {
+    /// Fewest consumers, even with no lag (0 allows scaling to zero).
+    #[serde(default = "default_min")]
+    #[schemars(range(min = 0, max = 1000))]
+    pub min_replicas: i32,
+    /// Most consumers; the topic's partition count caps it further.
+    #[serde(default = "default_max")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_replicas: i32,
+    /// Lag (records) one consumer is expected to handle; more lag adds consumers.
+    #[serde(default = "default_target_lag")]
+    #[schemars(range(min = 1))]
+    pub target_lag_per_replica: i64,
+    /// Scale down only after demand stayed lower for this many seconds.
+    #[serde(default = "default_window")]
+    #[schemars(range(min = 0, max = 86400))]
+    pub scale_down_stabilization_seconds: i64,
+    /// How often lag is measured, in seconds.
+    #[serde(default = "default_poll")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub lag_poll_seconds: i64,
+    /// When set, size consumers so the backlog drains within this many seconds at the measured
+    /// consumption rate, instead of by targetLagPerReplica.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub target_drain_seconds: Option<i64>,
+    /// Records per batch write.
+    #[serde(default = "default_batch")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub batch_size: i32,
+    /// Container resources; defaults to requests of 100m CPU and 128Mi memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+}
+
+impl Default for ConsumerSpec {
+    fn default() -> Self {
+        Self {
+            min_replicas: default_min(),
+            max_replicas: default_max(),
+            target_lag_per_replica: default_target_lag(),
+            scale_down_stabilization_seconds: default_window(),
+            lag_poll_seconds: default_poll(),
+            target_drain_seconds: None,
+            batch_size: default_batch(),
+            resources: None,
+        }
+    }
+}
+
+fn default_min() -> i32 {
+    1
+}
+fn default_max() -> i32 {
+    10
+}
+fn default_target_lag() -> i64 {
+    1000
+}
+fn default_window() -> i64 {
+    300
+}
+fn default_poll() -> i64 {
+    15
+}
+fn default_batch() -> i32 {
+    500
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WiberClusterStatus {
+    /// The generation this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Ready, KafkaReady, MongoReady, ApiAvailable, ConsumersAvailable.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// Records the consumer group has not committed, over all partitions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag: Option<i64>,
+    /// The topic's partition count as measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<i32>,
+    /// Ready API pods.
+    #[serde(default)]
+    pub api_ready_replicas: i32,
+    /// Consumer sizing.
+    #[serde(default)]
+    pub consumers: ConsumerStatus,
+    /// The bootstrap servers in use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap_servers: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerStatus {
+    /// Replicas of the consumer Deployment now.
+    pub current: i32,
+    /// Replicas the autoscaler wants.
+    pub desired: i32,
+    /// Ready consumer pods.
+    pub ready: i32,
+    /// Why: ScaleUp, ScaleDown, Stabilizing or Steady.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When the operator last changed the consumer replicas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_scale_time: Option<Time>,
+}
+
+/// The CRD as YAML, exactly as `crds/wibercluster.yaml` holds it. Keys are sorted explicitly:
+/// whether serde_json keeps insertion order depends on which other crates share the build.
+pub fn crd_yaml() -> String {
+    use kube::CustomResourceExt;
+    let crd = serde_json::to_value(WiberCluster::crd()).expect("the CRD serializes");
+    let yaml = yaml_serde::to_string(&sorted(crd)).expect("the CRD serializes");
+    format!("# Generated by `cargo run -p wiber-operator --bin crdgen`; do not edit.\n{yaml}")
+}
+
+fn sorted(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let ordered: BTreeMap<String, serde_json::Value> =
+                map.into_iter().map(|(k, v)| (k, sorted(v))).collect();
+            serde_json::Value::Object(ordered.into_iter().collect())
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(sorted).collect())
+        }
+        other => other,
+    }
+}

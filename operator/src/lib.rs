@@ -1,0 +1,13 @@
+//! Wiber's operator: reconciles a `WiberCluster` into the api and consumer Deployments and sizes
+//! the consumers to the topic's partitions and the group's lag. `main.rs` wires config, telemetry,
+//! leader election and shutdown; the logic lives in these modules.
+
+pub mod conditions;
+pub mod config;
+pub mod crd;
+pub mod lag;
+pub mod leader;
+pub mod metrics;
+pub mod reconcile;
+pub mod resources;
+pub mod scaling;
