@@ -292,6 +292,20 @@ async fn wibercluster_reconciles_scales_with_lag_and_is_cleaned_up() {
         (replicas(&deployments, "chat-api").await == Some(3)).then_some(())
     })
     .await;
+    // One API replica needs no disruption budget: the object no longer wanted goes.
+    apply_cluster(&clusters, "chat", json!({
+        "kafka": {"bootstrapServers": bootstrap, "topic": {"name": topic}, "consumerGroup": group},
+        "mongodb": {"connectionSecret": {"name": "mongo"}},
+        "api": {"replicas": 1},
+        "consumers": {"minReplicas": 1, "maxReplicas": 10, "targetLagPerReplica": 10,
+                      "scaleDownStabilizationSeconds": 6, "lagPollSeconds": 1},
+    }))
+    .await
+    .unwrap();
+    eventually("API PodDisruptionBudget deleted", WITHIN, || async {
+        pdbs.get_opt("chat-api").await.ok()?.is_none().then_some(())
+    })
+    .await;
 
     // A backlog with no consumer running (kwok pods consume nothing): lag 95 asks for 10
     // consumers at 10 per consumer, capped exactly at the 3 partitions.
@@ -488,6 +502,268 @@ async fn strimzi_mode_creates_kafka_topics_and_reads_the_bootstrap_from_kafka_st
         (condition(&wc, "Ready").as_deref() == Some("True")).then_some(())
     })
     .await;
+    Api::<Namespace>::all(client)
+        .delete(&ns, &DeleteParams::default())
+        .await
+        .unwrap();
+}
+
+/// Applies operator/rbac.yaml and binds it to a new ServiceAccount in `ns`; returns a kubeconfig
+/// file that authenticates as that ServiceAccount, so the operator runs with exactly that RBAC.
+async fn least_privilege_kubeconfig(client: &Client, ns: &str) -> std::path::PathBuf {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use serde::Deserialize;
+
+    let rbac = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../operator/rbac.yaml"
+    ))
+    .unwrap();
+    for document in yaml_serde::Deserializer::from_str(&rbac) {
+        let value = Value::deserialize(document).expect("rbac.yaml parses");
+        let object: DynamicObject = serde_json::from_value(value.clone()).unwrap();
+        let kind = value["kind"].as_str().unwrap();
+        let gvk = GroupVersionKind::gvk("rbac.authorization.k8s.io", "v1", kind);
+        let resource = ApiResource::from_gvk(&gvk);
+        let api: Api<DynamicObject> = if kind == "Role" {
+            Api::namespaced_with(client.clone(), ns, &resource)
+        } else {
+            Api::all_with(client.clone(), &resource)
+        };
+        api.patch(
+            &object.name_any(),
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&value),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("applying {kind} from rbac.yaml: {e}"));
+    }
+    let sa: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "wiber-operator"}})).unwrap();
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+    accounts.create(&PostParams::default(), &sa).await.unwrap();
+    let subject = json!([{"kind": "ServiceAccount", "name": "wiber-operator", "namespace": ns}]);
+    let bindings = [
+        (
+            "ClusterRoleBinding",
+            format!("wiber-operator-{ns}"),
+            "ClusterRole",
+            "wiber-operator",
+        ),
+        (
+            "RoleBinding",
+            "wiber-operator-leader-election".to_owned(),
+            "Role",
+            "wiber-operator-leader-election",
+        ),
+    ];
+    for (kind, name, role_kind, role) in bindings {
+        let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(
+            "rbac.authorization.k8s.io",
+            "v1",
+            kind,
+        ));
+        let api: Api<DynamicObject> = if kind == "RoleBinding" {
+            Api::namespaced_with(client.clone(), ns, &resource)
+        } else {
+            Api::all_with(client.clone(), &resource)
+        };
+        let binding = json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role},
+            "subjects": subject,
+        });
+        api.patch(
+            &name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&binding),
+        )
+        .await
+        .unwrap();
+    }
+    let token = accounts
+        .create_token_request(
+            "wiber-operator",
+            &PostParams::default(),
+            &TokenRequest {
+                spec: TokenRequestSpec {
+                    expiration_seconds: Some(3600),
+                    ..TokenRequestSpec::default()
+                },
+                ..TokenRequest::default()
+            },
+        )
+        .await
+        .expect("token for the operator's ServiceAccount")
+        .status
+        .unwrap()
+        .token;
+
+    let admin = kube::config::Kubeconfig::read_from(required_env("KUBECONFIG")).unwrap();
+    let cluster = admin.clusters[0].cluster.clone().unwrap();
+    let config = json!({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "local", "cluster": {
+            "server": cluster.server,
+            "certificate-authority": cluster.certificate_authority,
+            "certificate-authority-data": cluster.certificate_authority_data,
+        }}],
+        "users": [{"name": "wiber-operator", "user": {"token": token}}],
+        "contexts": [{"name": "operator", "context": {"cluster": "local", "user": "wiber-operator"}}],
+        "current-context": "operator",
+    });
+    let path = std::env::temp_dir().join(format!("{}.kubeconfig", unique_name("wiber-operator")));
+    std::fs::write(&path, serde_json::to_vec(&config).unwrap()).unwrap();
+    path
+}
+
+fn operator_as(ns: &str, kubeconfig: &std::path::Path, pod: &str, port: u16) -> Process {
+    let env: Vec<(String, String)> = [
+        ("KUBECONFIG", kubeconfig.display().to_string()),
+        ("OPERATOR_HOST", "127.0.0.1".into()),
+        ("OPERATOR_PORT", port.to_string()),
+        ("POD_NAMESPACE", ns.into()),
+        ("POD_NAME", pod.into()),
+        ("WATCH_NAMESPACE", ns.into()),
+        ("LEASE_DURATION_SECONDS", "5".into()),
+        ("RUST_LOG", "info,kube=warn".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    Process::spawn(binary("wiber-operator"), &[], &env, pod)
+}
+
+async fn metric(port: u16, name: &str) -> Option<f64> {
+    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .reduce(|a, b| a + b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_least_privilege_operators_share_one_lease_and_a_missing_secret_is_a_condition() {
+    use k8s_openapi::api::coordination::v1::Lease;
+
+    let client = client().await;
+    install_crd(&client).await;
+    let ns = namespace(&client).await;
+    let kubeconfig = least_privilege_kubeconfig(&client, &ns).await;
+    let bootstrap = kafka_bootstrap();
+    let topic = unique_name("wiber-op-lease");
+    create_topic(&bootstrap, &topic, 3).await;
+
+    let ports = [free_port(), free_port()];
+    let mut operators = [
+        operator_as(&ns, &kubeconfig, "operator-a", ports[0]),
+        operator_as(&ns, &kubeconfig, "operator-b", ports[1]),
+    ];
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
+    let holder = eventually("a leader", WITHIN, || async {
+        leases
+            .get_opt("wiber-operator")
+            .await
+            .ok()??
+            .spec?
+            .holder_identity
+    })
+    .await;
+    let leader = usize::from(!holder.starts_with("operator-a"));
+    eventually("leader metric on the leader only", WITHIN, || async {
+        let lead = metric(ports[leader], "wiber_operator_leader").await? == 1.0;
+        let standby = metric(ports[1 - leader], "wiber_operator_leader").await? == 0.0;
+        (lead && standby).then_some(())
+    })
+    .await;
+
+    // A Secret that does not exist is reported, not fatal.
+    let clusters: Api<WiberCluster> = Api::namespaced(client.clone(), &ns);
+    apply_cluster(
+        &clusters,
+        "chat",
+        json!({
+            "kafka": {"bootstrapServers": bootstrap, "topic": {"name": topic}},
+            "mongodb": {"connectionSecret": {"name": "not-there"}},
+            "consumers": {"lagPollSeconds": 1},
+        }),
+    )
+    .await
+    .unwrap();
+    let mongo_condition = |wc: &WiberCluster| {
+        wc.status
+            .as_ref()?
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "MongoReady")
+            .map(|c| (c.status.clone(), c.reason.clone()))
+    };
+    eventually("MongoReady False: SecretMissing", WITHIN, || async {
+        let wc = clusters.get("chat").await.ok()?;
+        (mongo_condition(&wc)? == ("False".to_owned(), "SecretMissing".to_owned())).then_some(())
+    })
+    .await;
+    assert!(
+        operators.iter_mut().all(Process::is_running),
+        "an operator crashed"
+    );
+    eventually("the leader to count its reconciles", WITHIN, || async {
+        (metric(ports[leader], "wiber_operator_reconciles_total").await? >= 1.0).then_some(())
+    })
+    .await;
+    assert_eq!(
+        metric(ports[1 - leader], "wiber_operator_reconciles_total").await,
+        None,
+        "the standby reconciled"
+    );
+
+    // The leader dies without releasing the lease: the standby takes over after it expires and
+    // sees the Secret once it exists.
+    operators[leader].kill();
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "not-there"},
+        "stringData": {"connectionString.standard": "mongodb://mongo.invalid:27017/"}
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    eventually("the standby to take the lease", WITHIN, || async {
+        let holder = leases
+            .get_opt("wiber-operator")
+            .await
+            .ok()??
+            .spec?
+            .holder_identity?;
+        (!holder.starts_with(if leader == 0 {
+            "operator-a"
+        } else {
+            "operator-b"
+        }))
+        .then_some(())
+    })
+    .await;
+    eventually("MongoReady True after takeover", WITHIN, || async {
+        let wc = clusters.get("chat").await.ok()?;
+        (mongo_condition(&wc)?.0 == "True").then_some(())
+    })
+    .await;
+    let _ = std::fs::remove_file(&kubeconfig);
+    let crb = ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRoleBinding",
+    ));
+    let _ = Api::<DynamicObject>::all_with(client.clone(), &crb)
+        .delete(&format!("wiber-operator-{ns}"), &DeleteParams::default())
+        .await;
     Api::<Namespace>::all(client)
         .delete(&ns, &DeleteParams::default())
         .await
