@@ -9,21 +9,7 @@ use wiber_api::{AppState, app};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    wiber_common::telemetry::init();
-    let config = match Config::from_env() {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(config).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("{e}");
-            ExitCode::FAILURE
-        }
-    }
+    wiber_common::process::main(Config::from_env, run).await
 }
 
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {

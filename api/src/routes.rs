@@ -500,14 +500,7 @@ async fn liveness() -> Json<Value> {
     ))]
 async fn readiness<P: MessageProducer, S: MessageStore>(State(state): Shared<P, S>) -> Response {
     let (kafka, mongo) = tokio::join!(state.producer.ready(), state.store.ready());
-    let word = |up: bool| if up { "connected" } else { "disconnected" };
-    let (status, text) = if kafka && mongo {
-        (StatusCode::OK, "ready")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
-    };
-    let body = serde_json::json!({ "status": text, "kafka": word(kafka), "mongodb": word(mongo) });
-    (status, Json(body)).into_response()
+    wiber_common::health::readiness(kafka, mongo)
 }
 
 /// Prometheus metrics

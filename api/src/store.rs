@@ -5,7 +5,6 @@ use std::future::Future;
 
 use futures::TryStreamExt;
 use mongodb::bson::{Document, doc};
-use mongodb::options::ClientOptions;
 use mongodb::{Client, Collection};
 use wiber_common::message::StoredMessage;
 
@@ -91,16 +90,7 @@ impl MongoStore {
     /// Parses the URI and prepares the pool; connections are made on first use, so the API
     /// starts (and reports not-ready) while the database is still coming up.
     pub async fn new(uri: &str, db: &str, collection: &str) -> Result<Self, StoreError> {
-        let mut options = ClientOptions::parse(uri).await?;
-        // The driver's default 30 s would hold a request that long during an outage; a client
-        // is better served by a quick 503. A timeout set in the URI wins.
-        if options.server_selection_timeout.is_none() {
-            options.server_selection_timeout = Some(std::time::Duration::from_secs(5));
-        }
-        options
-            .app_name
-            .get_or_insert_with(|| "wiber-api".to_owned());
-        let client = Client::with_options(options)?;
+        let client = wiber_common::mongo::client(uri, "wiber-api").await?;
         let messages = client.database(db).collection(collection);
         Ok(Self {
             client,
@@ -173,12 +163,7 @@ impl MessageStore for MongoStore {
     }
 
     async fn ready(&self) -> bool {
-        let db = self.client.database(&self.db);
-        let ping = db.run_command(doc! { "ping": 1 });
-        matches!(
-            tokio::time::timeout(std::time::Duration::from_secs(2), ping).await,
-            Ok(Ok(_))
-        )
+        wiber_common::mongo::ping(&self.client.database(&self.db)).await
     }
 }
 

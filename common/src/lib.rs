@@ -2,7 +2,10 @@
 //! from the environment, telemetry set-up and the shutdown signal.
 
 pub mod config;
+pub mod health;
 pub mod message;
 pub mod metrics;
+pub mod mongo;
+pub mod process;
 pub mod shutdown;
 pub mod telemetry;

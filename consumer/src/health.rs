@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -50,14 +50,7 @@ async fn kafka_ready(health: &Health) -> bool {
 
 async fn readiness(State(health): State<Arc<Health>>) -> Response {
     let (kafka, mongo) = tokio::join!(kafka_ready(&health), health.writer.ping());
-    let word = |up: bool| if up { "connected" } else { "disconnected" };
-    let (status, text) = if kafka && mongo {
-        (StatusCode::OK, "ready")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
-    };
-    let body = serde_json::json!({ "status": text, "kafka": word(kafka), "mongodb": word(mongo) });
-    (status, Json(body)).into_response()
+    wiber_common::health::readiness(kafka, mongo)
 }
 
 async fn metrics(State(health): State<Arc<Health>>) -> Response {

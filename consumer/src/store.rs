@@ -5,7 +5,7 @@ use std::future::Future;
 
 use mongodb::bson::doc;
 use mongodb::error::{ErrorKind, WriteFailure};
-use mongodb::options::{ClientOptions, IndexOptions, WriteConcern};
+use mongodb::options::{IndexOptions, WriteConcern};
 use mongodb::{Client, Collection, IndexModel};
 use wiber_common::message::StoredMessage;
 
@@ -46,14 +46,7 @@ impl MongoWriter {
         collection: &str,
         write_concern: WriteConcern,
     ) -> Result<Self, StoreError> {
-        let mut options = ClientOptions::parse(uri).await?;
-        if options.server_selection_timeout.is_none() {
-            options.server_selection_timeout = Some(std::time::Duration::from_secs(5));
-        }
-        options
-            .app_name
-            .get_or_insert_with(|| "wiber-consumer".to_owned());
-        let client = Client::with_options(options)?;
+        let client = wiber_common::mongo::client(uri, "wiber-consumer").await?;
         let messages = client.database(db).collection(collection);
         Ok(Self {
             client,
@@ -116,12 +109,7 @@ impl MongoWriter {
     }
 
     pub async fn ping(&self) -> bool {
-        let db = self.client.database(&self.db);
-        let ping = db.run_command(doc! { "ping": 1 });
-        matches!(
-            tokio::time::timeout(std::time::Duration::from_secs(2), ping).await,
-            Ok(Ok(_))
-        )
+        wiber_common::mongo::ping(&self.client.database(&self.db)).await
     }
 }
 

@@ -14,21 +14,7 @@ use wiber_operator::reconcile::{self, Context};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    wiber_common::telemetry::init();
-    let config = match Config::from_env() {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(config).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("{e}");
-            ExitCode::FAILURE
-        }
-    }
+    wiber_common::process::main(Config::from_env, run).await
 }
 
 fn health_router(metrics: Metrics) -> Router {
@@ -84,13 +70,13 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     });
 
     let elector = config.leader_election.then(|| {
-        LeaderElector::new(
+        Arc::new(LeaderElector::new(
             client.clone(),
             &config.lease_namespace,
             &config.lease_name,
             &config.identity,
             config.lease_duration,
-        )
+        ))
     });
     let renew_every = config.lease_duration / 3;
     if let Some(elector) = &elector {
@@ -113,15 +99,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
 
     // Losing the lease stops reconciling at once; the process then exits so it restarts as a standby.
     let (lost_tx, lost) = watch::channel(false);
-    if let Some(elector) = elector.as_ref().map(|_| {
-        LeaderElector::new(
-            client.clone(),
-            &config.lease_namespace,
-            &config.lease_name,
-            &config.identity,
-            config.lease_duration,
-        )
-    }) {
+    if let Some(elector) = elector.clone() {
         let lease_duration = config.lease_duration;
         let mut stop_rx = stop.clone();
         tokio::spawn(async move {

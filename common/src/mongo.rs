@@ -1,0 +1,26 @@
+//! MongoDB client set-up shared by the api and the consumer.
+
+use std::time::Duration;
+
+use mongodb::bson::doc;
+use mongodb::options::ClientOptions;
+use mongodb::{Client, Database};
+
+/// A client for `uri`. The driver's default 30 s server selection would hold a request (or a
+/// batch) that long during an outage; 5 s fails fast instead. A timeout set in the URI wins.
+pub async fn client(uri: &str, app_name: &str) -> mongodb::error::Result<Client> {
+    let mut options = ClientOptions::parse(uri).await?;
+    if options.server_selection_timeout.is_none() {
+        options.server_selection_timeout = Some(Duration::from_secs(5));
+    }
+    options.app_name.get_or_insert_with(|| app_name.to_owned());
+    Client::with_options(options)
+}
+
+/// True when the server answers a ping within 2 s.
+pub async fn ping(db: &Database) -> bool {
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), db.run_command(doc! { "ping": 1 })).await,
+        Ok(Ok(_))
+    )
+}
