@@ -119,6 +119,17 @@ async fn apply_cluster(
     .await
 }
 
+/// The WiberCluster the main test evolves: only the API replica count changes between steps.
+fn chat_spec(bootstrap: &str, topic: &str, group: &str, api_replicas: i32) -> Value {
+    json!({
+        "kafka": {"bootstrapServers": bootstrap, "topic": {"name": topic}, "consumerGroup": group},
+        "mongodb": {"connectionSecret": {"name": "mongo"}},
+        "api": {"replicas": api_replicas},
+        "consumers": {"minReplicas": 1, "maxReplicas": 10, "targetLagPerReplica": 10,
+                      "scaleDownStabilizationSeconds": 6, "lagPollSeconds": 1},
+    })
+}
+
 fn condition(wc: &WiberCluster, type_: &str) -> Option<String> {
     wc.status
         .as_ref()?
@@ -188,15 +199,9 @@ async fn wibercluster_reconciles_scales_with_lag_and_is_cleaned_up() {
     .expect_err("zero partitions must be rejected");
     assert!(zero.to_string().contains("partitions"), "{zero}");
 
-    apply_cluster(&clusters, "chat", json!({
-        "kafka": {"bootstrapServers": bootstrap, "topic": {"name": topic}, "consumerGroup": group},
-        "mongodb": {"connectionSecret": {"name": "mongo"}},
-        "api": {"replicas": 2},
-        "consumers": {"minReplicas": 1, "maxReplicas": 10, "targetLagPerReplica": 10,
-                      "scaleDownStabilizationSeconds": 6, "lagPollSeconds": 1},
-    }))
-    .await
-    .expect("valid WiberCluster");
+    apply_cluster(&clusters, "chat", chat_spec(&bootstrap, &topic, &group, 2))
+        .await
+        .expect("valid WiberCluster");
     // Status is written after every object is applied: once it describes this generation, all exist.
     let wc = eventually("first reconcile", WITHIN, || async {
         let wc = clusters.get("chat").await.ok()?;
@@ -279,29 +284,17 @@ async fn wibercluster_reconciles_scales_with_lag_and_is_cleaned_up() {
     }
 
     // A spec change: the Deployment follows.
-    apply_cluster(&clusters, "chat", json!({
-        "kafka": {"bootstrapServers": bootstrap, "topic": {"name": topic}, "consumerGroup": group},
-        "mongodb": {"connectionSecret": {"name": "mongo"}},
-        "api": {"replicas": 3},
-        "consumers": {"minReplicas": 1, "maxReplicas": 10, "targetLagPerReplica": 10,
-                      "scaleDownStabilizationSeconds": 6, "lagPollSeconds": 1},
-    }))
-    .await
-    .unwrap();
+    apply_cluster(&clusters, "chat", chat_spec(&bootstrap, &topic, &group, 3))
+        .await
+        .unwrap();
     eventually("API replicas 3", WITHIN, || async {
         (replicas(&deployments, "chat-api").await == Some(3)).then_some(())
     })
     .await;
     // One API replica needs no disruption budget: the object no longer wanted goes.
-    apply_cluster(&clusters, "chat", json!({
-        "kafka": {"bootstrapServers": bootstrap, "topic": {"name": topic}, "consumerGroup": group},
-        "mongodb": {"connectionSecret": {"name": "mongo"}},
-        "api": {"replicas": 1},
-        "consumers": {"minReplicas": 1, "maxReplicas": 10, "targetLagPerReplica": 10,
-                      "scaleDownStabilizationSeconds": 6, "lagPollSeconds": 1},
-    }))
-    .await
-    .unwrap();
+    apply_cluster(&clusters, "chat", chat_spec(&bootstrap, &topic, &group, 1))
+        .await
+        .unwrap();
     eventually("API PodDisruptionBudget deleted", WITHIN, || async {
         pdbs.get_opt("chat-api").await.ok()?.is_none().then_some(())
     })
