@@ -76,6 +76,8 @@ report="$REPORTS/$(date +%Y%m%d-%H%M%S).txt"
   echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo), $(uname -sr)"
   echo "stack: Kafka $KAFKA_BOOTSTRAP_SERVERS ($KAFKA_NODES node), FerretDB $MONGO_URI, API :$API_PORT, consumer :$CONSUMER_PORT"
   echo "command: dev/bench.sh $*"
+  # Settings from the environment change the figures, so the report names them.
+  echo "settings: $(env | grep -E '^(CONSUMER|KAFKA|MONGO|RUST_LOG)[A-Z_]*=' | grep -vE '^(KAFKA_BOOTSTRAP_SERVERS|MONGO_URI)=' | sort | tr '\n' ' ')"
   echo
 } | tee "$report"
 log "running wiber-loadgen; the report is also saved to $report"

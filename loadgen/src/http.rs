@@ -70,6 +70,12 @@ impl Target {
     }
 }
 
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "http://{}{}", self.authority, self.path)
+    }
+}
+
 pub struct Conn {
     target: Target,
     sender: Option<SendRequest<Full<Bytes>>>,

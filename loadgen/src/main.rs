@@ -204,10 +204,13 @@ async fn snapshot(args: &Args) -> Result<Snapshot, Error> {
     let mut consumer = Conn::new(args.consumer_metrics.clone());
     let api = scrape(&mut api, SCRAPE_TIMEOUT)
         .await
-        .map_err(|e| format!("cannot scrape the API at {:?}: {e}", args.api_metrics))?;
-    let consumer = scrape(&mut consumer, SCRAPE_TIMEOUT)
-        .await
-        .map_err(|e| format!("cannot scrape the consumer: {e}"))?;
+        .map_err(|e| format!("cannot scrape the API at {}: {e}", args.api_metrics))?;
+    let consumer = scrape(&mut consumer, SCRAPE_TIMEOUT).await.map_err(|e| {
+        format!(
+            "cannot scrape the consumer at {}: {e}",
+            args.consumer_metrics
+        )
+    })?;
     let mut procs: Vec<(String, Result<ProcStat, String>)> = args
         .pids
         .iter()
@@ -457,13 +460,7 @@ async fn run(args: Args) -> Result<Vec<String>, Error> {
     let mut problems = Vec::new();
     println!("wiber-loadgen");
     row("API", format!("http://{}", args.api.authority));
-    row(
-        "consumer metrics",
-        format!(
-            "http://{}{}",
-            args.consumer_metrics.authority, args.consumer_metrics.path
-        ),
-    );
+    row("consumer metrics", &args.consumer_metrics);
     row("run prefix", &args.prefix);
     if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
         row("load average at start (1/5/15 min)", load.trim());
