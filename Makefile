@@ -1,7 +1,7 @@
 # The two commands a fresh machine needs: `make up` and `make test`. See README.md.
 SHELL := /bin/bash
 
-.PHONY: up down status test lint fmt build bench cluster-up cluster-down
+.PHONY: up down status test lint fmt build bench cluster-up cluster-down crds
 
 up: ## Run Wiber locally on real servers; returns when ready, runs until `make down`.
 	dev/up.sh
@@ -35,3 +35,8 @@ fmt:
 
 build:
 	cargo build --workspace --locked
+
+crds: ## Regenerate crds/wibercluster.yaml from the operator's types and copy it into the operator chart.
+	cargo run --quiet --locked -p wiber-operator --bin crdgen > crds/wibercluster.yaml.tmp
+	mv crds/wibercluster.yaml.tmp crds/wibercluster.yaml
+	cp crds/wibercluster.yaml charts/wiber-operator/crds/wibercluster.yaml

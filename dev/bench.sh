@@ -40,6 +40,7 @@ done
 # cargo unifies features over the packages of one build, so building the load generator with the
 # servers would give them other dependency features, and dev/wiber.sh would then build them again.
 log "building wiber-api, wiber-consumer and wiber-loadgen (release)"
+ensure_build_deps
 cargo build --locked --release -p wiber-api -p wiber-consumer
 cargo build --locked --release -p wiber-loadgen
 

@@ -173,14 +173,7 @@ kubectl_bin() {
 
 install_promtool() {
   command -v promtool >/dev/null && return 0
-  log "installing promtool (Debian's prometheus package)"
-  local sudo=()
-  ((EUID == 0)) || sudo=(sudo)
-  if ! "${sudo[@]}" apt-get update -qq ||
-    ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-      apt-get install -y -qq --no-install-recommends prometheus >/dev/null; then
-    die "could not install Debian's prometheus package (for promtool)"
-  fi
+  apt_install prometheus || die "could not install Debian's prometheus package (for promtool)"
   # The package starts a Prometheus server on :9090 through systemd where there is one; Wiber only
   # needs the promtool binary.
   if command -v systemctl >/dev/null; then systemctl disable --now prometheus >/dev/null 2>&1 || true; fi

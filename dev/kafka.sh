@@ -4,6 +4,9 @@
 #   dev/kafka.sh install                 fetch the jars into $WIBER_CACHE/kafka/<version>/libs
 #   dev/kafka.sh start|stop|status       one node on 127.0.0.1:$KAFKA_PORT, or KAFKA_NODES=3 for three
 #   dev/kafka.sh bootstrap               print the bootstrap servers of the running cluster
+#   dev/kafka.sh secure-bootstrap sasl_ssl|ssl
+#                                        the secured listeners' bootstrap servers (below)
+#   dev/kafka.sh tls-dir                 where the CA, broker and client certificates (PEM) are
 #   dev/kafka.sh topics ARGS...          kafka-topics         (bootstrap server filled in)
 #   dev/kafka.sh groups ARGS...          kafka-consumer-groups (bootstrap server filled in)
 #   dev/kafka.sh producer-perf ARGS...   kafka-producer-perf-test
@@ -13,6 +16,11 @@
 # Variables (defaults): KAFKA_VERSION (4.1.1), KAFKA_NODES (1; 3 gives RF 3 and min.insync.replicas=2),
 # KAFKA_PORT (9092: node i listens on KAFKA_PORT+i-1), KAFKA_CONTROLLER_PORT (KAFKA_PORT+1000),
 # KAFKA_HEAP_OPTS (-Xms256m -Xmx512m), WIBER_CACHE (~/.cache/wiber).
+# Secured listeners, as a Strimzi cluster offers them, beside the plain one: node i serves SASL_SSL
+# with SCRAM-SHA-512 on KAFKA_PORT+100+i-1 (user $KAFKA_SCRAM_USER, password $KAFKA_SCRAM_PASSWORD;
+# defaults wiber / wiber-secret) and SSL with required client certificates (mutual TLS) on
+# KAFKA_PORT+200+i-1. Certificates come from a local CA made with openssl, valid for 127.0.0.1 and
+# localhost; `tls-dir` prints where (ca.crt, client.crt, client.key).
 # State, data and logs of a cluster live in $WIBER_CACHE/run/kafka-$KAFKA_PORT, so clusters on
 # different ports never collide.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -24,6 +32,9 @@ KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1000))}"
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
 KAFKA_HOME="$WIBER_CACHE/kafka/$KAFKA_VERSION"
 KAFKA_RUN="$WIBER_CACHE/run/kafka-$KAFKA_PORT"
+KAFKA_TLS="$KAFKA_RUN/tls"
+KAFKA_SCRAM_USER="${KAFKA_SCRAM_USER:-wiber}"
+KAFKA_SCRAM_PASSWORD="${KAFKA_SCRAM_PASSWORD:-wiber-secret}"
 MAVEN_DEPENDENCY_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 
 [[ $KAFKA_NODES =~ ^[13]$ ]] || die "KAFKA_NODES must be 1 or 3 (got '$KAFKA_NODES')"
@@ -76,6 +87,51 @@ bootstrap() {
   (IFS=,; echo "${out[*]}")
 }
 
+# secure-bootstrap sasl_ssl|ssl: the bootstrap servers of one of the secured listeners.
+secure_bootstrap() {
+  local offset i out=()
+  case "$1" in
+    sasl_ssl) offset=100 ;;
+    ssl) offset=200 ;;
+    *) die "secure-bootstrap takes sasl_ssl or ssl (got '$1')" ;;
+  esac
+  for ((i = 0; i < $(cat "$KAFKA_RUN/nodes" 2>/dev/null || echo "$KAFKA_NODES"); i++)); do
+    out+=("127.0.0.1:$((KAFKA_PORT + offset + i))")
+  done
+  (IFS=,; echo "${out[*]}")
+}
+
+# A local CA, one broker certificate for every node and one client certificate, made once per
+# cluster. Keys are unencrypted PKCS#8, which both Kafka's PEM key stores and librdkafka read.
+make_certificates() {
+  [[ -f $KAFKA_TLS/.complete ]] && return 0
+  command -v openssl >/dev/null || die "openssl is needed to make the Kafka test certificates"
+  rm -rf "$KAFKA_TLS"
+  mkdir -p "$KAFKA_TLS"
+  (
+    cd "$KAFKA_TLS"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=wiber-test-ca" \
+      -keyout ca.key -out ca.crt
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout broker.key -out broker.csr
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >broker.ext
+    openssl x509 -req -in broker.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile broker.ext -out broker.crt
+    cat broker.key broker.crt >broker.pem
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=$KAFKA_SCRAM_USER" -keyout client.key -out client.csr
+    openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+      -out client.crt
+    rm -f ./*.csr ./*.ext
+  ) >"$KAFKA_RUN/openssl.log" 2>&1 || fail_with_log "making the Kafka certificates" "$KAFKA_RUN/openssl.log"
+  touch "$KAFKA_TLS/.complete"
+}
+
+# SCRAM credentials live in the cluster metadata; setting them again is harmless.
+add_scram_user() {
+  tool kafka.admin.ConfigCommand --bootstrap-server "$(bootstrap)" --alter \
+    --add-config "SCRAM-SHA-512=[password=$KAFKA_SCRAM_PASSWORD]" \
+    --entity-type users --entity-name "$KAFKA_SCRAM_USER" >/dev/null
+}
+
 node_dir() { echo "$KAFKA_RUN/node-$1"; }
 
 write_config() {
@@ -90,11 +146,18 @@ write_config() {
 process.roles=broker,controller
 node.id=$id
 controller.quorum.voters=$voters
-listeners=PLAINTEXT://127.0.0.1:$((KAFKA_PORT + id - 1)),CONTROLLER://127.0.0.1:$((KAFKA_CONTROLLER_PORT + id - 1))
-advertised.listeners=PLAINTEXT://127.0.0.1:$((KAFKA_PORT + id - 1))
+listeners=PLAINTEXT://127.0.0.1:$((KAFKA_PORT + id - 1)),CONTROLLER://127.0.0.1:$((KAFKA_CONTROLLER_PORT + id - 1)),SASL_SSL://127.0.0.1:$((KAFKA_PORT + 100 + id - 1)),SSL://127.0.0.1:$((KAFKA_PORT + 200 + id - 1))
+advertised.listeners=PLAINTEXT://127.0.0.1:$((KAFKA_PORT + id - 1)),SASL_SSL://127.0.0.1:$((KAFKA_PORT + 100 + id - 1)),SSL://127.0.0.1:$((KAFKA_PORT + 200 + id - 1))
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL
+ssl.keystore.type=PEM
+ssl.keystore.location=$KAFKA_TLS/broker.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$KAFKA_TLS/ca.crt
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.ssl.ssl.client.auth=required
 log.dirs=$dir/data
 num.partitions=3
 default.replication.factor=$rf
@@ -164,11 +227,14 @@ start() {
     rm -rf "$KAFKA_RUN"
   fi
   mkdir -p "$KAFKA_RUN"
-  local i cluster_id
+  local i port cluster_id
   for ((i = 1; i <= KAFKA_NODES; i++)); do
-    if ! pid_alive "$(node_dir "$i")/pid" && port_open 127.0.0.1 $((KAFKA_PORT + i - 1)); then
-      die "port $((KAFKA_PORT + i - 1)) is taken by another process; set KAFKA_PORT to use other ports"
-    fi
+    pid_alive "$(node_dir "$i")/pid" && continue
+    for port in $((KAFKA_PORT + i - 1)) $((KAFKA_PORT + 100 + i - 1)) $((KAFKA_PORT + 200 + i - 1)); do
+      if port_open 127.0.0.1 "$port"; then
+        die "port $port is taken by another process; set KAFKA_PORT to use other ports"
+      fi
+    done
   done
   if [[ ! -f $KAFKA_RUN/cluster-id ]]; then
     tool kafka.tools.StorageTool random-uuid >"$KAFKA_RUN/cluster-id.tmp"
@@ -176,6 +242,7 @@ start() {
   fi
   cluster_id=$(cat "$KAFKA_RUN/cluster-id")
   echo "$KAFKA_NODES" >"$KAFKA_RUN/nodes"
+  make_certificates
   for ((i = 1; i <= KAFKA_NODES; i++)); do
     write_config "$i" "$KAFKA_NODES"
     tool kafka.tools.StorageTool format -t "$cluster_id" -c "$(node_dir "$i")/server.properties" \
@@ -189,6 +256,7 @@ start() {
     }
   done
   bootstrap >"$KAFKA_RUN/bootstrap.tmp" && mv "$KAFKA_RUN/bootstrap.tmp" "$KAFKA_RUN/bootstrap"
+  add_scram_user
   log "kafka ready: $KAFKA_NODES node(s), bootstrap $(bootstrap)"
 }
 
@@ -216,6 +284,8 @@ case "$cmd" in
   stop) stop ;;
   status) status ;;
   bootstrap) bootstrap ;;
+  secure-bootstrap) secure_bootstrap "${1:?sasl_ssl or ssl}" ;;
+  tls-dir) echo "$KAFKA_TLS" ;;
   stop-node) stop_one "${1:?node id}" ;;
   start-node) start_one "${1:?node id}" ;;
   topics) tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$(bootstrap)" "$@" ;;
@@ -223,5 +293,5 @@ case "$cmd" in
   offsets) tool org.apache.kafka.tools.GetOffsetShell --bootstrap-server "$(bootstrap)" "$@" ;;
   producer-perf) tool org.apache.kafka.tools.ProducerPerformance "$@" ;;
   consumer-perf) tool org.apache.kafka.tools.ConsumerPerformance --bootstrap-server "$(bootstrap)" "$@" ;;
-  *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; [[ -z $cmd ]] || exit 2 ;;
+  *) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; [[ -z $cmd ]] || exit 2 ;;
 esac

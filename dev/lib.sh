@@ -65,3 +65,19 @@ fail_with_log() {
   tail -n 40 "$2" >&2 || true
   die "$1 failed to start (full log: $2)"
 }
+
+# Installs Debian packages (as root, or through sudo) unless the caller already checked they are there.
+apt_install() {
+  local sudo=()
+  ((EUID == 0)) || sudo=(sudo)
+  log "installing Debian packages: $*"
+  "${sudo[@]}" apt-get update -qq &&
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# What the Rust build links beyond the toolchain: the system OpenSSL for rdkafka's TLS and SASL/SCRAM.
+ensure_build_deps() {
+  if command -v pkg-config >/dev/null && pkg-config --exists openssl; then return 0; fi
+  apt_install pkg-config libssl-dev || die "could not install pkg-config and libssl-dev (OpenSSL for rdkafka)"
+}

@@ -2,7 +2,7 @@
 # make test: every check CI runs. Lints, then starts the real servers on test ports (so a stack
 # from `make up` keeps running undisturbed), runs the whole Rust test suite against them, and
 # stops them again whatever the outcome.
-# Test ports: Kafka 29092 (controller 30092), MongoDB protocol 28017, Kubernetes apiserver 26443
+# Test ports: Kafka 29092 (controller 30092, SASL_SSL 29192, mutual TLS 29292), MongoDB protocol 28017, Kubernetes apiserver 26443
 # (controller manager, scheduler, kwok: 26444-26446), etcd 22379 (peer 22380).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$WIBER_ROOT"
@@ -15,6 +15,7 @@ export ETCD_PORT="${WIBER_TEST_ETCD_PORT:-22379}"
 unset ETCD_PEER_PORT KUBE_CONTROLLER_MANAGER_PORT KUBE_SCHEDULER_PORT KWOK_PORT
 
 log "checking formatting and lints"
+ensure_build_deps
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
@@ -39,6 +40,14 @@ MONGO_URI=$("$WIBER_DEV_DIR/ferretdb.sh" uri)
 WIBER_FERRETDB_BIN=$("$WIBER_DEV_DIR/ferretdb.sh" bin)
 WIBER_BIN_DIR="${CARGO_TARGET_DIR:-$WIBER_ROOT/target}/debug"
 export KAFKA_BOOTSTRAP_SERVERS MONGO_URI WIBER_FERRETDB_BIN WIBER_BIN_DIR
+# The secured listeners (SASL_SSL with SCRAM-SHA-512, mutual TLS) and what clients need for them.
+WIBER_KAFKA_SASL_SSL_BOOTSTRAP=$("$WIBER_DEV_DIR/kafka.sh" secure-bootstrap sasl_ssl)
+WIBER_KAFKA_SSL_BOOTSTRAP=$("$WIBER_DEV_DIR/kafka.sh" secure-bootstrap ssl)
+WIBER_KAFKA_TLS_DIR=$("$WIBER_DEV_DIR/kafka.sh" tls-dir)
+WIBER_KAFKA_SCRAM_USER="${KAFKA_SCRAM_USER:-wiber}"
+WIBER_KAFKA_SCRAM_PASSWORD="${KAFKA_SCRAM_PASSWORD:-wiber-secret}"
+export WIBER_KAFKA_SASL_SSL_BOOTSTRAP WIBER_KAFKA_SSL_BOOTSTRAP WIBER_KAFKA_TLS_DIR \
+  WIBER_KAFKA_SCRAM_USER WIBER_KAFKA_SCRAM_PASSWORD
 
 cargo build --workspace --bins --locked
 

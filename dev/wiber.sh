@@ -18,6 +18,7 @@ BIN_DIR="$TARGET/$([[ $WIBER_PROFILE == dev ]] && echo debug || echo "$WIBER_PRO
 
 build() {
   log "building wiber-api and wiber-consumer ($WIBER_PROFILE profile)"
+  ensure_build_deps
   (cd "$WIBER_ROOT" && cargo build --locked --profile "$WIBER_PROFILE" -p wiber-api -p wiber-consumer)
 }
 

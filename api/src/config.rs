@@ -4,11 +4,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use wiber_common::config::{ConfigError, ensure, parse, string};
+use wiber_common::kafka::KafkaConnection;
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// KAFKA_BOOTSTRAP_SERVERS (localhost:9092)
-    pub kafka_bootstrap_servers: String,
+    /// KAFKA_BOOTSTRAP_SERVERS (localhost:9092) and the KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_* and
+    /// KAFKA_SSL_* settings (see `wiber_common::kafka`).
+    pub kafka: KafkaConnection,
     /// KAFKA_TOPIC (wiber.messages)
     pub kafka_topic: String,
     /// KAFKA_PRODUCE_TIMEOUT_MS (10000): how long a message may wait for the broker's
@@ -37,7 +39,7 @@ impl Config {
         )?;
         let topic = string("KAFKA_TOPIC", "wiber.messages");
         Ok(Self {
-            kafka_bootstrap_servers: string("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092"),
+            kafka: KafkaConnection::from_env()?,
             kafka_topic: topic,
             produce_timeout: Duration::from_millis(timeout_ms),
             mongo_uri: string("MONGO_URI", "mongodb://localhost:27017"),

@@ -15,7 +15,7 @@ async fn main() -> ExitCode {
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let metrics = Metrics::new();
     let producer = KafkaProducer::new(
-        &config.kafka_bootstrap_servers,
+        &config.kafka,
         &config.kafka_topic,
         config.produce_timeout,
         metrics.produce.clone(),

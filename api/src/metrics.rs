@@ -19,6 +19,21 @@ pub struct Metrics {
     pub produce: ProduceMetrics,
 }
 
+/// Every `category` `producer::category` gives a failed produce: each series exists at 0 from the
+/// start, so alerts on produce failures see the family before the first failure. A new category
+/// belongs here too.
+pub const PRODUCE_ERROR_CATEGORIES: &[&str] = &[
+    "timeout",
+    "queue_full",
+    "unknown_topic",
+    "not_enough_replicas",
+    "broker",
+    "client",
+];
+
+/// Both `outcome`s of a produce, present from the start.
+pub const PRODUCE_OUTCOMES: &[&str] = &["ok", "error"];
+
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
@@ -71,6 +86,12 @@ impl Metrics {
         ] {
             registry.register(c).expect("metric registered once");
         }
+        for category in PRODUCE_ERROR_CATEGORIES {
+            produce_errors.with_label_values(&[category]);
+        }
+        for outcome in PRODUCE_OUTCOMES {
+            produce_latency.with_label_values(&[outcome]);
+        }
         Self {
             registry,
             requests,
@@ -122,5 +143,31 @@ fn bounded_method(method: &axum::http::Method) -> &'static str {
         Method::HEAD => "HEAD",
         Method::OPTIONS => "OPTIONS",
         _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn produce_failure_and_latency_series_exist_at_zero_from_the_start() {
+        let text = wiber_common::metrics::render(&Metrics::new().registry).1;
+        for category in PRODUCE_ERROR_CATEGORIES {
+            assert!(
+                text.contains(&format!(
+                    "wiber_api_kafka_produce_errors_total{{category=\"{category}\"}} 0"
+                )),
+                "{category} missing:\n{text}"
+            );
+        }
+        for outcome in PRODUCE_OUTCOMES {
+            assert!(
+                text.contains(&format!(
+                    "wiber_api_kafka_produce_duration_seconds_count{{outcome=\"{outcome}\"}} 0"
+                )),
+                "{outcome} missing:\n{text}"
+            );
+        }
     }
 }

@@ -4,9 +4,9 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use prometheus::{HistogramVec, IntCounterVec};
-use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use wiber_common::kafka::KafkaConnection;
 use wiber_common::message::MessageRecord;
 
 /// What the broker acknowledged.
@@ -60,13 +60,13 @@ pub struct KafkaProducer {
 
 impl KafkaProducer {
     pub fn new(
-        bootstrap: &str,
+        kafka: &KafkaConnection,
         topic: &str,
         timeout: Duration,
         metrics: ProduceMetrics,
     ) -> Result<Self, ProduceError> {
-        let producer = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
+        let producer = kafka
+            .client_config()
             .set("client.id", "wiber-api")
             // Nothing is reported as sent until every in-sync replica has it, and retries cannot
             // duplicate or reorder a conversation.

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod health;
+pub mod kafka;
 pub mod message;
 pub mod metrics;
 pub mod mongo;

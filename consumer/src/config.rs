@@ -5,11 +5,13 @@ use std::time::Duration;
 
 use mongodb::options::{Acknowledgment, WriteConcern};
 use wiber_common::config::{ConfigError, ensure, parse, string};
+use wiber_common::kafka::KafkaConnection;
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// KAFKA_BOOTSTRAP_SERVERS (localhost:9092)
-    pub kafka_bootstrap_servers: String,
+    /// KAFKA_BOOTSTRAP_SERVERS (localhost:9092) and the KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_* and
+    /// KAFKA_SSL_* settings (see `wiber_common::kafka`).
+    pub kafka: KafkaConnection,
     /// KAFKA_TOPIC (wiber.messages)
     pub kafka_topic: String,
     /// KAFKA_CONSUMER_GROUP (wiber-consumers)
@@ -98,7 +100,7 @@ impl Config {
         let host: IpAddr = parse("CONSUMER_HOST", IpAddr::from([0, 0, 0, 0]))?;
         let port: u16 = parse("CONSUMER_PORT", 8001)?;
         Ok(Self {
-            kafka_bootstrap_servers: string("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092"),
+            kafka: KafkaConnection::from_env()?,
             dlq_topic: string("KAFKA_DLQ_TOPIC", &format!("{topic}.dlq")),
             kafka_topic: topic,
             consumer_group: string("KAFKA_CONSUMER_GROUP", "wiber-consumers"),

@@ -4,10 +4,10 @@
 use std::future::Future;
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use wiber_common::kafka::KafkaConnection;
 
 use crate::record::{Poison, Record};
 
@@ -36,9 +36,9 @@ pub struct KafkaDeadLetters {
 }
 
 impl KafkaDeadLetters {
-    pub fn new(bootstrap: &str, topic: &str) -> Result<Self, DeadLetterError> {
-        let producer = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
+    pub fn new(kafka: &KafkaConnection, topic: &str) -> Result<Self, DeadLetterError> {
+        let producer = kafka
+            .client_config()
             .set("client.id", "wiber-consumer-dlq")
             .set("acks", "all")
             .set("enable.idempotence", "true")

@@ -2,7 +2,6 @@
 //! pipeline only after a durable write and auto-committed from that store), with a synchronous
 //! commit on partition revocation and per-partition lag from librdkafka's statistics.
 
-use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
@@ -77,8 +76,9 @@ pub fn commit_stored<C: Consumer<X>, X: ConsumerContext>(consumer: &C) -> KafkaR
 }
 
 pub fn create(config: &Config, metrics: Metrics) -> KafkaResult<WiberConsumer> {
-    let consumer: WiberConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &config.kafka_bootstrap_servers)
+    let consumer: WiberConsumer = config
+        .kafka
+        .client_config()
         .set("group.id", &config.consumer_group)
         .set("client.id", "wiber-consumer")
         // The pipeline stores an offset only after its batch is durably written; librdkafka then

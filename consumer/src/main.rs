@@ -34,7 +34,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     });
 
     let consumer = Arc::new(kafka::create(&config, metrics.clone())?);
-    let dead_letters = KafkaDeadLetters::new(&config.kafka_bootstrap_servers, &config.dlq_topic)?;
+    let dead_letters = KafkaDeadLetters::new(&config.kafka, &config.dlq_topic)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| {

@@ -5,6 +5,10 @@ use prometheus::{
     Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 
+/// Every `category` a poison record can get (`record::decode`): each dead-letter series exists at 0
+/// from the start, so dashboards and alerts see the family before the first poison record.
+pub const POISON_CATEGORIES: &[&str] = &["empty", "malformed", "invalid", "no_timestamp"];
+
 #[derive(Clone)]
 pub struct Metrics {
     pub registry: Registry,
@@ -91,6 +95,9 @@ impl Metrics {
         ] {
             registry.register(c).expect("metric registered once");
         }
+        for category in POISON_CATEGORIES {
+            dead_lettered.with_label_values(&[category]);
+        }
         Self {
             registry,
             consumed,
@@ -109,5 +116,55 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Record, decode};
+
+    #[test]
+    fn every_dead_letter_category_is_exposed_at_zero_from_the_start() {
+        let text = wiber_common::metrics::render(&Metrics::new().registry).1;
+        for category in POISON_CATEGORIES {
+            assert!(
+                text.contains(&format!(
+                    "wiber_consumer_dead_lettered_total{{category=\"{category}\"}} 0"
+                )),
+                "{category} missing:\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_category_decode_gives_is_pre_initialised() {
+        let record = |payload: Option<&str>, timestamp: Option<i64>| Record {
+            topic: "wiber.messages".into(),
+            partition: 0,
+            offset: 0,
+            key: None,
+            payload: payload.map(|p| p.as_bytes().to_vec()),
+            timestamp,
+        };
+        let valid = r#"{"messageId":"6c0c5b1a-8a3e-4a53-9f0a-0d3c6f6b2a11","fromUser":"bob","toUser":"alice","content":"hi"}"#;
+        let poison = [
+            record(None, Some(1)),
+            record(Some("not json"), Some(1)),
+            record(
+                Some(
+                    r#"{"messageId":"6c0c5b1a-8a3e-4a53-9f0a-0d3c6f6b2a11","fromUser":"","toUser":"alice","content":"hi"}"#,
+                ),
+                Some(1),
+            ),
+            record(Some(valid), None),
+        ];
+        for r in &poison {
+            let category = decode(r).expect_err("poison").category;
+            assert!(
+                POISON_CATEGORIES.contains(&category),
+                "{category} is not in POISON_CATEGORIES"
+            );
+        }
     }
 }

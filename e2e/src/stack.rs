@@ -110,6 +110,23 @@ impl Process {
         }
     }
 
+    /// Waits (with a deadline) for the process to exit on its own; returns its exit status code.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} still runs after {within:?}; log: {}",
+                self.name,
+                self.log.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
@@ -259,6 +276,16 @@ impl Wiber {
     }
 
     pub async fn start_with_store(mongo_uri: String) -> Self {
+        let wiber = Self::spawn(mongo_uri, &[]).await;
+        let url = format!("{}/health/readiness", wiber.api_url);
+        wait_ready(&wiber.http, &url, &wiber.api).await;
+        wiber
+    }
+
+    /// Starts the API (not waiting for it to be ready) with `kafka_env` replacing or adding to the
+    /// Kafka client variables, e.g. a secured listener's bootstrap servers and credentials. Topics
+    /// are still created through the plain listener.
+    pub async fn spawn(mongo_uri: String, kafka_env: &[(&str, String)]) -> Self {
         let bootstrap = kafka_bootstrap();
         let topic = unique_name("wiber-e2e");
         create_topic(&bootstrap, &topic, PARTITIONS).await;
@@ -278,11 +305,16 @@ impl Wiber {
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
+        let mut env = env;
+        for (key, value) in kafka_env {
+            env.retain(|(k, _)| k != key);
+            env.push(((*key).to_owned(), value.clone()));
+        }
         let mut api_env = env.clone();
         api_env.push(("API_HOST".into(), "127.0.0.1".into()));
         api_env.push(("API_PORT".into(), api_port.to_string()));
         let api = Process::spawn(binary("wiber-api"), &[], &api_env, "api");
-        let wiber = Self {
+        Self {
             http: reqwest::Client::new(),
             api_url: format!("http://127.0.0.1:{api_port}"),
             topic,
@@ -292,10 +324,13 @@ impl Wiber {
             bootstrap,
             api,
             env,
-        };
-        let url = format!("{}/health/readiness", wiber.api_url);
-        wait_ready(&wiber.http, &url, &wiber.api).await;
-        wiber
+        }
+    }
+
+    /// Waits until the API reports ready.
+    pub async fn wait_ready(&self) {
+        let url = format!("{}/health/readiness", self.api_url);
+        wait_ready(&self.http, &url, &self.api).await;
     }
 
     /// Starts a consumer and waits until it reports ready.

@@ -1,10 +1,15 @@
 //! Measuring a consumer group's lag on a topic, per partition: the group's committed offsets
 //! against the high watermarks, read directly from Kafka (no exporter in between).
 
+use std::sync::Mutex;
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
+use wiber_common::kafka::KafkaConnection;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LagError {
@@ -22,7 +27,52 @@ pub enum LagError {
         #[source]
         source: rdkafka::error::KafkaError,
     },
+    #[error("Kafka refused the credentials: {0}")]
+    Authentication(String),
+    #[error("TLS with Kafka failed: {0}")]
+    Tls(String),
 }
+
+impl LagError {
+    /// The KafkaReady condition's reason for this failure.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::TopicMissing(_) => "TopicMissing",
+            Self::Authentication(_) => "AuthenticationFailed",
+            Self::Tls(_) => "TlsFailed",
+            _ => "Unreachable",
+        }
+    }
+}
+
+/// Keeps the first authentication or TLS failure librdkafka reports in the background: the call
+/// that fails afterwards only says that the transport failed.
+#[derive(Default)]
+struct LagContext {
+    security_failure: Mutex<Option<LagError>>,
+}
+
+impl ClientContext for LagContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let failure = match error.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed) => {
+                LagError::Authentication(reason.to_owned())
+            }
+            Some(RDKafkaErrorCode::SSL) => LagError::Tls(reason.to_owned()),
+            _ => {
+                tracing::debug!(%error, reason, "Kafka client error while measuring lag");
+                return;
+            }
+        };
+        let mut slot = self
+            .security_failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        slot.get_or_insert(failure);
+    }
+}
+
+impl ConsumerContext for LagContext {}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PartitionLag {
@@ -51,19 +101,36 @@ pub fn partition_lag(low: i64, high: i64, committed: Option<i64>) -> (i64, i64) 
 
 /// Measures synchronously (librdkafka blocks): call it from `spawn_blocking`.
 pub fn measure(
-    bootstrap: &str,
+    kafka: &KafkaConnection,
     topic: &str,
     group: &str,
     timeout: Duration,
 ) -> Result<Measurement, LagError> {
     // A client with the group's id reads its committed offsets without joining the group.
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+    let consumer: BaseConsumer<LagContext> = kafka
+        .client_config()
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("client.id", "wiber-operator-lag")
-        .create()
+        .create_with_context(LagContext::default())
         .map_err(LagError::Client)?;
+    measure_with(&consumer, topic, timeout).map_err(|e| {
+        // librdkafka queues its error events; polling serves them to the context.
+        let _ = consumer.poll(Duration::from_millis(100));
+        let mut slot = consumer
+            .context()
+            .security_failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        slot.take().unwrap_or(e)
+    })
+}
+
+fn measure_with(
+    consumer: &BaseConsumer<LagContext>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Measurement, LagError> {
     let metadata = consumer
         .fetch_metadata(Some(topic), timeout)
         .map_err(LagError::Metadata)?;

@@ -14,12 +14,21 @@ pub struct Metrics {
     pub consumers_current: IntGaugeVec,
     pub consumers_recommended: IntGaugeVec,
     pub consumers_desired: IntGaugeVec,
+    pub consumers_max: IntGaugeVec,
     pub consumption_rate: prometheus::GaugeVec,
     pub scale_events: IntCounterVec,
     pub leader: prometheus::IntGauge,
 }
 
 const CLUSTER: &[&str] = &["namespace", "name"];
+
+/// Every value of the `result` label: both children exist from the start, so dashboards and alerts
+/// see 0 before the first failure instead of no series at all.
+pub const RESULTS: &[&str] = &["ok", "error"];
+
+/// Every value `reconcile::Error::category` returns (the `category` label of
+/// `wiber_operator_reconcile_errors_total`), created at 0 at start. A new category belongs here too.
+pub const ERROR_CATEGORIES: &[&str] = &["apply", "delete", "read", "status", "spec"];
 
 impl Metrics {
     pub fn new() -> Self {
@@ -70,6 +79,10 @@ impl Metrics {
                 "wiber_operator_consumers_desired",
                 "Consumer replicas after stabilization: what the Deployment gets",
             ),
+            consumers_max: gauge(
+                "wiber_operator_consumers_max",
+                "Most consumer replicas the scaler may ask for: maxReplicas, lowered to the partition count",
+            ),
             consumption_rate: prometheus::GaugeVec::new(
                 Opts::new(
                     "wiber_operator_consumption_rate",
@@ -102,11 +115,19 @@ impl Metrics {
             Box::new(m.consumers_current.clone()),
             Box::new(m.consumers_recommended.clone()),
             Box::new(m.consumers_desired.clone()),
+            Box::new(m.consumers_max.clone()),
             Box::new(m.consumption_rate.clone()),
             Box::new(m.scale_events.clone()),
             Box::new(m.leader.clone()),
         ] {
             m.registry.register(c).expect("metric registered once");
+        }
+        for result in RESULTS {
+            m.reconciles.with_label_values(&[result]);
+            m.duration.with_label_values(&[result]);
+        }
+        for category in ERROR_CATEGORIES {
+            m.errors.with_label_values(&[category]);
         }
         m
     }
@@ -115,5 +136,90 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+impl Metrics {
+    /// Removes a WiberCluster's series, so a deleted cluster's last values do not linger.
+    pub fn forget_cluster(&self, namespace: &str, name: &str) {
+        let labels = [namespace, name];
+        for gauge in [
+            &self.lag,
+            &self.partitions,
+            &self.consumers_current,
+            &self.consumers_recommended,
+            &self.consumers_desired,
+            &self.consumers_max,
+        ] {
+            // Absent series are fine: a cluster may be deleted before it was ever measured.
+            let _ = gauge.remove_label_values(&labels);
+        }
+        let _ = self.consumption_rate.remove_label_values(&labels);
+        for direction in ["up", "down"] {
+            let _ = self
+                .scale_events
+                .remove_label_values(&[namespace, name, direction]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::Error;
+
+    fn exposed(m: &Metrics) -> String {
+        wiber_common::metrics::render(&m.registry).1
+    }
+
+    #[test]
+    fn result_and_error_series_exist_at_zero_before_any_reconcile() {
+        let text = exposed(&Metrics::new());
+        for result in RESULTS {
+            assert!(text.contains(&format!(
+                "wiber_operator_reconciles_total{{result=\"{result}\"}} 0"
+            )));
+            assert!(text.contains(&format!(
+                "wiber_operator_reconcile_duration_seconds_count{{result=\"{result}\"}} 0"
+            )));
+        }
+        for category in ERROR_CATEGORIES {
+            assert!(
+                text.contains(&format!(
+                    "wiber_operator_reconcile_errors_total{{category=\"{category}\"}} 0"
+                )),
+                "{category} missing:\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_error_category_is_pre_initialised() {
+        let kube = || kube::Error::LinesCodecMaxLineLengthExceeded;
+        let errors = [
+            Error::Apply {
+                kind: "Deployment",
+                name: "chat-api".into(),
+                source: kube(),
+            },
+            Error::Delete {
+                kind: "PodDisruptionBudget",
+                name: "chat-api".into(),
+                source: kube(),
+            },
+            Error::Read {
+                what: "consumer Deployment",
+                source: kube(),
+            },
+            Error::Status(kube()),
+            Error::NoNamespace,
+        ];
+        for e in &errors {
+            assert!(
+                ERROR_CATEGORIES.contains(&e.category()),
+                "{} is not in ERROR_CATEGORIES",
+                e.category()
+            );
+        }
     }
 }

@@ -1,11 +1,11 @@
 //! The controller: resolves what the spec refers to, measures lag, decides consumer replicas, and
 //! applies the desired objects (from `resources`) with server-side apply under one field manager.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -21,6 +21,7 @@ use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
+use wiber_common::kafka::{KafkaConnection, KafkaSecurity, Pem, SaslCredentials};
 
 use crate::conditions::{self, Observed};
 use crate::crd::{ConsumerStatus, WiberCluster, WiberClusterStatus};
@@ -70,11 +71,42 @@ impl Error {
     }
 }
 
-/// What the scaler remembers per WiberCluster between reconciles.
+/// What the scaler remembers per WiberCluster between reconciles, keyed by uid.
 #[derive(Debug, Default)]
 struct ScalingMemory {
+    /// Namespace and name: the labels of the cluster's metric series.
+    cluster: (String, String),
     history: Vec<Recommendation>,
     last_sample: Option<LagSample>,
+}
+
+fn memory_key(wc: &WiberCluster) -> String {
+    wc.uid()
+        .unwrap_or_else(|| format!("{}/{}", wc.namespace().unwrap_or_default(), wc.name_any()))
+}
+
+/// Drops the scaling memory of WiberClusters that no longer exist, and their metric series unless
+/// a cluster of the same name has taken their place.
+fn forget_deleted(
+    memory: &mut HashMap<String, ScalingMemory>,
+    metrics: &Metrics,
+    present: &[Arc<WiberCluster>],
+) {
+    let keys: HashSet<String> = present.iter().map(|wc| memory_key(wc)).collect();
+    let names: HashSet<(String, String)> = present
+        .iter()
+        .map(|wc| (wc.namespace().unwrap_or_default(), wc.name_any()))
+        .collect();
+    memory.retain(|key, mem| {
+        if keys.contains(key) {
+            return true;
+        }
+        if !names.contains(&mem.cluster) {
+            metrics.forget_cluster(&mem.cluster.0, &mem.cluster.1);
+        }
+        tracing::debug!(namespace = %mem.cluster.0, name = %mem.cluster.1, "forgot a deleted WiberCluster");
+        false
+    });
 }
 
 pub struct Context {
@@ -86,6 +118,12 @@ pub struct Context {
 }
 
 impl Context {
+    /// Forgets what belonged to WiberClusters that are gone (see `forget_deleted`).
+    pub fn forget_deleted(&self, present: &[Arc<WiberCluster>]) {
+        let mut memory = self.memory.lock().expect("scaling memory lock");
+        forget_deleted(&mut memory, &self.metrics, present);
+    }
+
     pub fn new(client: Client, metrics: Metrics, identity: &str) -> Self {
         let reporter = Reporter {
             controller: MANAGER.to_owned(),
@@ -190,44 +228,97 @@ async fn bootstrap(wc: &WiberCluster, client: &Client, ns: &str) -> Result<Strin
         })
 }
 
+/// A Secret's value as text, or why it cannot be had: a condition reason and message.
+async fn secret_text(
+    secrets: &Api<Secret>,
+    name: &str,
+    key: &str,
+) -> Result<String, (&'static str, String)> {
+    match secrets.get_opt(name).await {
+        Ok(Some(s)) => s
+            .data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .map(|v| String::from_utf8_lossy(&v.0).into_owned())
+            .ok_or_else(|| {
+                (
+                    "SecretKeyMissing",
+                    format!("secret {name} has no key {key:?}"),
+                )
+            }),
+        Ok(None) => Err(("SecretMissing", format!("secret {name} not found"))),
+        Err(e) => Err((
+            "SecretLookupFailed",
+            format!("cannot read secret {name}: {e}"),
+        )),
+    }
+}
+
 async fn mongo_secret(wc: &WiberCluster, client: &Client, ns: &str) -> Observed {
     let r = &wc.spec.mongodb.connection_secret;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
-    match secrets.get_opt(&r.name).await {
-        Ok(Some(s)) => {
-            let has_key = s.data.as_ref().is_some_and(|d| d.contains_key(&r.key))
-                || s.string_data
-                    .as_ref()
-                    .is_some_and(|d| d.contains_key(&r.key));
-            if has_key {
-                Observed::new(
-                    conditions::MONGO_READY,
-                    true,
-                    "SecretFound",
-                    format!("connection string from secret {}", r.name),
-                )
-            } else {
-                Observed::new(
-                    conditions::MONGO_READY,
-                    false,
-                    "SecretKeyMissing",
-                    format!("secret {} has no key {:?}", r.name, r.key),
-                )
-            }
-        }
-        Ok(None) => Observed::new(
+    match secret_text(&secrets, &r.name, &r.key).await {
+        Ok(_) => Observed::new(
             conditions::MONGO_READY,
-            false,
-            "SecretMissing",
-            format!("secret {} not found", r.name),
+            true,
+            "SecretFound",
+            format!("connection string from secret {}", r.name),
         ),
-        Err(e) => Observed::new(
-            conditions::MONGO_READY,
-            false,
-            "SecretLookupFailed",
-            e.to_string(),
-        ),
+        Err((reason, message)) => Observed::new(conditions::MONGO_READY, false, reason, message),
     }
+}
+
+/// The operator's own Kafka credentials, read from the Secrets the spec names (the pods mount
+/// the same Secrets); certificates stay in memory.
+async fn kafka_security(
+    wc: &WiberCluster,
+    client: &Client,
+    ns: &str,
+) -> Result<KafkaSecurity, Observed> {
+    let k = &wc.spec.kafka;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let fail = |(reason, message): (&str, String)| {
+        Observed::new(conditions::KAFKA_READY, false, reason, message)
+    };
+    let sasl = match k.sasl_credentials() {
+        Some((mechanism, username, password)) => Some(SaslCredentials {
+            mechanism,
+            username: username.to_owned(),
+            password: secret_text(&secrets, &password.secret_name, &password.password)
+                .await
+                .map_err(fail)?,
+        }),
+        None => None,
+    };
+    let ca = match k.trusted_certificate() {
+        Some(ca) => Some(Pem::Inline(
+            secret_text(&secrets, &ca.secret_name, &ca.certificate)
+                .await
+                .map_err(fail)?,
+        )),
+        None => None,
+    };
+    let client_certificate = match k.client_certificate() {
+        Some(c) => Some((
+            Pem::Inline(
+                secret_text(&secrets, &c.secret_name, &c.certificate)
+                    .await
+                    .map_err(fail)?,
+            ),
+            Pem::Inline(
+                secret_text(&secrets, &c.secret_name, &c.key)
+                    .await
+                    .map_err(fail)?,
+            ),
+        )),
+        None => None,
+    };
+    Ok(KafkaSecurity {
+        protocol: k.security_protocol(),
+        sasl,
+        ca,
+        client_certificate,
+    })
 }
 
 fn policy(wc: &WiberCluster) -> Policy {
@@ -289,16 +380,29 @@ async fn reconcile_inner(wc: &WiberCluster, ctx: &Context) -> Result<Action, Err
             Some(observed),
         ),
     };
-    let measurement: Option<Measurement> = match (&bootstrap, &kafka) {
-        (Some(servers), None) => {
-            let (servers, topic, group, timeout) = (
-                servers.clone(),
+    let security = match (&bootstrap, &kafka) {
+        (Some(_), None) => match kafka_security(wc, client, &ns).await {
+            Ok(security) => Some(security),
+            Err(observed) => {
+                kafka = Some(observed);
+                None
+            }
+        },
+        _ => None,
+    };
+    let measurement: Option<Measurement> = match (&bootstrap, security) {
+        (Some(servers), Some(security)) => {
+            let (connection, topic, group, timeout) = (
+                KafkaConnection {
+                    bootstrap_servers: servers.clone(),
+                    security,
+                },
                 wc.spec.kafka.topic.name.clone(),
                 wc.spec.kafka.consumer_group.clone(),
                 ctx.lag_timeout,
             );
             let measured = tokio::task::spawn_blocking(move || {
-                lag::measure(&servers, &topic, &group, timeout)
+                lag::measure(&connection, &topic, &group, timeout)
             })
             .await
             .unwrap_or_else(|e| {
@@ -321,10 +425,7 @@ async fn reconcile_inner(wc: &WiberCluster, ctx: &Context) -> Result<Action, Err
                     Some(m)
                 }
                 Err(e) => {
-                    let reason = match e {
-                        LagError::TopicMissing(_) => "TopicMissing",
-                        _ => "Unreachable",
-                    };
+                    let reason = e.reason();
                     kafka = Some(Observed::new(
                         conditions::KAFKA_READY,
                         false,
@@ -368,10 +469,14 @@ async fn reconcile_inner(wc: &WiberCluster, ctx: &Context) -> Result<Action, Err
             total_lag: m.total_lag,
             committed_total: m.committed_total,
         };
-        let key = wc.uid().unwrap_or_else(|| format!("{ns}/{name}"));
         let decision = {
             let mut memory = ctx.memory.lock().expect("scaling memory lock");
-            let mem = memory.entry(key).or_default();
+            let mem = memory
+                .entry(memory_key(wc))
+                .or_insert_with(|| ScalingMemory {
+                    cluster: (ns.clone(), name.clone()),
+                    ..ScalingMemory::default()
+                });
             let rate = mem
                 .last_sample
                 .as_ref()
@@ -410,6 +515,10 @@ async fn reconcile_inner(wc: &WiberCluster, ctx: &Context) -> Result<Action, Err
             .consumers_desired
             .with_label_values(&labels)
             .set(decision.desired.into());
+        ctx.metrics
+            .consumers_max
+            .with_label_values(&labels)
+            .set(policy.max_replicas.min(sample.partitions).into());
         consumer_status.desired = decision.desired;
         consumer_status.reason = Some(decision.reason.as_str().to_owned());
         if decision.desired != current && existing_consumer.is_some() {
@@ -665,7 +774,25 @@ pub async fn run(
         ),
         None => (Api::all(client.clone()), Api::all(client.clone())),
     };
-    Controller::new(clusters, watcher::Config::default().any_semantic())
+    let controller = Controller::new(clusters, watcher::Config::default().any_semantic());
+    // Deletions need no reconcile, but a deleted cluster's scaling memory and metric series must
+    // go: compare with the controller's cache now and then (cheap, and it also catches deletions
+    // that happened while the watch was down).
+    let store = controller.store();
+    let forget = ctx.clone();
+    let pruner = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(PRUNE_INTERVAL);
+        loop {
+            tick.tick().await;
+            // Checked without waiting: the controller awaits readiness on the same one-waker
+            // channel, and a second waiter would never be woken. Before the first full list the
+            // cache is empty, and pruning then would forget every cluster.
+            if store.wait_until_ready().now_or_never().is_some() {
+                forget.forget_deleted(&store.state());
+            }
+        }
+    });
+    controller
         .owns(
             deployments,
             watcher::Config::default().labels("app.kubernetes.io/managed-by=wiber-operator"),
@@ -679,4 +806,66 @@ pub async fn run(
             futures::future::ready(())
         })
         .await;
+    pruner.abort();
+}
+
+const PRUNE_INTERVAL: Duration = Duration::from_secs(5);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::WiberClusterSpec;
+
+    fn cluster(name: &str, uid: &str) -> Arc<WiberCluster> {
+        let spec: WiberClusterSpec = serde_json::from_value(json!({
+            "kafka": {"bootstrapServers": "kafka:9092"},
+            "mongodb": {"connectionSecret": {"name": "mongo"}},
+        }))
+        .unwrap();
+        let mut wc = WiberCluster::new(name, spec);
+        wc.metadata.namespace = Some("team-a".into());
+        wc.metadata.uid = Some(uid.into());
+        Arc::new(wc)
+    }
+
+    fn remember(
+        memory: &mut HashMap<String, ScalingMemory>,
+        metrics: &Metrics,
+        name: &str,
+        uid: &str,
+    ) {
+        memory.insert(
+            uid.to_owned(),
+            ScalingMemory {
+                cluster: ("team-a".into(), name.into()),
+                ..ScalingMemory::default()
+            },
+        );
+        metrics.lag.with_label_values(&["team-a", name]).set(7);
+        metrics
+            .scale_events
+            .with_label_values(&["team-a", name, "up"])
+            .inc();
+    }
+
+    #[test]
+    fn a_deleted_cluster_loses_its_memory_and_series_and_a_recreated_one_keeps_its_series() {
+        let metrics = Metrics::new();
+        let mut memory = HashMap::new();
+        remember(&mut memory, &metrics, "gone", "uid-gone");
+        remember(&mut memory, &metrics, "kept", "uid-kept");
+        remember(&mut memory, &metrics, "recreated", "uid-old");
+
+        let present = [cluster("kept", "uid-kept"), cluster("recreated", "uid-new")];
+        forget_deleted(&mut memory, &metrics, &present);
+
+        let mut keys: Vec<&str> = memory.keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(keys, ["uid-kept"]);
+        let (_, text) = wiber_common::metrics::render(&metrics.registry);
+        assert!(!text.contains("name=\"gone\""), "{text}");
+        assert!(text.contains("name=\"kept\""), "{text}");
+        // Same namespace and name: the new cluster's series are its own, not stale.
+        assert!(text.contains("name=\"recreated\""), "{text}");
+    }
 }

@@ -8,9 +8,10 @@ use k8s_openapi::api::apps::v1::{
 };
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource,
-    EnvFromSource, EnvVar, EnvVarSource, HTTPGetAction, PodSecurityContext, PodSpec,
+    EnvFromSource, EnvVar, EnvVarSource, HTTPGetAction, KeyToPath, PodSecurityContext, PodSpec,
     PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector,
-    SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec, Volume, VolumeMount,
+    SecretVolumeSource, SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec, Volume,
+    VolumeMount,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -27,6 +28,9 @@ pub const API_PORT: i32 = 8000;
 pub const CONSUMER_PORT: i32 = 8001;
 /// The image's non-root user (distroless "nonroot").
 pub const RUN_AS_USER: i64 = 65532;
+/// Where the pods find the Kafka CA certificate and the client certificate and key.
+pub const KAFKA_CA_DIR: &str = "/etc/wiber/kafka-ca";
+pub const KAFKA_CLIENT_DIR: &str = "/etc/wiber/kafka-client";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Component {
@@ -159,6 +163,148 @@ fn config_data(wc: &WiberCluster, inputs: &Inputs) -> BTreeMap<String, String> {
         ("CONSUMER_PORT".to_owned(), CONSUMER_PORT.to_string()),
         ("LOG_FORMAT".to_owned(), "json".to_owned()),
     ])
+    .into_iter()
+    .chain(kafka_security_config(wc))
+    .collect()
+}
+
+/// The Kafka security variables of the binaries; the password comes from its Secret as an env var
+/// and the certificates as files (see `kafka_secret_volumes`).
+fn kafka_security_config(wc: &WiberCluster) -> Vec<(String, String)> {
+    let k = &wc.spec.kafka;
+    let mut out = vec![(
+        "KAFKA_SECURITY_PROTOCOL".to_owned(),
+        k.security_protocol().as_str().to_owned(),
+    )];
+    if let Some((mechanism, username, _)) = k.sasl_credentials() {
+        out.push((
+            "KAFKA_SASL_MECHANISM".to_owned(),
+            mechanism.as_str().to_owned(),
+        ));
+        out.push(("KAFKA_SASL_USERNAME".to_owned(), username.to_owned()));
+    }
+    if k.trusted_certificate().is_some() {
+        out.push((
+            "KAFKA_SSL_CA_LOCATION".to_owned(),
+            format!("{KAFKA_CA_DIR}/ca.crt"),
+        ));
+    }
+    if k.client_certificate().is_some() {
+        out.push((
+            "KAFKA_SSL_CERTIFICATE_LOCATION".to_owned(),
+            format!("{KAFKA_CLIENT_DIR}/user.crt"),
+        ));
+        out.push((
+            "KAFKA_SSL_KEY_LOCATION".to_owned(),
+            format!("{KAFKA_CLIENT_DIR}/user.key"),
+        ));
+    }
+    out
+}
+
+fn secret_env(name: &str, secret: &str, key: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.to_owned(),
+                key: key.to_owned(),
+                optional: Some(false),
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
+}
+
+/// The Secrets the pods read: MONGO_URI and the SASL password as env vars.
+fn secret_envs(wc: &WiberCluster) -> Vec<EnvVar> {
+    let s = &wc.spec;
+    let mut env = vec![secret_env(
+        "MONGO_URI",
+        &s.mongodb.connection_secret.name,
+        &s.mongodb.connection_secret.key,
+    )];
+    if let Some((_, _, password)) = s.kafka.sasl_credentials() {
+        env.push(secret_env(
+            "KAFKA_SASL_PASSWORD",
+            &password.secret_name,
+            &password.password,
+        ));
+    }
+    env
+}
+
+/// Certificate Secrets mounted as files under fixed names, readable by the pod's group only.
+fn kafka_secret_volumes(wc: &WiberCluster) -> Vec<(Volume, VolumeMount)> {
+    let k = &wc.spec.kafka;
+    let volume = |name: &str, dir: &str, secret: &str, items: Vec<(&str, &str)>| {
+        (
+            Volume {
+                name: name.to_owned(),
+                secret: Some(SecretVolumeSource {
+                    secret_name: Some(secret.to_owned()),
+                    items: Some(
+                        items
+                            .into_iter()
+                            .map(|(key, path)| KeyToPath {
+                                key: key.to_owned(),
+                                path: path.to_owned(),
+                                mode: None,
+                            })
+                            .collect(),
+                    ),
+                    default_mode: Some(0o440),
+                    optional: Some(false),
+                }),
+                ..Volume::default()
+            },
+            VolumeMount {
+                name: name.to_owned(),
+                mount_path: dir.to_owned(),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            },
+        )
+    };
+    let mut out = Vec::new();
+    if let Some(ca) = k.trusted_certificate() {
+        out.push(volume(
+            "kafka-ca",
+            KAFKA_CA_DIR,
+            &ca.secret_name,
+            vec![(ca.certificate.as_str(), "ca.crt")],
+        ));
+    }
+    if let Some(client) = k.client_certificate() {
+        out.push(volume(
+            "kafka-client",
+            KAFKA_CLIENT_DIR,
+            &client.secret_name,
+            vec![
+                (client.certificate.as_str(), "user.crt"),
+                (client.key.as_str(), "user.key"),
+            ],
+        ));
+    }
+    out
+}
+
+/// Every Secret reference, for the configuration hash: pointing at another Secret rolls the pods.
+fn secret_refs(wc: &WiberCluster) -> String {
+    let k = &wc.spec.kafka;
+    let m = &wc.spec.mongodb.connection_secret;
+    let mut refs = vec![format!("{}/{}", m.name, m.key)];
+    if let Some((_, _, p)) = k.sasl_credentials() {
+        refs.push(format!("{}/{}", p.secret_name, p.password));
+    }
+    if let Some(ca) = k.trusted_certificate() {
+        refs.push(format!("{}/{}", ca.secret_name, ca.certificate));
+    }
+    if let Some(c) = k.client_certificate() {
+        refs.push(format!("{}/{}/{}", c.secret_name, c.certificate, c.key));
+    }
+    refs.join(",")
 }
 
 /// A short stable hash of the configuration; as a pod annotation it rolls the pods when the
@@ -223,6 +369,7 @@ fn deployment(
     let s = &wc.spec;
     let mut pod_labels = labels(wc, Some(component));
     pod_labels.extend(selector_labels(wc, component));
+    let secret_volumes = kafka_secret_volumes(wc);
     let container = Container {
         name: component.as_str().to_owned(),
         image: Some(s.image.reference()),
@@ -235,18 +382,7 @@ fn deployment(
             }),
             ..EnvFromSource::default()
         }]),
-        env: Some(vec![EnvVar {
-            name: "MONGO_URI".to_owned(),
-            value_from: Some(EnvVarSource {
-                secret_key_ref: Some(SecretKeySelector {
-                    name: s.mongodb.connection_secret.name.clone(),
-                    key: s.mongodb.connection_secret.key.clone(),
-                    optional: Some(false),
-                }),
-                ..EnvVarSource::default()
-            }),
-            ..EnvVar::default()
-        }]),
+        env: Some(secret_envs(wc)),
         ports: Some(vec![ContainerPort {
             name: Some(port.0.to_owned()),
             container_port: port.1,
@@ -258,11 +394,16 @@ fn deployment(
         resources: Some(resources.unwrap_or_else(default_resources)),
         security_context: Some(container_security()),
         // librdkafka and the TLS stack may write temp files; the root filesystem stays read-only.
-        volume_mounts: Some(vec![VolumeMount {
-            name: "tmp".to_owned(),
-            mount_path: "/tmp".to_owned(),
-            ..VolumeMount::default()
-        }]),
+        volume_mounts: Some(
+            [VolumeMount {
+                name: "tmp".to_owned(),
+                mount_path: "/tmp".to_owned(),
+                ..VolumeMount::default()
+            }]
+            .into_iter()
+            .chain(secret_volumes.iter().map(|(_, m)| m.clone()))
+            .collect(),
+        ),
         ..Container::default()
     };
     Deployment {
@@ -310,11 +451,16 @@ fn deployment(
                         .then(|| s.scheduling.node_selector.clone()),
                     tolerations: (!s.scheduling.tolerations.is_empty())
                         .then(|| s.scheduling.tolerations.clone()),
-                    volumes: Some(vec![Volume {
-                        name: "tmp".to_owned(),
-                        empty_dir: Some(EmptyDirVolumeSource::default()),
-                        ..Volume::default()
-                    }]),
+                    volumes: Some(
+                        [Volume {
+                            name: "tmp".to_owned(),
+                            empty_dir: Some(EmptyDirVolumeSource::default()),
+                            ..Volume::default()
+                        }]
+                        .into_iter()
+                        .chain(secret_volumes.into_iter().map(|(v, _)| v))
+                        .collect(),
+                    ),
                     ..PodSpec::default()
                 }),
             },
@@ -391,11 +537,7 @@ pub fn kube_name(topic: &str) -> String {
 pub fn desired(wc: &WiberCluster, inputs: &Inputs) -> Desired {
     let s = &wc.spec;
     let data = config_data(wc, inputs);
-    let secret = format!(
-        "{}/{}",
-        s.mongodb.connection_secret.name, s.mongodb.connection_secret.key
-    );
-    let hash = config_hash(&data, &secret);
+    let hash = config_hash(&data, &secret_refs(wc));
 
     let service_account = ServiceAccount {
         metadata: meta(wc, name(wc, "wiber"), None),
@@ -562,6 +704,160 @@ mod tests {
             assert_eq!(labels["app.kubernetes.io/managed-by"], MANAGER);
             assert_eq!(labels["app.kubernetes.io/instance"], "chat");
         }
+    }
+
+    fn secured(authentication: serde_json::Value) -> WiberCluster {
+        cluster(json!({
+            "kafka": {
+                "bootstrapServers": "kafka:9093",
+                "tls": { "trustedCertificate": { "secretName": "kafka-cluster-ca-cert" } },
+                "authentication": authentication,
+            },
+            "mongodb": { "connectionSecret": { "name": "mongo" } }
+        }))
+    }
+
+    fn pod(d: &Deployment) -> &PodSpec {
+        d.spec.as_ref().unwrap().template.spec.as_ref().unwrap()
+    }
+
+    #[test]
+    fn scram_credentials_and_the_cluster_ca_reach_both_pods_from_their_secrets() {
+        let wc = secured(json!({
+            "type": "scram-sha-512",
+            "username": "wiber",
+            "passwordSecret": { "secretName": "wiber" }
+        }));
+        let d = desired(&wc, &inputs(1));
+        let data = d.config.data.as_ref().unwrap();
+        assert_eq!(data["KAFKA_SECURITY_PROTOCOL"], "sasl_ssl");
+        assert_eq!(data["KAFKA_SASL_MECHANISM"], "SCRAM-SHA-512");
+        assert_eq!(data["KAFKA_SASL_USERNAME"], "wiber");
+        assert_eq!(
+            data["KAFKA_SSL_CA_LOCATION"],
+            format!("{KAFKA_CA_DIR}/ca.crt")
+        );
+        assert!(
+            !data.contains_key("KAFKA_SASL_PASSWORD"),
+            "no secret in a ConfigMap"
+        );
+        assert!(!data.contains_key("KAFKA_SSL_KEY_LOCATION"));
+        for deployment in [&d.api, &d.consumer] {
+            let pod = pod(deployment);
+            let c = &pod.containers[0];
+            let password = c
+                .env
+                .as_ref()
+                .unwrap()
+                .iter()
+                .find(|e| e.name == "KAFKA_SASL_PASSWORD")
+                .and_then(|e| e.value_from.as_ref()?.secret_key_ref.as_ref())
+                .expect("KAFKA_SASL_PASSWORD from a Secret");
+            assert_eq!(
+                (password.name.as_str(), password.key.as_str()),
+                ("wiber", "password")
+            );
+            let ca = pod
+                .volumes
+                .as_ref()
+                .unwrap()
+                .iter()
+                .find(|v| v.name == "kafka-ca")
+                .and_then(|v| v.secret.as_ref())
+                .expect("kafka-ca volume");
+            assert_eq!(ca.secret_name.as_deref(), Some("kafka-cluster-ca-cert"));
+            let items = ca.items.as_ref().unwrap();
+            assert_eq!(
+                (items[0].key.as_str(), items[0].path.as_str()),
+                ("ca.crt", "ca.crt")
+            );
+            let mount = c
+                .volume_mounts
+                .as_ref()
+                .unwrap()
+                .iter()
+                .find(|m| m.name == "kafka-ca")
+                .expect("kafka-ca mount");
+            assert_eq!(mount.mount_path, KAFKA_CA_DIR);
+            assert_eq!(mount.read_only, Some(true));
+        }
+    }
+
+    #[test]
+    fn mutual_tls_mounts_the_client_certificate_and_key_under_fixed_names() {
+        let wc = secured(json!({
+            "type": "tls",
+            "certificateAndKey": { "secretName": "wiber-user", "key": "tls.key", "certificate": "tls.crt" }
+        }));
+        let d = desired(&wc, &inputs(1));
+        let data = d.config.data.as_ref().unwrap();
+        assert_eq!(data["KAFKA_SECURITY_PROTOCOL"], "ssl");
+        assert!(!data.contains_key("KAFKA_SASL_USERNAME"));
+        assert_eq!(
+            data["KAFKA_SSL_CERTIFICATE_LOCATION"],
+            format!("{KAFKA_CLIENT_DIR}/user.crt")
+        );
+        assert_eq!(
+            data["KAFKA_SSL_KEY_LOCATION"],
+            format!("{KAFKA_CLIENT_DIR}/user.key")
+        );
+        let pod = pod(&d.consumer);
+        let client = pod
+            .volumes
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|v| v.name == "kafka-client")
+            .and_then(|v| v.secret.as_ref())
+            .expect("kafka-client volume");
+        let items: Vec<(&str, &str)> = client
+            .items
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|i| (i.key.as_str(), i.path.as_str()))
+            .collect();
+        assert_eq!(items, [("tls.crt", "user.crt"), ("tls.key", "user.key")]);
+        assert_eq!(client.default_mode, Some(0o440));
+        assert!(
+            !pod.containers[0]
+                .env
+                .as_ref()
+                .unwrap()
+                .iter()
+                .any(|e| e.name == "KAFKA_SASL_PASSWORD")
+        );
+    }
+
+    #[test]
+    fn plaintext_needs_no_credentials_and_another_secret_rolls_the_pods() {
+        let d = desired(&plain(), &inputs(1));
+        assert_eq!(
+            d.config.data.as_ref().unwrap()["KAFKA_SECURITY_PROTOCOL"],
+            "plaintext"
+        );
+        assert_eq!(pod(&d.api).volumes.as_ref().unwrap().len(), 1, "only /tmp");
+        let hash = |wc: &WiberCluster| {
+            desired(wc, &inputs(1))
+                .api
+                .spec
+                .unwrap()
+                .template
+                .metadata
+                .unwrap()
+                .annotations
+                .unwrap()["wiber.io/config-hash"]
+                .clone()
+        };
+        let scram = |secret: &str| {
+            secured(json!({
+                "type": "scram-sha-512",
+                "username": "wiber",
+                "passwordSecret": { "secretName": secret }
+            }))
+        };
+        assert_eq!(hash(&scram("wiber")), hash(&scram("wiber")));
+        assert_ne!(hash(&scram("wiber")), hash(&scram("wiber-rotated")));
     }
 
     #[test]

@@ -1,0 +1,38 @@
+# syntax=docker/dockerfile:1
+# Wiber's two images, from one build of the workspace:
+#
+#   docker build --target wiber    -t ghcr.io/wiber-io/wiber:0.1.0          .   # wiber-api + wiber-consumer
+#   docker build --target operator -t ghcr.io/wiber-io/wiber-operator:0.1.0 .   # wiber-operator
+#
+# The names and the tag (the workspace version) are the defaults of the operator's WiberCluster
+# `spec.image` (operator/src/crd.rs DEFAULT_IMAGE) and of the charts in charts/. The machine this
+# project's CI runs on has no Docker engine: this file is not built there.
+
+FROM rust:1.95-bookworm AS builder
+# rdkafka builds its bundled librdkafka with configure + make (the image has gcc, make, perl and
+# pkg-config). LIBZ_SYS_STATIC links zlib statically, so the final image needs no libz. libssl-dev
+# (already in this buildpack-based image) is there for when rdkafka's `ssl` feature is turned on.
+ENV LIBZ_SYS_STATIC=1 CARGO_TERM_COLOR=never
+WORKDIR /src
+COPY . .
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked -p wiber-api -p wiber-consumer -p wiber-operator \
+ && mkdir /out \
+ && cp target/release/wiber-api target/release/wiber-consumer target/release/wiber-operator /out/
+
+# distroless cc: glibc, libgcc and libstdc++, CA certificates, and libssl3 (from distroless base), so
+# linking OpenSSL later needs no change here. No shell, no package manager. `nonroot` is uid 65532.
+FROM gcr.io/distroless/cc-debian12:nonroot AS wiber
+COPY --from=builder /out/wiber-api /out/wiber-consumer /usr/local/bin/
+USER 65532:65532
+# api 8000, consumer 8001 (health and metrics). The operator sets the command: wiber-api or wiber-consumer.
+EXPOSE 8000 8001
+ENTRYPOINT ["/usr/local/bin/wiber-api"]
+
+FROM gcr.io/distroless/cc-debian12:nonroot AS operator
+COPY --from=builder /out/wiber-operator /usr/local/bin/
+USER 65532:65532
+# Health and metrics.
+EXPOSE 8080
+ENTRYPOINT ["/usr/local/bin/wiber-operator"]

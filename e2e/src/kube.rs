@@ -1,0 +1,191 @@
+//! Helpers for tests against the local Kubernetes control plane that `make test` starts
+//! (`dev/cluster.sh`): the admin client from `KUBECONFIG`, the WiberCluster CRD, a kubeconfig that
+//! authenticates as a ServiceAccount, and helm/kubectl commands run with a deadline.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::{Client, CustomResourceExt, ResourceExt};
+use serde_json::json;
+use wiber_operator::crd::WiberCluster;
+
+use crate::stack::eventually;
+use crate::{required_env, unique_name};
+
+/// The field manager of everything the tests apply.
+pub const MANAGER: &str = "wiber-e2e";
+const WITHIN: Duration = Duration::from_secs(90);
+
+/// The admin client of the cluster in `KUBECONFIG`.
+pub async fn client() -> Client {
+    required_env("KUBECONFIG");
+    Client::try_default()
+        .await
+        .expect("kube client from KUBECONFIG")
+}
+
+/// Applies the generated CRD (idempotent) and waits until it is established.
+pub async fn install_crd(client: &Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd = WiberCluster::crd();
+    crds.patch(
+        &crd.name_any(),
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .expect("apply CRD");
+    wait_established(&crds, &crd.name_any()).await;
+}
+
+/// Waits until the CRD `name` is established (its resources can be served).
+pub async fn wait_established(crds: &Api<CustomResourceDefinition>, name: &str) {
+    eventually("CRD established", WITHIN, || async {
+        let crd = crds.get(name).await.ok()?;
+        crd.status?
+            .conditions?
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True")
+            .then_some(())
+    })
+    .await;
+}
+
+/// A kubeconfig file (in the temp dir) that authenticates as the existing ServiceAccount
+/// `account` of `ns` with a one-hour token, against the cluster of `KUBECONFIG`: whatever runs
+/// with it has exactly that account's RBAC.
+pub async fn service_account_kubeconfig(client: &Client, ns: &str, account: &str) -> PathBuf {
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+    let token = accounts
+        .create_token_request(
+            account,
+            &PostParams::default(),
+            &TokenRequest {
+                spec: TokenRequestSpec {
+                    expiration_seconds: Some(3600),
+                    ..TokenRequestSpec::default()
+                },
+                ..TokenRequest::default()
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("token for the ServiceAccount {ns}/{account}: {e}"))
+        .status
+        .expect("a token request's status")
+        .token;
+
+    let admin = kube::config::Kubeconfig::read_from(required_env("KUBECONFIG")).unwrap();
+    let cluster = admin.clusters[0].cluster.clone().unwrap();
+    let config = json!({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "local", "cluster": {
+            "server": cluster.server,
+            "certificate-authority": cluster.certificate_authority,
+            "certificate-authority-data": cluster.certificate_authority_data,
+        }}],
+        "users": [{"name": account, "user": {"token": token}}],
+        "contexts": [{"name": account, "context": {"cluster": "local", "user": account}}],
+        "current-context": account,
+    });
+    let path = std::env::temp_dir().join(format!("{}.kubeconfig", unique_name(account)));
+    fs::write(&path, serde_json::to_vec(&config).unwrap()).unwrap();
+    path
+}
+
+/// What a finished command printed.
+pub struct Output {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    /// stdout, after asserting the command succeeded (the panic shows both streams).
+    pub fn success(self, what: &str) -> String {
+        assert!(
+            self.status.success(),
+            "{what} failed ({}):\nstdout: {}\nstderr: {}",
+            self.status,
+            self.stdout,
+            self.stderr
+        );
+        self.stdout
+    }
+}
+
+/// Runs a command with a deadline (killing it at the deadline and failing the test).
+pub fn run(what: &str, command: &mut Command, within: Duration) -> Output {
+    let dir = std::env::temp_dir().join(unique_name("wiber-e2e-cmd"));
+    fs::create_dir_all(&dir).expect("temp dir");
+    let (out, err) = (dir.join("stdout"), dir.join("stderr"));
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(File::create(&out).expect("stdout file"))
+        .stderr(File::create(&err).expect("stderr file"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: cannot start {command:?}: {e}"));
+    let deadline = Instant::now() + within;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for command") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{what}: still running after {within:?}; stderr: {}",
+                fs::read_to_string(&err).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let output = Output {
+        status,
+        stdout: fs::read_to_string(&out).unwrap_or_default(),
+        stderr: fs::read_to_string(&err).unwrap_or_default(),
+    };
+    let _ = fs::remove_dir_all(&dir);
+    output
+}
+
+/// A helm command (`WIBER_HELM_BIN`) with throw-away helm directories under `home`; commands that
+/// talk to the cluster get `--kubeconfig` from `KUBECONFIG`.
+pub fn helm(home: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(required_env("WIBER_HELM_BIN"));
+    command
+        .args(args)
+        .env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_DATA_HOME", home.join("data"));
+    if let Ok(kubeconfig) = std::env::var("KUBECONFIG") {
+        command.arg("--kubeconfig").arg(kubeconfig);
+    }
+    command
+}
+
+/// A fresh namespace `<prefix>-<unique>` holding the Secret `mongo` a WiberCluster's
+/// `mongodb.connectionSecret` names (key `connectionString.standard`; nothing ever dials it).
+pub async fn namespace_with_mongo_secret(client: &Client, prefix: &str) -> String {
+    let name = unique_name(prefix);
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .expect("namespace");
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "mongo"},
+        "stringData": {"connectionString.standard": "mongodb://mongo.invalid:27017/"}
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), &name)
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("secret");
+    name
+}
