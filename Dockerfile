@@ -10,8 +10,9 @@
 
 FROM rust:1.95-bookworm AS builder
 # rdkafka builds its bundled librdkafka with configure + make (the image has gcc, make, perl and
-# pkg-config). LIBZ_SYS_STATIC links zlib statically, so the final image needs no libz. libssl-dev
-# (already in this buildpack-based image) is there for when rdkafka's `ssl` feature is turned on.
+# pkg-config). LIBZ_SYS_STATIC links zlib statically, so the final image needs no libz. rdkafka's
+# `ssl` feature (Kafka TLS and SASL/SCRAM) links the system OpenSSL: libssl-dev is already in this
+# buildpack-based image.
 ENV LIBZ_SYS_STATIC=1 CARGO_TERM_COLOR=never
 WORKDIR /src
 COPY . .
@@ -21,8 +22,8 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
  && mkdir /out \
  && cp target/release/wiber-api target/release/wiber-consumer target/release/wiber-operator /out/
 
-# distroless cc: glibc, libgcc and libstdc++, CA certificates, and libssl3 (from distroless base), so
-# linking OpenSSL later needs no change here. No shell, no package manager. `nonroot` is uid 65532.
+# distroless cc: glibc, libgcc and libstdc++, CA certificates, and libssl3 (from distroless base), the
+# OpenSSL the binaries link. No shell, no package manager. `nonroot` is uid 65532.
 FROM gcr.io/distroless/cc-debian12:nonroot AS wiber
 COPY --from=builder /out/wiber-api /out/wiber-consumer /usr/local/bin/
 USER 65532:65532

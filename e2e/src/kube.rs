@@ -15,7 +15,7 @@ use kube::{Client, CustomResourceExt, ResourceExt};
 use serde_json::json;
 use wiber_operator::crd::WiberCluster;
 
-use crate::stack::eventually;
+use crate::stack::{Process, binary, eventually};
 use crate::{required_env, unique_name};
 
 /// The field manager of everything the tests apply.
@@ -188,4 +188,23 @@ pub async fn namespace_with_mongo_secret(client: &Client, prefix: &str) -> Strin
         .await
         .expect("secret");
     name
+}
+
+/// The real operator binary with the admin kubeconfig, leading through a Lease in `ns` and watching
+/// only `ns`, so tests running at the same time never touch each other's WiberClusters. Health and
+/// metrics on 127.0.0.1:`port`.
+pub fn spawn_operator(ns: &str, port: u16) -> Process {
+    let env: Vec<(String, String)> = [
+        ("KUBECONFIG", required_env("KUBECONFIG")),
+        ("OPERATOR_HOST", "127.0.0.1".into()),
+        ("OPERATOR_PORT", port.to_string()),
+        ("POD_NAMESPACE", ns.into()),
+        ("WATCH_NAMESPACE", ns.into()),
+        ("LEASE_DURATION_SECONDS", "5".into()),
+        ("RUST_LOG", "info,kube=warn".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    Process::spawn(binary("wiber-operator"), &[], &env, "operator")
 }

@@ -13,7 +13,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value, json};
-use wiber_e2e::kube::{MANAGER, client, install_crd};
+use wiber_e2e::kube::{MANAGER, client, install_crd, namespace_with_mongo_secret, spawn_operator};
 use wiber_e2e::stack::{Process, Wiber, binary, create_topic, eventually, free_port};
 use wiber_e2e::{kafka_bootstrap, required_env, unique_name};
 use wiber_operator::crd::WiberCluster;
@@ -154,30 +154,19 @@ async fn missing_credentials_fail_at_start_up_naming_the_variable() {
 async fn operator_measures_lag_over_sasl_ssl_with_credentials_from_secrets() {
     let client = client().await;
     install_crd(&client).await;
-    let ns = unique_name("wiber-sec");
-    let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &namespace)
-        .await
-        .expect("namespace");
+    let ns = namespace_with_mongo_secret(&client, "wiber-sec").await;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
     let ca = std::fs::read_to_string(tls_file("ca.crt")).unwrap();
-    for (name, data) in [
-        (
-            "mongo",
-            json!({"connectionString.standard": "mongodb://mongo.invalid:27017/"}),
-        ),
-        // As Strimzi writes the cluster CA Secret.
-        ("kafka-cluster-ca-cert", json!({"ca.crt": ca})),
-    ] {
-        let secret: Secret =
-            serde_json::from_value(json!({"metadata": {"name": name}, "stringData": data}))
-                .unwrap();
-        secrets
-            .create(&PostParams::default(), &secret)
-            .await
-            .expect("secret");
-    }
+    // As Strimzi writes the cluster CA Secret.
+    let cluster_ca: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "kafka-cluster-ca-cert"},
+        "stringData": {"ca.crt": ca},
+    }))
+    .unwrap();
+    secrets
+        .create(&PostParams::default(), &cluster_ca)
+        .await
+        .expect("cluster CA secret");
 
     // A backlog of 12 records, produced through the plain listener.
     let topic = unique_name("wiber-sec-topic");
@@ -197,18 +186,7 @@ async fn operator_measures_lag_over_sasl_ssl_with_credentials_from_secrets() {
     }
 
     let operator_port = free_port();
-    let operator_env: Vec<(String, String)> = [
-        ("KUBECONFIG", required_env("KUBECONFIG")),
-        ("OPERATOR_HOST", "127.0.0.1".into()),
-        ("OPERATOR_PORT", operator_port.to_string()),
-        ("POD_NAMESPACE", ns.clone()),
-        ("WATCH_NAMESPACE", ns.clone()),
-        ("RUST_LOG", "info,kube=warn".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let _operator = Process::spawn(binary("wiber-operator"), &[], &operator_env, "operator");
+    let _operator = spawn_operator(&ns, operator_port);
 
     let clusters: Api<WiberCluster> = Api::namespaced(client.clone(), &ns);
     let apply = |spec: Value| {

@@ -14,10 +14,12 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value, json};
-use wiber_e2e::kube::{MANAGER, client, install_crd, namespace_with_mongo_secret, run};
+use wiber_e2e::kube::{
+    MANAGER, client, install_crd, namespace_with_mongo_secret, run, spawn_operator,
+};
 use wiber_e2e::promql::{metric_names, variable_query_metric_names};
-use wiber_e2e::stack::{Process, Wiber, binary, create_topic, eventually, free_port};
-use wiber_e2e::{kafka_bootstrap, required_env, unique_name};
+use wiber_e2e::stack::{Wiber, create_topic, eventually, free_port};
+use wiber_e2e::{kafka_bootstrap, unique_name};
 use wiber_operator::crd::WiberCluster;
 
 const WITHIN: Duration = Duration::from_secs(120);
@@ -408,19 +410,7 @@ async fn every_metric_in_dashboards_and_alerts_is_exported() {
     let op_topic = unique_name("wiber-obs-topic");
     create_topic(&bootstrap, &op_topic, 3).await;
     let op_port = free_port();
-    let env: Vec<(String, String)> = [
-        ("KUBECONFIG", required_env("KUBECONFIG")),
-        ("OPERATOR_HOST", "127.0.0.1".into()),
-        ("OPERATOR_PORT", op_port.to_string()),
-        ("POD_NAMESPACE", ns.clone()),
-        ("WATCH_NAMESPACE", ns.clone()),
-        ("LEASE_DURATION_SECONDS", "5".into()),
-        ("RUST_LOG", "info,kube=warn".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let _operator = Process::spawn(binary("wiber-operator"), &[], &env, "operator");
+    let _operator = spawn_operator(&ns, op_port);
     let clusters: Api<WiberCluster> = Api::namespaced(client.clone(), &ns);
     let cluster = json!({
         "apiVersion": "wiber.io/v1alpha1",

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, Service};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -21,29 +21,45 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{Value, json};
 use wiber_e2e::kube::{
     MANAGER, client, install_crd, namespace_with_mongo_secret, service_account_kubeconfig,
-    wait_established,
+    spawn_operator, wait_established,
 };
 use wiber_e2e::stack::{Process, binary, create_topic, eventually, free_port};
-use wiber_e2e::{kafka_bootstrap, required_env, unique_name};
+use wiber_e2e::{kafka_bootstrap, unique_name};
 use wiber_operator::crd::WiberCluster;
 
 const WITHIN: Duration = Duration::from_secs(90);
 
-/// The operator process, leading through a Lease in `ns`.
 fn operator(ns: &str) -> Process {
-    let env: Vec<(String, String)> = [
-        ("KUBECONFIG", required_env("KUBECONFIG")),
-        ("OPERATOR_HOST", "127.0.0.1".into()),
-        ("OPERATOR_PORT", free_port().to_string()),
-        ("POD_NAMESPACE", ns.into()),
-        ("WATCH_NAMESPACE", ns.into()),
-        ("LEASE_DURATION_SECONDS", "5".into()),
-        ("RUST_LOG", "info,kube=warn".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    Process::spawn(binary("wiber-operator"), &[], &env, "operator")
+    spawn_operator(ns, free_port())
+}
+
+/// A namespaced v1 CRD that accepts any object: the group, version and kind another operator's
+/// CRD would serve, without its schema.
+async fn install_schemaless_crd(client: &Client, group: &str, kind: &str, plural: &str) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("{plural}.{group}")},
+        "spec": {
+            "group": group,
+            "names": {"kind": kind, "plural": plural, "singular": kind.to_lowercase(), "listKind": format!("{kind}List")},
+            "scope": "Namespaced",
+            "versions": [{
+                "name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
+            }],
+        }
+    }))
+    .unwrap();
+    crds.patch(
+        &crd.name_any(),
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("CRD {plural}.{group}: {e}"));
+    wait_established(&crds, &crd.name_any()).await;
 }
 
 async fn apply_cluster(
@@ -349,31 +365,8 @@ async fn strimzi_mode_creates_kafka_topics_and_reads_the_bootstrap_from_kafka_st
     let client = client().await;
     install_crd(&client).await;
     // Minimal Strimzi-shaped CRDs: the group, version and kinds Strimzi 1.0 serves.
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     for (kind, plural) in [("Kafka", "kafkas"), ("KafkaTopic", "kafkatopics")] {
-        let crd: CustomResourceDefinition = serde_json::from_value(json!({
-            "apiVersion": "apiextensions.k8s.io/v1",
-            "kind": "CustomResourceDefinition",
-            "metadata": {"name": format!("{plural}.kafka.strimzi.io")},
-            "spec": {
-                "group": "kafka.strimzi.io",
-                "names": {"kind": kind, "plural": plural, "singular": kind.to_lowercase(), "listKind": format!("{kind}List")},
-                "scope": "Namespaced",
-                "versions": [{
-                    "name": "v1", "served": true, "storage": true,
-                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
-                }],
-            }
-        }))
-        .unwrap();
-        crds.patch(
-            &crd.name_any(),
-            &PatchParams::apply(MANAGER).force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .expect("strimzi CRD");
-        wait_established(&crds, &crd.name_any()).await;
+        install_schemaless_crd(&client, "kafka.strimzi.io", kind, plural).await;
     }
     let ns = namespace_with_mongo_secret(&client, "wiber-op").await;
     let bootstrap = kafka_bootstrap();
@@ -676,6 +669,90 @@ async fn two_least_privilege_operators_share_one_lease_and_a_missing_secret_is_a
         .delete(&format!("wiber-operator-{ns}"), &DeleteParams::default())
         .await;
     Api::<Namespace>::all(client)
+        .delete(&ns, &DeleteParams::default())
+        .await
+        .unwrap();
+}
+
+/// With the Prometheus Operator's PodMonitor CRD in the cluster, the operator creates a PodMonitor
+/// that selects exactly the WiberCluster's api and consumer pods and scrapes both metrics ports,
+/// owned by the WiberCluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_monitor_scrapes_both_components_when_the_prometheus_operator_crd_exists() {
+    let client = client().await;
+    install_crd(&client).await;
+    install_schemaless_crd(
+        &client,
+        "monitoring.coreos.com",
+        "PodMonitor",
+        "podmonitors",
+    )
+    .await;
+    let ns = namespace_with_mongo_secret(&client, "wiber-op").await;
+    let bootstrap = kafka_bootstrap();
+    let topic = unique_name("wiber-op-topic");
+    create_topic(&bootstrap, &topic, 3).await;
+    let _operator = operator(&ns);
+    let clusters: Api<WiberCluster> = Api::namespaced(client.clone(), &ns);
+    let wc = apply_cluster(
+        &clusters,
+        "chat",
+        chat_spec(&bootstrap, &topic, &unique_name("wiber-op-group"), 1),
+    )
+    .await
+    .expect("WiberCluster");
+
+    let monitors: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &ns,
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("monitoring.coreos.com", "v1", "PodMonitor"),
+            "podmonitors",
+        ),
+    );
+    let monitor = eventually("PodMonitor", WITHIN, || async {
+        monitors.get_opt("chat-wiber").await.ok()?
+    })
+    .await;
+    let owner = &monitor.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.uid.as_str()),
+        ("WiberCluster", wc.uid().unwrap().as_str())
+    );
+    let ports: Vec<&str> = monitor.data["spec"]["podMetricsEndpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["port"].as_str().unwrap())
+        .collect();
+    assert_eq!(ports, ["http", "metrics"]);
+
+    // Its selector picks exactly the pods of both Deployments (kwok runs them).
+    let selector = monitor.data["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap()))
+        .collect::<Vec<_>>()
+        .join(",");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let names = eventually("pods of both components", WITHIN, || async {
+        let mut names: Vec<String> = pods
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .ok()?
+            .items
+            .iter()
+            .map(|p| p.labels()["app.kubernetes.io/component"].clone())
+            .collect();
+        names.sort();
+        names.dedup();
+        (names == ["api", "consumer"]).then_some(names)
+    })
+    .await;
+    assert_eq!(names, ["api", "consumer"]);
+
+    Api::<Namespace>::all(client.clone())
         .delete(&ns, &DeleteParams::default())
         .await
         .unwrap();
