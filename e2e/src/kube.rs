@@ -10,24 +10,38 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::{Client, CustomResourceExt, ResourceExt};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config, CustomResourceExt, ResourceExt};
 use serde_json::json;
 use wiber_operator::crd::WiberCluster;
 
 use crate::stack::{Process, binary, eventually};
-use crate::{required_env, unique_name};
+use crate::{assert_reachable, required_env, unique_name};
 
 /// The field manager of everything the tests apply.
 pub const MANAGER: &str = "wiber-e2e";
 const WITHIN: Duration = Duration::from_secs(90);
 
-/// The admin client of the cluster in `KUBECONFIG`.
+/// A client for the cluster in `KUBECONFIG`, failing at once when the variable is missing or the
+/// apiserver does not accept connections.
 pub async fn client() -> Client {
-    required_env("KUBECONFIG");
-    Client::try_default()
+    let path = required_env("KUBECONFIG");
+    let kubeconfig = Kubeconfig::read_from(&path)
+        .unwrap_or_else(|e| panic!("KUBECONFIG: cannot read {path}: {e}"));
+    let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
-        .expect("kube client from KUBECONFIG")
+        .unwrap_or_else(|e| panic!("KUBECONFIG: {path} is not usable: {e}"));
+    let url = &config.cluster_url;
+    let address = format!(
+        "{}:{}",
+        url.host().expect("the kubeconfig's server has a host"),
+        url.port_u16().unwrap_or(443)
+    );
+    assert_reachable("The Kubernetes apiserver", "KUBECONFIG", &address);
+    config.connect_timeout = Some(Duration::from_secs(5));
+    config.read_timeout = Some(Duration::from_secs(30));
+    Client::try_from(config).expect("kube client")
 }
 
 /// Applies the generated CRD (idempotent) and waits until it is established.
@@ -169,15 +183,29 @@ pub fn helm(home: &Path, args: &[&str]) -> Command {
     command
 }
 
-/// A fresh namespace `<prefix>-<unique>` holding the Secret `mongo` a WiberCluster's
-/// `mongodb.connectionSecret` names (key `connectionString.standard`; nothing ever dials it).
-pub async fn namespace_with_mongo_secret(client: &Client, prefix: &str) -> String {
+/// A fresh namespace `<prefix>-<unique>`.
+pub async fn create_namespace(client: &Client, prefix: &str) -> String {
     let name = unique_name(prefix);
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
     Api::<Namespace>::all(client.clone())
         .create(&PostParams::default(), &ns)
         .await
-        .expect("namespace");
+        .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
+    name
+}
+
+/// Deletes the namespace; the namespace controller removes what is left in it.
+pub async fn delete_namespace(client: &Client, name: &str) {
+    Api::<Namespace>::all(client.clone())
+        .delete(name, &DeleteParams::default())
+        .await
+        .unwrap_or_else(|e| panic!("delete namespace {name}: {e}"));
+}
+
+/// A fresh namespace `<prefix>-<unique>` holding the Secret `mongo` a WiberCluster's
+/// `mongodb.connectionSecret` names (key `connectionString.standard`; nothing ever dials it).
+pub async fn namespace_with_mongo_secret(client: &Client, prefix: &str) -> String {
+    let name = create_namespace(client, prefix).await;
     let secret: Secret = serde_json::from_value(json!({
         "metadata": {"name": "mongo"},
         "stringData": {"connectionString.standard": "mongodb://mongo.invalid:27017/"}

@@ -7,63 +7,22 @@
 //! Reads `KUBECONFIG` (the admin kubeconfig), `WIBER_HELM_BIN` and `WIBER_KUBECTL_BIN` (optional,
 //! `kubectl` on PATH otherwise), which `make test` sets.
 
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
 use serde_json::{Value, json};
+use wiber_e2e::kube::{client, create_namespace, delete_namespace, helm, run};
 use wiber_e2e::stack::eventually;
-use wiber_e2e::{assert_reachable, required_env, unique_name};
+use wiber_e2e::{required_env, unique_name};
 
 /// The version `dev/cluster.sh` builds (dev/k8s/kubernetes/go.mod).
 const KUBE_VERSION: &str = "v1.34.4";
 const WITHIN: Duration = Duration::from_secs(90);
-
-/// A client for the cluster in `KUBECONFIG`, failing at once when the variable is missing or the
-/// apiserver does not accept connections.
-async fn client() -> Client {
-    let path = required_env("KUBECONFIG");
-    let kubeconfig = Kubeconfig::read_from(&path)
-        .unwrap_or_else(|e| panic!("KUBECONFIG: cannot read {path}: {e}"));
-    let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("KUBECONFIG: {path} is not usable: {e}"));
-    let url = &config.cluster_url;
-    let address = format!(
-        "{}:{}",
-        url.host().expect("the kubeconfig's server has a host"),
-        url.port_u16().unwrap_or(443)
-    );
-    assert_reachable("The Kubernetes apiserver", "KUBECONFIG", &address);
-    config.connect_timeout = Some(Duration::from_secs(5));
-    config.read_timeout = Some(Duration::from_secs(30));
-    Client::try_from(config).expect("kube client")
-}
-
-async fn create_namespace(client: &Client, prefix: &str) -> String {
-    let name = unique_name(prefix);
-    let namespace: Namespace =
-        serde_json::from_value(json!({"metadata": {"name": name}})).expect("a namespace");
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &namespace)
-        .await
-        .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
-    name
-}
-
-/// Deletes the namespace; the namespace controller removes what is left in it.
-async fn delete_namespace(client: &Client, name: &str) {
-    Api::<Namespace>::all(client.clone())
-        .delete(name, &DeleteParams::default())
-        .await
-        .unwrap_or_else(|e| panic!("delete namespace {name}: {e}"));
-}
 
 /// A Deployment whose Pods can only land on the kwok nodes (their label and taint). The image is
 /// never pulled: kwok simulates the containers.
@@ -146,44 +105,6 @@ async fn deployment_on_kwok_nodes_becomes_ready_and_its_pods_are_garbage_collect
     delete_namespace(&client, &ns).await;
 }
 
-/// Runs a command with a deadline, returning its stdout; panics with its output when it fails.
-fn run(what: &str, command: &mut Command, within: Duration) -> String {
-    let dir = std::env::temp_dir().join(unique_name("wiber-e2e-cmd"));
-    fs::create_dir_all(&dir).expect("temp dir");
-    let (out, err) = (dir.join("stdout"), dir.join("stderr"));
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(File::create(&out).expect("stdout file"))
-        .stderr(File::create(&err).expect("stderr file"))
-        .spawn()
-        .unwrap_or_else(|e| panic!("{what}: cannot start {command:?}: {e}"));
-    let deadline = Instant::now() + within;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for command") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{what}: still running after {within:?}; stderr: {}",
-                fs::read_to_string(&err).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let (stdout, stderr) = (
-        fs::read_to_string(&out).unwrap_or_default(),
-        fs::read_to_string(&err).unwrap_or_default(),
-    );
-    let _ = fs::remove_dir_all(&dir);
-    assert!(
-        status.success(),
-        "{what} failed ({status}): {command:?}\nstdout: {stdout}\nstderr: {stderr}"
-    );
-    stdout
-}
-
 /// A chart with a ConfigMap carrying a value and a Deployment on the kwok nodes.
 fn write_chart(dir: &Path) {
     let templates = dir.join("templates");
@@ -232,22 +153,8 @@ spec:
     }
 }
 
-/// helm with the test's kubeconfig and its own, throw-away helm directories.
-fn helm(home: &Path, kubeconfig: &str, args: &[&str]) -> Command {
-    let mut command = Command::new(required_env("WIBER_HELM_BIN"));
-    command
-        .args(args)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .env("HELM_CACHE_HOME", home.join("cache"))
-        .env("HELM_CONFIG_HOME", home.join("config"))
-        .env("HELM_DATA_HOME", home.join("data"));
-    command
-}
-
 #[tokio::test]
 async fn helm_install_creates_the_charts_objects_and_uninstall_removes_them() {
-    let kubeconfig = required_env("KUBECONFIG");
     required_env("WIBER_HELM_BIN");
     let client = client().await;
     let ns = create_namespace(&client, "helm").await;
@@ -271,9 +178,10 @@ async fn helm_install_creates_the_charts_objects_and_uninstall_removes_them() {
     ];
     run(
         "helm install",
-        &mut helm(&home, &kubeconfig, &install),
+        &mut helm(&home, &install),
         Duration::from_secs(120),
-    );
+    )
+    .success("helm install");
 
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let settings = config_maps
@@ -313,9 +221,10 @@ async fn helm_install_creates_the_charts_objects_and_uninstall_removes_them() {
     ];
     run(
         "helm uninstall",
-        &mut helm(&home, &kubeconfig, &uninstall),
+        &mut helm(&home, &uninstall),
         Duration::from_secs(120),
-    );
+    )
+    .success("helm uninstall");
     eventually("the chart's objects to be gone", WITHIN, || async {
         let gone = config_maps.get_opt("probe-settings").await.ok()?.is_none()
             && deployments.get_opt("probe-web").await.ok()?.is_none()
@@ -336,11 +245,8 @@ fn kubectl(kubeconfig: &str, args: &[&str]) -> String {
     let bin = std::env::var("WIBER_KUBECTL_BIN").unwrap_or_else(|_| "kubectl".to_owned());
     let mut command = Command::new(bin);
     command.arg("--kubeconfig").arg(kubeconfig).args(args);
-    run(
-        &format!("kubectl {}", args.join(" ")),
-        &mut command,
-        Duration::from_secs(30),
-    )
+    let what = format!("kubectl {}", args.join(" "));
+    run(&what, &mut command, Duration::from_secs(30)).success(&what)
 }
 
 #[test]

@@ -13,15 +13,16 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{Pod, Secret, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use kube::{Client, Resource};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use wiber_e2e::kube::{
-    Output, client, helm, install_crd, run, service_account_kubeconfig, wait_established,
+    Output, client, create_namespace, delete_namespace, helm, install_crd, run,
+    service_account_kubeconfig, wait_established,
 };
 use wiber_e2e::stack::{Process, binary, eventually, free_port};
 use wiber_e2e::{required_env, unique_name};
@@ -761,22 +762,6 @@ fn wiber_chart_renders_a_wibercluster_and_when_enabled_strimzi_kafka_mongodb_and
         find(&docs, "Service")["spec"]["selector"],
         akhq["spec"]["selector"]["matchLabels"]
     );
-}
-
-async fn create_namespace(client: &Client, prefix: &str) -> String {
-    let name = unique_name(prefix);
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
-    name
-}
-
-async fn delete_namespace(client: &Client, name: &str) {
-    let _ = Api::<Namespace>::all(client.clone())
-        .delete(name, &DeleteParams::default())
-        .await;
 }
 
 fn wiberclusters(client: &Client, ns: &str) -> Api<DynamicObject> {
