@@ -28,8 +28,11 @@ pub struct Config {
     pub write_concern: WriteConcern,
     /// CONSUMER_BATCH_SIZE (500): most messages written in one insert.
     pub batch_size: usize,
-    /// CONSUMER_BATCH_WAIT_MS (20): how long a batch waits to fill once it has a message.
+    /// CONSUMER_BATCH_WAIT_MS (20): the longest a batch waits to fill once it has a message.
     pub batch_wait: Duration,
+    /// CONSUMER_BATCH_IDLE_MS (2): a batch also closes when no further message arrives within this
+    /// gap, so a lone message is written at once instead of waiting out CONSUMER_BATCH_WAIT_MS.
+    pub batch_idle: Duration,
     /// CONSUMER_STATS_INTERVAL_MS (5000): how often per-partition lag is refreshed.
     pub stats_interval: Duration,
     /// CONSUMER_SESSION_TIMEOUT_MS (10000): how long the group waits for a silent member.
@@ -83,6 +86,13 @@ impl Config {
             batch_wait_ms <= 10_000,
             "must be at most 10000",
         )?;
+        let batch_idle_ms: u64 = parse("CONSUMER_BATCH_IDLE_MS", 2)?;
+        ensure(
+            "CONSUMER_BATCH_IDLE_MS",
+            &batch_idle_ms,
+            batch_idle_ms <= batch_wait_ms,
+            "must be at most CONSUMER_BATCH_WAIT_MS",
+        )?;
         let stats_ms: u64 = parse("CONSUMER_STATS_INTERVAL_MS", 5000)?;
         ensure(
             "CONSUMER_STATS_INTERVAL_MS",
@@ -113,6 +123,7 @@ impl Config {
             )?,
             batch_size,
             batch_wait: Duration::from_millis(batch_wait_ms),
+            batch_idle: Duration::from_millis(batch_idle_ms),
             stats_interval: Duration::from_millis(stats_ms),
             session_timeout: Duration::from_millis(session_ms),
             listen: SocketAddr::new(host, port),

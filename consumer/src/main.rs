@@ -82,6 +82,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let batching = Batching {
         max: config.batch_size,
         wait: config.batch_wait,
+        idle: config.batch_idle,
     };
     consume(consumer, writer, dead_letters, metrics, batching, stop).await;
     server.await??;

@@ -16,10 +16,16 @@ use crate::store::MessageWriter;
 
 pub struct Batching {
     pub max: usize,
+    /// The longest a batch stays open after its first message.
     pub wait: Duration,
+    /// A batch closes when no message follows within this gap. Under load the client's queue is
+    /// full and messages arrive back to back, so batches still fill; when the consumer has caught
+    /// up, what arrived is written at once.
+    pub idle: Duration,
 }
 
-/// Waits for one record, then takes what else arrives within `wait`, up to `max`.
+/// Waits for one record, then takes what else arrives within `wait`, up to `max`, until no record
+/// follows within `idle`.
 /// `None` when asked to stop before the first record.
 async fn next_batch(
     consumer: &WiberConsumer,
@@ -39,7 +45,8 @@ async fn next_batch(
     let mut batch = vec![first];
     let deadline = tokio::time::Instant::now() + batching.wait;
     while batch.len() < batching.max {
-        match tokio::time::timeout_at(deadline, consumer.recv()).await {
+        let until = deadline.min(tokio::time::Instant::now() + batching.idle);
+        match tokio::time::timeout_at(until, consumer.recv()).await {
             Ok(Ok(m)) => batch.push(Record::from_message(&m)),
             Ok(Err(e)) => tracing::warn!(error = %e, "kafka consumer error"),
             Err(_) => break,
