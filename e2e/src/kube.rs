@@ -202,19 +202,25 @@ pub async fn delete_namespace(client: &Client, name: &str) {
         .unwrap_or_else(|e| panic!("delete namespace {name}: {e}"));
 }
 
-/// A fresh namespace `<prefix>-<unique>` holding the Secret `mongo` a WiberCluster's
-/// `mongodb.connectionSecret` names (key `connectionString.standard`; nothing ever dials it).
-pub async fn namespace_with_mongo_secret(client: &Client, prefix: &str) -> String {
-    let name = create_namespace(client, prefix).await;
+/// A Secret `name` in `ns` shaped as the MongoDB operator writes a connection Secret (key
+/// `connectionString.standard`); nothing ever dials the address.
+pub async fn create_mongo_secret(client: &Client, ns: &str, name: &str) {
     let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "mongo"},
+        "metadata": {"name": name},
         "stringData": {"connectionString.standard": "mongodb://mongo.invalid:27017/"}
     }))
     .unwrap();
-    Api::<Secret>::namespaced(client.clone(), &name)
+    Api::<Secret>::namespaced(client.clone(), ns)
         .create(&PostParams::default(), &secret)
         .await
-        .expect("secret");
+        .unwrap_or_else(|e| panic!("secret {ns}/{name}: {e}"));
+}
+
+/// A fresh namespace `<prefix>-<unique>` holding the Secret `mongo` a WiberCluster's
+/// `mongodb.connectionSecret` names.
+pub async fn namespace_with_mongo_secret(client: &Client, prefix: &str) -> String {
+    let name = create_namespace(client, prefix).await;
+    create_mongo_secret(client, &name, "mongo").await;
     name
 }
 
@@ -222,11 +228,18 @@ pub async fn namespace_with_mongo_secret(client: &Client, prefix: &str) -> Strin
 /// only `ns`, so tests running at the same time never touch each other's WiberClusters. Health and
 /// metrics on 127.0.0.1:`port`.
 pub fn spawn_operator(ns: &str, port: u16) -> Process {
+    spawn_operator_as(ns, port, Path::new(&required_env("KUBECONFIG")), "operator")
+}
+
+/// The same with another kubeconfig (e.g. a ServiceAccount's token) and pod name, which is also
+/// its leader-election identity.
+pub fn spawn_operator_as(ns: &str, port: u16, kubeconfig: &Path, pod: &str) -> Process {
     let env: Vec<(String, String)> = [
-        ("KUBECONFIG", required_env("KUBECONFIG")),
+        ("KUBECONFIG", kubeconfig.display().to_string()),
         ("OPERATOR_HOST", "127.0.0.1".into()),
         ("OPERATOR_PORT", port.to_string()),
         ("POD_NAMESPACE", ns.into()),
+        ("POD_NAME", pod.into()),
         ("WATCH_NAMESPACE", ns.into()),
         ("LEASE_DURATION_SECONDS", "5".into()),
         ("RUST_LOG", "info,kube=warn".into()),
@@ -234,5 +247,5 @@ pub fn spawn_operator(ns: &str, port: u16) -> Process {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    Process::spawn(binary("wiber-operator"), &[], &env, "operator")
+    Process::spawn(binary("wiber-operator"), &[], &env, pod)
 }

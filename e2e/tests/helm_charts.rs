@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Pod, Secret, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{Pod, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
@@ -21,8 +21,8 @@ use kube::{Client, Resource};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use wiber_e2e::kube::{
-    Output, client, create_namespace, delete_namespace, helm, install_crd, run,
-    service_account_kubeconfig, wait_established,
+    Output, client, create_mongo_secret, create_namespace, delete_namespace, helm, install_crd,
+    run, service_account_kubeconfig, wait_established,
 };
 use wiber_e2e::stack::{Process, binary, eventually, free_port};
 use wiber_e2e::{required_env, unique_name};
@@ -1035,15 +1035,7 @@ async fn operator_chart_installs_and_its_rbac_runs_the_operator() {
 
     // A Wiber instance from the wiber chart: plain bootstrap servers (the operator applies the
     // Deployments whether or not Kafka answers) and a connection Secret.
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "mongo"},
-        "stringData": {"connectionString.standard": "mongodb://mongo.invalid:27017/"}
-    }))
-    .unwrap();
-    Api::<Secret>::namespaced(client.clone(), &ns)
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
+    create_mongo_secret(&client, &ns, "mongo").await;
     let wiber_chart = chart("wiber");
     let wiber_toleration = format!("cluster.scheduling.tolerations={KWOK_TOLERATION}");
     helm_run(&[

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -20,12 +20,13 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{Value, json};
 use wiber_e2e::kube::{
-    MANAGER, client, install_crd, namespace_with_mongo_secret, service_account_kubeconfig,
-    spawn_operator, wait_established,
+    MANAGER, client, create_mongo_secret, install_crd, namespace_with_mongo_secret,
+    service_account_kubeconfig, spawn_operator, spawn_operator_as, wait_established,
 };
-use wiber_e2e::stack::{Process, binary, create_topic, eventually, free_port};
+use wiber_e2e::stack::{Process, create_topic, eventually, free_port};
 use wiber_e2e::{kafka_bootstrap, unique_name};
 use wiber_operator::crd::WiberCluster;
+use wiber_operator::resources::{pod_monitor_resource, strimzi_topic_resource};
 
 const WITHIN: Duration = Duration::from_secs(90);
 
@@ -401,14 +402,8 @@ async fn strimzi_mode_creates_kafka_topics_and_reads_the_bootstrap_from_kafka_st
     .await
     .expect("valid WiberCluster");
 
-    let topics: Api<DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        &ns,
-        &ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("kafka.strimzi.io", "v1", "KafkaTopic"),
-            "kafkatopics",
-        ),
-    );
+    let topics: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &ns, &strimzi_topic_resource());
     let kt = eventually("KafkaTopic created", WITHIN, || async {
         topics.get_opt(&topic).await.ok()?
     })
@@ -521,23 +516,6 @@ async fn least_privilege_kubeconfig(client: &Client, ns: &str) -> std::path::Pat
     service_account_kubeconfig(client, ns, "wiber-operator").await
 }
 
-fn operator_as(ns: &str, kubeconfig: &std::path::Path, pod: &str, port: u16) -> Process {
-    let env: Vec<(String, String)> = [
-        ("KUBECONFIG", kubeconfig.display().to_string()),
-        ("OPERATOR_HOST", "127.0.0.1".into()),
-        ("OPERATOR_PORT", port.to_string()),
-        ("POD_NAMESPACE", ns.into()),
-        ("POD_NAME", pod.into()),
-        ("WATCH_NAMESPACE", ns.into()),
-        ("LEASE_DURATION_SECONDS", "5".into()),
-        ("RUST_LOG", "info,kube=warn".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    Process::spawn(binary("wiber-operator"), &[], &env, pod)
-}
-
 async fn metric(port: u16, name: &str) -> Option<f64> {
     let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
         .await
@@ -565,8 +543,8 @@ async fn two_least_privilege_operators_share_one_lease_and_a_missing_secret_is_a
 
     let ports = [free_port(), free_port()];
     let mut operators = [
-        operator_as(&ns, &kubeconfig, "operator-a", ports[0]),
-        operator_as(&ns, &kubeconfig, "operator-b", ports[1]),
+        spawn_operator_as(&ns, ports[0], &kubeconfig, "operator-a"),
+        spawn_operator_as(&ns, ports[1], &kubeconfig, "operator-b"),
     ];
     let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
     let holder = eventually("a leader", WITHIN, || async {
@@ -630,15 +608,7 @@ async fn two_least_privilege_operators_share_one_lease_and_a_missing_secret_is_a
     // The leader dies without releasing the lease: the standby takes over after it expires and
     // sees the Secret once it exists.
     operators[leader].kill();
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "not-there"},
-        "stringData": {"connectionString.standard": "mongodb://mongo.invalid:27017/"}
-    }))
-    .unwrap();
-    Api::<Secret>::namespaced(client.clone(), &ns)
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
+    create_mongo_secret(&client, &ns, "not-there").await;
     eventually("the standby to take the lease", WITHIN, || async {
         let holder = leases
             .get_opt("wiber-operator")
@@ -702,14 +672,8 @@ async fn a_pod_monitor_scrapes_both_components_when_the_prometheus_operator_crd_
     .await
     .expect("WiberCluster");
 
-    let monitors: Api<DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        &ns,
-        &ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("monitoring.coreos.com", "v1", "PodMonitor"),
-            "podmonitors",
-        ),
-    );
+    let monitors: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &ns, &pod_monitor_resource());
     let monitor = eventually("PodMonitor", WITHIN, || async {
         monitors.get_opt("chat-wiber").await.ok()?
     })

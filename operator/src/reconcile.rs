@@ -334,6 +334,24 @@ fn policy(wc: &WiberCluster) -> Policy {
     }
 }
 
+/// One of the WiberCluster's Deployments as the cluster has it now.
+async fn deployment(
+    deployments: &Api<Deployment>,
+    wc: &WiberCluster,
+    component: Component,
+) -> Result<Option<Deployment>, Error> {
+    deployments
+        .get_opt(&resources::name(wc, component.as_str()))
+        .await
+        .map_err(|source| Error::Read {
+            what: match component {
+                Component::Api => "API Deployment",
+                Component::Consumer => "consumer Deployment",
+            },
+            source,
+        })
+}
+
 fn deployment_replicas(d: Option<&Deployment>) -> (Option<i32>, i32) {
     let spec = d.and_then(|d| d.spec.as_ref()).and_then(|s| s.replicas);
     let ready = d
@@ -363,13 +381,7 @@ async fn reconcile_inner(wc: &WiberCluster, ctx: &Context) -> Result<Action, Err
     let poll = Duration::from_secs(wc.spec.consumers.lag_poll_seconds.max(1) as u64);
 
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
-    let existing_consumer = deployments
-        .get_opt(&resources::name(wc, Component::Consumer.as_str()))
-        .await
-        .map_err(|source| Error::Read {
-            what: "consumer Deployment",
-            source,
-        })?;
+    let existing_consumer = deployment(&deployments, wc, Component::Consumer).await?;
     let (consumer_spec_replicas, _) = deployment_replicas(existing_consumer.as_ref());
 
     // Kafka: where it is, and how far behind the group is.
@@ -632,20 +644,8 @@ async fn reconcile_inner(wc: &WiberCluster, ctx: &Context) -> Result<Action, Err
     }
 
     // Status from what the cluster reports now.
-    let api_deployment = deployments
-        .get_opt(&resources::name(wc, Component::Api.as_str()))
-        .await
-        .map_err(|source| Error::Read {
-            what: "API Deployment",
-            source,
-        })?;
-    let consumer_deployment = deployments
-        .get_opt(&resources::name(wc, Component::Consumer.as_str()))
-        .await
-        .map_err(|source| Error::Read {
-            what: "consumer Deployment",
-            source,
-        })?;
+    let api_deployment = deployment(&deployments, wc, Component::Api).await?;
+    let consumer_deployment = deployment(&deployments, wc, Component::Consumer).await?;
     let (_, api_ready) = deployment_replicas(api_deployment.as_ref());
     let (_, consumers_ready) = deployment_replicas(consumer_deployment.as_ref());
     consumer_status.ready = consumers_ready;
