@@ -8,12 +8,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value, json};
-use wiber_e2e::kube::{MANAGER, client, install_crd, namespace_with_mongo_secret, spawn_operator};
+use wiber_e2e::kube::{
+    MANAGER, client, delete_namespace, install_crd, namespace_with_mongo_secret, spawn_operator,
+};
 use wiber_e2e::stack::{Process, Wiber, binary, create_topic, eventually, free_port};
 use wiber_e2e::{kafka_bootstrap, required_env, unique_name};
 use wiber_operator::crd::WiberCluster;
@@ -389,8 +391,5 @@ async fn operator_measures_lag_over_sasl_ssl_with_credentials_from_secrets() {
     })
     .await;
 
-    Api::<Namespace>::all(client.clone())
-        .delete(&ns, &DeleteParams::default())
-        .await
-        .unwrap();
+    delete_namespace(&client, &ns).await;
 }

@@ -9,13 +9,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value, json};
 use wiber_e2e::kube::{
-    MANAGER, client, install_crd, namespace_with_mongo_secret, run, spawn_operator,
+    MANAGER, client, delete_namespace, install_crd, namespace_with_mongo_secret, run,
+    spawn_operator,
 };
 use wiber_e2e::promql::{metric_names, variable_query_metric_names};
 use wiber_e2e::stack::{Wiber, create_topic, eventually, free_port};
@@ -524,8 +524,5 @@ async fn every_metric_in_dashboards_and_alerts_is_exported() {
         missing.join("\n  ")
     );
 
-    Api::<Namespace>::all(client)
-        .delete(&ns, &DeleteParams::default())
-        .await
-        .unwrap();
+    delete_namespace(&client, &ns).await;
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -20,8 +20,9 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{Value, json};
 use wiber_e2e::kube::{
-    MANAGER, client, create_mongo_secret, install_crd, namespace_with_mongo_secret,
-    service_account_kubeconfig, spawn_operator, spawn_operator_as, wait_established,
+    MANAGER, client, create_mongo_secret, delete_namespace, install_crd,
+    namespace_with_mongo_secret, service_account_kubeconfig, spawn_operator, spawn_operator_as,
+    wait_established,
 };
 use wiber_e2e::stack::{Process, create_topic, eventually, free_port};
 use wiber_e2e::{kafka_bootstrap, unique_name};
@@ -355,10 +356,7 @@ async fn wibercluster_reconciles_scales_with_lag_and_is_cleaned_up() {
         (left == 0).then_some(())
     })
     .await;
-    Api::<Namespace>::all(client)
-        .delete(&ns, &DeleteParams::default())
-        .await
-        .unwrap();
+    delete_namespace(&client, &ns).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -434,10 +432,7 @@ async fn strimzi_mode_creates_kafka_topics_and_reads_the_bootstrap_from_kafka_st
         (condition(&wc, "Ready").as_deref() == Some("True")).then_some(())
     })
     .await;
-    Api::<Namespace>::all(client)
-        .delete(&ns, &DeleteParams::default())
-        .await
-        .unwrap();
+    delete_namespace(&client, &ns).await;
 }
 
 /// Applies operator/rbac.yaml and binds it to a new ServiceAccount in `ns`; returns a kubeconfig
@@ -638,10 +633,7 @@ async fn two_least_privilege_operators_share_one_lease_and_a_missing_secret_is_a
     let _ = Api::<DynamicObject>::all_with(client.clone(), &crb)
         .delete(&format!("wiber-operator-{ns}"), &DeleteParams::default())
         .await;
-    Api::<Namespace>::all(client)
-        .delete(&ns, &DeleteParams::default())
-        .await
-        .unwrap();
+    delete_namespace(&client, &ns).await;
 }
 
 /// With the Prometheus Operator's PodMonitor CRD in the cluster, the operator creates a PodMonitor
@@ -716,8 +708,5 @@ async fn a_pod_monitor_scrapes_both_components_when_the_prometheus_operator_crd_
     .await;
     assert_eq!(names, ["api", "consumer"]);
 
-    Api::<Namespace>::all(client.clone())
-        .delete(&ns, &DeleteParams::default())
-        .await
-        .unwrap();
+    delete_namespace(&client, &ns).await;
 }

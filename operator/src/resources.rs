@@ -721,6 +721,16 @@ mod tests {
         d.spec.as_ref().unwrap().template.spec.as_ref().unwrap()
     }
 
+    fn secret_volume<'a>(pod: &'a PodSpec, name: &str) -> &'a SecretVolumeSource {
+        pod.volumes
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|v| v.name == name)
+            .and_then(|v| v.secret.as_ref())
+            .unwrap_or_else(|| panic!("{name} volume"))
+    }
+
     #[test]
     fn scram_credentials_and_the_cluster_ca_reach_both_pods_from_their_secrets() {
         let wc = secured(json!({
@@ -757,14 +767,7 @@ mod tests {
                 (password.name.as_str(), password.key.as_str()),
                 ("wiber", "password")
             );
-            let ca = pod
-                .volumes
-                .as_ref()
-                .unwrap()
-                .iter()
-                .find(|v| v.name == "kafka-ca")
-                .and_then(|v| v.secret.as_ref())
-                .expect("kafka-ca volume");
+            let ca = secret_volume(pod, "kafka-ca");
             assert_eq!(ca.secret_name.as_deref(), Some("kafka-cluster-ca-cert"));
             let items = ca.items.as_ref().unwrap();
             assert_eq!(
@@ -802,14 +805,7 @@ mod tests {
             format!("{KAFKA_CLIENT_DIR}/user.key")
         );
         let pod = pod(&d.consumer);
-        let client = pod
-            .volumes
-            .as_ref()
-            .unwrap()
-            .iter()
-            .find(|v| v.name == "kafka-client")
-            .and_then(|v| v.secret.as_ref())
-            .expect("kafka-client volume");
+        let client = secret_volume(pod, "kafka-client");
         let items: Vec<(&str, &str)> = client
             .items
             .as_ref()
