@@ -12,6 +12,9 @@
 #   dev/kafka.sh producer-perf ARGS...   kafka-producer-perf-test
 #   dev/kafka.sh consumer-perf ARGS...   kafka-consumer-perf-test (bootstrap server filled in)
 #   dev/kafka.sh offsets ARGS...         kafka-get-offsets    (bootstrap server filled in)
+#   dev/kafka.sh stop-node|start-node N  take node N down and back (broker-loss tests)
+#   dev/kafka.sh freeze-node|thaw-node N SIGSTOP / SIGCONT node N: its sockets stay open but nothing
+#                                        answers, as with a broker stuck in a long GC pause
 #
 # Variables (defaults): KAFKA_VERSION (4.1.1), KAFKA_NODES (1; 3 gives RF 3 and min.insync.replicas=2),
 # KAFKA_PORT (9092: node i listens on KAFKA_PORT+i-1), KAFKA_CONTROLLER_PORT (KAFKA_PORT+1000),
@@ -276,6 +279,14 @@ start_one() {
   wait_until 120 "kafka node $1" node_ready "$1" || fail_with_log "kafka node $1" "$(node_dir "$1")/kafka.log"
 }
 
+# freeze-node N / thaw-node N: the process group stops answering but keeps its connections.
+signal_one() {
+  local pidfile
+  pidfile="$(node_dir "$2")/pid"
+  pid_alive "$pidfile" || die "kafka node $2 is not running"
+  kill "-$1" -- "-$(cat "$pidfile")"
+}
+
 cmd="${1:-}"
 shift || true
 case "$cmd" in
@@ -288,6 +299,8 @@ case "$cmd" in
   tls-dir) echo "$KAFKA_TLS" ;;
   stop-node) stop_one "${1:?node id}" ;;
   start-node) start_one "${1:?node id}" ;;
+  freeze-node) signal_one STOP "${1:?node id}" ;;
+  thaw-node) signal_one CONT "${1:?node id}" ;;
   topics) tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$(bootstrap)" "$@" ;;
   groups) tool org.apache.kafka.tools.consumer.group.ConsumerGroupCommand --bootstrap-server "$(bootstrap)" "$@" ;;
   offsets) tool org.apache.kafka.tools.GetOffsetShell --bootstrap-server "$(bootstrap)" "$@" ;;

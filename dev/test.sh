@@ -2,8 +2,10 @@
 # make test: every check CI runs. Lints, then starts the real servers on test ports (so a stack
 # from `make up` keeps running undisturbed), runs the whole Rust test suite against them, and
 # stops them again whatever the outcome.
-# Test ports: Kafka 29092 (controller 30092, SASL_SSL 29192, mutual TLS 29292), MongoDB protocol 28017, Kubernetes apiserver 26443
-# (controller manager, scheduler, kwok: 26444-26446), etcd 22379 (peer 22380).
+# Test ports: Kafka 29092 (controller 30092, SASL_SSL 29192, mutual TLS 29292), a three-node Kafka
+# (RF 3, min.insync.replicas=2) for broker faults on 39092-39094 (controllers 40092-40094, secured
+# 39192-39194 and 39292-39294), MongoDB protocol 28017, Kubernetes apiserver 26443 (controller manager,
+# scheduler, kwok: 26444-26446), etcd 22379 (peer 22380).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$WIBER_ROOT"
 
@@ -11,6 +13,9 @@ export KAFKA_PORT="${WIBER_TEST_KAFKA_PORT:-29092}"
 export FERRETDB_PORT="${WIBER_TEST_FERRETDB_PORT:-28017}"
 export KUBE_APISERVER_PORT="${WIBER_TEST_KUBE_APISERVER_PORT:-26443}"
 export ETCD_PORT="${WIBER_TEST_ETCD_PORT:-22379}"
+REPLICATED_KAFKA_PORT="${WIBER_TEST_REPLICATED_KAFKA_PORT:-39092}"
+# The three-node cluster is its own kafka.sh instance: these settings belong to it alone.
+replicated_kafka() { KAFKA_PORT=$REPLICATED_KAFKA_PORT KAFKA_NODES=3 KAFKA_CONTROLLER_PORT= "$WIBER_DEV_DIR/kafka.sh" "$@"; }
 # Derived from the two above by dev/cluster.sh; one inherited from a `make cluster-up` shell would collide.
 unset ETCD_PEER_PORT KUBE_CONTROLLER_MANAGER_PORT KUBE_SCHEDULER_PORT KWOK_PORT
 
@@ -23,10 +28,12 @@ cleanup() {
   "$WIBER_DEV_DIR/cluster.sh" stop || true
   "$WIBER_DEV_DIR/ferretdb.sh" stop || true
   "$WIBER_DEV_DIR/kafka.sh" stop || true
+  replicated_kafka stop || true
 }
 trap cleanup EXIT
 
 "$WIBER_DEV_DIR/kafka.sh" start
+replicated_kafka start
 "$WIBER_DEV_DIR/ferretdb.sh" start
 "$WIBER_DEV_DIR/cluster.sh" start
 # Kubernetes tests: the admin kubeconfig of the local control plane, and the helm and kubectl to use.
@@ -40,6 +47,9 @@ MONGO_URI=$("$WIBER_DEV_DIR/ferretdb.sh" uri)
 WIBER_FERRETDB_BIN=$("$WIBER_DEV_DIR/ferretdb.sh" bin)
 WIBER_BIN_DIR="${CARGO_TARGET_DIR:-$WIBER_ROOT/target}/debug"
 export KAFKA_BOOTSTRAP_SERVERS MONGO_URI WIBER_FERRETDB_BIN WIBER_BIN_DIR
+# Broker-fault tests freeze and stop nodes of the three-node cluster through dev/kafka.sh.
+WIBER_REPLICATED_KAFKA_BOOTSTRAP=$(replicated_kafka bootstrap)
+export WIBER_REPLICATED_KAFKA_BOOTSTRAP WIBER_REPLICATED_KAFKA_PORT=$REPLICATED_KAFKA_PORT
 # The secured listeners (SASL_SSL with SCRAM-SHA-512, mutual TLS) and what clients need for them.
 WIBER_KAFKA_SASL_SSL_BOOTSTRAP=$("$WIBER_DEV_DIR/kafka.sh" secure-bootstrap sasl_ssl)
 WIBER_KAFKA_SSL_BOOTSTRAP=$("$WIBER_DEV_DIR/kafka.sh" secure-bootstrap ssl)

@@ -20,8 +20,11 @@ pub struct Config {
     pub mongo_uri: String,
     /// MONGO_DB (wiber)
     pub mongo_db: String,
-    /// MONGO_COLLECTION (messages)
+    /// MONGO_COLLECTION (messages); idempotency keys are reserved in `<MONGO_COLLECTION>_idempotency`.
     pub mongo_collection: String,
+    /// MONGO_TIMEOUT_MS (3000): how long one store operation may take before the request
+    /// fails with 503 (or, for an Idempotency-Key's reservation, goes ahead without it).
+    pub mongo_timeout: Duration,
     /// API_HOST (0.0.0.0) and API_PORT (8000)
     pub listen: SocketAddr,
 }
@@ -37,6 +40,13 @@ impl Config {
             (100..=300_000).contains(&timeout_ms),
             "must be between 100 and 300000",
         )?;
+        let mongo_timeout_ms: u64 = parse("MONGO_TIMEOUT_MS", 3_000)?;
+        ensure(
+            "MONGO_TIMEOUT_MS",
+            &mongo_timeout_ms,
+            (100..=60_000).contains(&mongo_timeout_ms),
+            "must be between 100 and 60000",
+        )?;
         let topic = string("KAFKA_TOPIC", "wiber.messages");
         Ok(Self {
             kafka: KafkaConnection::from_env()?,
@@ -45,6 +55,7 @@ impl Config {
             mongo_uri: string("MONGO_URI", "mongodb://localhost:27017"),
             mongo_db: string("MONGO_DB", "wiber"),
             mongo_collection: string("MONGO_COLLECTION", "messages"),
+            mongo_timeout: Duration::from_millis(mongo_timeout_ms),
             listen: SocketAddr::new(host, port),
         })
     }

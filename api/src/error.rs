@@ -5,10 +5,15 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
+use uuid::Uuid;
 use wiber_common::message::FieldError;
 
 /// Seconds a client should wait before retrying when a dependency is down.
 const RETRY_AFTER_SECONDS: &str = "5";
+
+/// The problem type of a produce whose outcome is unknown; documented where it points.
+pub const OUTCOME_UNKNOWN_TYPE: &str =
+    "https://github.com/wiber-io/wiber/blob/main/api/README.md#outcome-unknown";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -24,8 +29,12 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("idempotency key reused for a different message")]
     IdempotencyConflict,
+    /// Kafka never got the message.
     #[error("kafka unavailable: {0}")]
     KafkaUnavailable(String),
+    /// A broker may have written the message although it was not acknowledged.
+    #[error("outcome unknown for {message_id}: {cause}")]
+    OutcomeUnknown { message_id: Uuid, cause: String },
     #[error("message store unavailable: {0}")]
     StoreUnavailable(String),
 }
@@ -45,14 +54,17 @@ impl ApiError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::IdempotencyConflict => "idempotency_conflict",
             Self::KafkaUnavailable(_) => "kafka_unavailable",
+            Self::OutcomeUnknown { .. } => "outcome_unknown",
             Self::StoreUnavailable(_) => "store_unavailable",
         }
     }
 }
 
-/// RFC 9457 problem details, plus `errors` naming each invalid field and its rule.
+/// RFC 9457 problem details, plus `errors` naming each invalid field and its rule, and the
+/// `messageId` of a message whose outcome is unknown.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Problem {
+    /// `about:blank`, or the documented URI of a problem that needs more than its status.
     #[serde(rename = "type")]
     pub problem_type: &'static str,
     pub title: &'static str,
@@ -60,10 +72,16 @@ pub struct Problem {
     pub detail: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    #[serde(rename = "messageId", skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<Uuid>,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let (problem_type, message_id) = match &self {
+            Self::OutcomeUnknown { message_id, .. } => (OUTCOME_UNKNOWN_TYPE, Some(*message_id)),
+            _ => ("about:blank", None),
+        };
         let (status, title, detail, errors) = match &self {
             Self::Validation(errors) => (
                 StatusCode::BAD_REQUEST,
@@ -122,6 +140,16 @@ impl IntoResponse for ApiError {
                     vec![],
                 )
             }
+            Self::OutcomeUnknown { cause, .. } => {
+                tracing::warn!(%cause, "produce outcome unknown");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Message outcome unknown",
+                    "the broker did not confirm the message, which may still be stored; retry with the same Idempotency-Key, which stores it at most once"
+                        .to_owned(),
+                    vec![],
+                )
+            }
             Self::StoreUnavailable(cause) => {
                 tracing::warn!(%cause, "store query failed");
                 (
@@ -133,11 +161,12 @@ impl IntoResponse for ApiError {
             }
         };
         let problem = Problem {
-            problem_type: "about:blank",
+            problem_type,
             title,
             status: status.as_u16(),
             detail,
             errors,
+            message_id,
         };
         let mut response = (status, axum::Json(problem)).into_response();
         let headers = response.headers_mut();

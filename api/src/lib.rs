@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod error;
+pub mod idempotency;
 pub mod metrics;
 pub mod producer;
 pub mod routes;

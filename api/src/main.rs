@@ -24,6 +24,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         &config.mongo_uri,
         &config.mongo_db,
         &config.mongo_collection,
+        config.mongo_timeout,
     )
     .await?;
     let state = std::sync::Arc::new(AppState {

@@ -6,7 +6,9 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
 
 use crate::producer::ProduceMetrics;
 
@@ -77,8 +79,14 @@ impl Metrics {
             &["category"],
         )
         .expect("valid metric");
+        let outcome_unknown = IntCounter::new(
+            "wiber_api_kafka_produce_outcome_unknown_total",
+            "Failed produces that a broker may have written anyway: answered 503 outcome-unknown",
+        )
+        .expect("valid metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(outcome_unknown.clone()),
             Box::new(duration.clone()),
             Box::new(in_flight.clone()),
             Box::new(produce_latency.clone()),
@@ -100,6 +108,7 @@ impl Metrics {
             produce: ProduceMetrics {
                 latency: produce_latency,
                 errors: produce_errors,
+                outcome_unknown,
             },
         }
     }

@@ -3,9 +3,14 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use prometheus::{HistogramVec, IntCounterVec};
+use prometheus::{HistogramVec, IntCounter, IntCounterVec};
+use rdkafka::ClientContext;
+use rdkafka::Message;
+use rdkafka::bindings::rd_kafka_msg_status_t;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::message::BorrowedMessage;
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use tokio::sync::oneshot;
 use wiber_common::kafka::KafkaConnection;
 use wiber_common::message::MessageRecord;
 
@@ -24,8 +29,17 @@ pub enum ProduceError {
     Create(#[source] KafkaError),
     #[error("cannot encode the record: {0}")]
     Encode(#[from] serde_json::Error),
-    #[error("kafka did not acknowledge the message ({category}): {source}")]
-    Delivery {
+    /// Kafka never received the message, so sending it again cannot store it twice.
+    #[error("kafka did not get the message ({category}): {source}")]
+    NotSent {
+        category: &'static str,
+        #[source]
+        source: KafkaError,
+    },
+    /// The request reached a broker, which may have written the message before the error (a
+    /// timeout while it was in flight, say): only a retry under the same message id is safe.
+    #[error("kafka may or may not have written the message ({category}): {source}")]
+    OutcomeUnknown {
         category: &'static str,
         #[source]
         source: KafkaError,
@@ -50,10 +64,58 @@ pub trait MessageProducer: Send + Sync + 'static {
 pub struct ProduceMetrics {
     pub latency: HistogramVec,
     pub errors: IntCounterVec,
+    /// Failures after which the client is told the outcome is unknown.
+    pub outcome_unknown: IntCounter,
+}
+
+/// What a delivery report says: the broker's acknowledgement, or the error and whether the message
+/// may have been written anyway.
+type Report = Result<Produced, (KafkaError, Persisted)>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Persisted {
+    No,
+    Possibly,
+}
+
+/// Hands each delivery report to the request waiting for it, with librdkafka's own verdict on
+/// whether a failed message reached a broker, which `FutureProducer` drops.
+struct DeliveryContext;
+
+impl ClientContext for DeliveryContext {}
+
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = Box<oneshot::Sender<Report>>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, waiting: Self::DeliveryOpaque) {
+        let report = match result {
+            Ok(m) => Ok(Produced {
+                timestamp: m.timestamp().to_millis().unwrap_or_else(now_millis),
+                partition: m.partition(),
+                offset: m.offset(),
+            }),
+            Err((e, m)) => Err((e.clone(), persisted(m))),
+        };
+        // The request may have been cancelled (client gone); nobody is left to tell.
+        let _ = waiting.send(report);
+    }
+}
+
+/// librdkafka's status of a failed message: `NOT_PERSISTED` only when no broker can have it
+/// (never sent, or refused outright); anything else may be in the log.
+#[allow(unsafe_code)]
+fn persisted(message: &BorrowedMessage<'_>) -> Persisted {
+    // SAFETY: the message pointer is valid for the whole delivery callback, and
+    // rd_kafka_message_status only reads it.
+    let status = unsafe { rdkafka::bindings::rd_kafka_message_status(message.ptr()) };
+    match status {
+        rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_NOT_PERSISTED => Persisted::No,
+        _ => Persisted::Possibly,
+    }
 }
 
 pub struct KafkaProducer {
-    producer: FutureProducer,
+    producer: ThreadedProducer<DeliveryContext>,
     topic: String,
     metrics: ProduceMetrics,
 }
@@ -77,7 +139,7 @@ impl KafkaProducer {
             // latency when idle.
             .set("linger.ms", "2")
             .set("compression.type", "lz4")
-            .create()
+            .create_with_context(DeliveryContext)
             .map_err(ProduceError::Create)?;
         Ok(Self {
             producer,
@@ -91,6 +153,22 @@ impl KafkaProducer {
         if let Err(e) = self.producer.flush(timeout) {
             tracing::warn!(error = %e, "some messages were still unacknowledged at shutdown");
         }
+    }
+
+    async fn deliver(&self, key: &str, payload: &[u8]) -> Report {
+        let (tx, rx) = oneshot::channel();
+        let record = BaseRecord::with_opaque_to(&self.topic, Box::new(tx))
+            .key(key)
+            .payload(payload);
+        // Enqueueing never waits: with librdkafka's local queue full the client hears 503 at once
+        // instead of piling up waiting requests.
+        if let Err((e, _)) = self.producer.send(record) {
+            return Err((e, Persisted::No));
+        }
+        // The producer outlives every request, so the report always comes (at the latest after
+        // message.timeout.ms); a dropped sender would mean librdkafka lost track of the message.
+        rx.await
+            .unwrap_or(Err((KafkaError::Canceled, Persisted::Possibly)))
     }
 }
 
@@ -113,32 +191,23 @@ impl MessageProducer for KafkaProducer {
     async fn send(&self, key: &str, record: &MessageRecord) -> Result<Produced, ProduceError> {
         let payload = serde_json::to_vec(record)?;
         let started = Instant::now();
-        // A zero queue timeout: when librdkafka's local queue is full the client hears 503 at once
-        // instead of piling up waiting requests.
-        let result = self
-            .producer
-            .send(
-                FutureRecord::to(&self.topic).key(key).payload(&payload),
-                Duration::ZERO,
-            )
-            .await;
+        let result = self.deliver(key, &payload).await;
         let outcome = if result.is_ok() { "ok" } else { "error" };
         self.metrics
             .latency
             .with_label_values(&[outcome])
             .observe(started.elapsed().as_secs_f64());
-        match result {
-            Ok(delivery) => Ok(Produced {
-                timestamp: delivery.timestamp.to_millis().unwrap_or_else(now_millis),
-                partition: delivery.partition,
-                offset: delivery.offset,
-            }),
-            Err((source, _)) => {
-                let category = category(&source);
-                self.metrics.errors.with_label_values(&[category]).inc();
-                Err(ProduceError::Delivery { category, source })
+        result.map_err(|(source, persisted)| {
+            let category = category(&source);
+            self.metrics.errors.with_label_values(&[category]).inc();
+            match persisted {
+                Persisted::No => ProduceError::NotSent { category, source },
+                Persisted::Possibly => {
+                    self.metrics.outcome_unknown.inc();
+                    ProduceError::OutcomeUnknown { category, source }
+                }
             }
-        }
+        })
     }
 
     async fn ready(&self) -> bool {

@@ -15,13 +15,14 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 use wiber_common::message::{
-    FieldError, Message, MessageRecord, StoredMessage, conversation_id, idempotent_message_id,
-    validate_content, validate_user,
+    FieldError, Message, MessageRecord, StoredMessage, conversation_id, validate_content,
+    validate_user,
 };
 
 use crate::error::{ApiError, Problem};
+use crate::idempotency::{self, Claim};
 use crate::metrics::{Metrics, track};
-use crate::producer::MessageProducer;
+use crate::producer::{MessageProducer, ProduceError};
 use crate::store::{ConversationPage, CountScope, Cursor, MessageStore};
 
 /// Large enough for 5000 characters that each need a 12-byte `\uXXXX\uXXXX` escape.
@@ -166,7 +167,9 @@ fn to_messages(stored: &[StoredMessage]) -> Vec<Message> {
 ///
 /// Produces the message to Kafka and answers once the broker acknowledged it (acks=all).
 /// The consumer stores it shortly after. Retries that carry the same `Idempotency-Key`
-/// from the same sender get the same `messageId`, and the message is stored once.
+/// and body from the same sender get the same `messageId`, and the message is stored once;
+/// another body under a key already used gets 422. A 503 whose `type` ends in
+/// `#outcome-unknown` means the message may have been written: retry with the same key.
 #[utoipa::path(
     post, path = "/messages", tag = "messages",
     request_body(content = NewMessage, content_type = "application/json"),
@@ -177,7 +180,7 @@ fn to_messages(stored: &[StoredMessage]) -> Vec<Message> {
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Idempotency-Key reused for a different message", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Kafka unavailable; not sent", body = Problem, content_type = "application/problem+json",
+        (status = 503, description = "Kafka unavailable: not sent (type about:blank), or outcome unknown (type ending in #outcome-unknown, with messageId): retry with the same Idempotency-Key", body = Problem, content_type = "application/problem+json",
          headers(("Retry-After" = String, description = "Seconds to wait"))),
     )
 )]
@@ -199,40 +202,36 @@ async fn send_message<P: MessageProducer, S: MessageStore>(
     let key = idempotency_key(&headers)?;
     let (from_user, to_user, content) = parse_new_message(&body)?;
 
-    let message_id = match &key {
-        Some(key) => {
-            let id = idempotent_message_id(&from_user, key);
-            // Already stored: answer as the first time, without producing again. If the store
-            // cannot tell, producing again is still safe: the consumer stores an id once.
-            match state.store.find(&id.to_string()).await {
-                Ok(Some(stored)) => {
-                    let same = stored.to_user == to_user && stored.content == content;
-                    return match (same, stored.to_message()) {
-                        (true, Some(message)) => Ok(Json(message)),
-                        _ => Err(ApiError::IdempotencyConflict),
-                    };
-                }
-                Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, "idempotency lookup failed; producing anyway"),
-            }
-            id
-        }
-        None => Uuid::new_v4(),
-    };
-
-    let record = MessageRecord {
-        message_id,
+    let mut record = MessageRecord {
+        message_id: Uuid::nil(),
         from_user,
         to_user,
         content,
     };
-    let key = conversation_id(&record.from_user, &record.to_user);
+    let reservation = match idempotency::claim(&state.store, key.as_deref(), &record).await? {
+        Claim::Answer(message) => return Ok(Json(message)),
+        Claim::Produce {
+            message_id,
+            reservation,
+        } => {
+            record.message_id = message_id;
+            reservation
+        }
+    };
+    let conversation = conversation_id(&record.from_user, &record.to_user);
     let produced = state
         .producer
-        .send(&key, &record)
+        .send(&conversation, &record)
         .await
-        .map_err(|e| ApiError::KafkaUnavailable(e.to_string()))?;
-    Ok(Json(record.into_message(produced.timestamp)))
+        .map_err(|e| match e {
+            ProduceError::OutcomeUnknown { .. } => ApiError::OutcomeUnknown {
+                message_id: record.message_id,
+                cause: e.to_string(),
+            },
+            _ => ApiError::KafkaUnavailable(e.to_string()),
+        })?;
+    let timestamp = idempotency::acknowledged(&state.store, reservation.as_deref(), produced).await;
+    Ok(Json(record.into_message(timestamp)))
 }
 
 fn check_user(field: &str, value: &str) -> Result<(), ApiError> {

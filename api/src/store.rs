@@ -1,16 +1,40 @@
 //! Reading stored messages from MongoDB, behind a small trait so routes test without a database.
 //! The consumer writes the documents and creates the indexes these queries use.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
+use std::time::Duration;
 
 use futures::TryStreamExt;
-use mongodb::bson::{Document, doc};
+use mongodb::bson::{DateTime, Document, doc};
+use mongodb::options::WriteConcern;
 use mongodb::{Client, Collection};
+use serde::{Deserialize, Serialize};
 use wiber_common::message::StoredMessage;
 
+use crate::producer::Produced;
+
 #[derive(Debug, thiserror::Error)]
-#[error("message store: {0}")]
-pub struct StoreError(#[from] mongodb::error::Error);
+pub enum StoreError {
+    #[error("message store: {0}")]
+    Mongo(#[from] mongodb::error::Error),
+    #[error("message store did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("message store lost the reservation of an idempotency key")]
+    ReservationVanished,
+}
+
+/// Who holds an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyHolder {
+    /// Nobody did: it is now reserved for the message being sent.
+    Reserved,
+    /// A message reserved it earlier; `timestamp` is the broker's time once one copy of it was
+    /// acknowledged, `None` while that is still in flight or its outcome is unknown.
+    Held {
+        message_id: String,
+        timestamp: Option<i64>,
+    },
+}
 
 /// Where a conversation page starts: just after this message in conversation order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,31 +97,78 @@ pub trait MessageStore: Send + Sync + 'static {
         limit: i64,
     ) -> impl Future<Output = Result<Vec<StoredMessage>, StoreError>> + Send;
     fn count(&self, scope: CountScope) -> impl Future<Output = Result<u64, StoreError>> + Send;
-    fn find(
+    /// Reserves the key `key_id` for `message_id` in one atomic write, unless a message holds it.
+    fn reserve_key(
         &self,
+        key_id: &str,
         message_id: &str,
-    ) -> impl Future<Output = Result<Option<StoredMessage>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<KeyHolder, StoreError>> + Send;
+    /// Records that the key's message was acknowledged and returns the broker time to answer with:
+    /// of the copies acknowledged, the one at the lowest offset, which is the one stored.
+    fn key_acknowledged(
+        &self,
+        key_id: &str,
+        produced: Produced,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
     fn ready(&self) -> impl Future<Output = bool> + Send;
+}
+
+/// An idempotency key's reservation, in the collection `<MONGO_COLLECTION>_idempotency`. Kept as
+/// long as the messages: a key stays spent.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct KeyReservation {
+    #[serde(rename = "_id")]
+    key_id: String,
+    message_id: String,
+    reserved_at: DateTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    timestamp: Option<i64>,
 }
 
 pub struct MongoStore {
     client: Client,
     db: String,
     messages: Collection<StoredMessage>,
+    keys: Collection<KeyReservation>,
+    timeout: Duration,
 }
 
 impl MongoStore {
     /// Parses the URI and prepares the pool; connections are made on first use, so the API
-    /// starts (and reports not-ready) while the database is still coming up.
-    pub async fn new(uri: &str, db: &str, collection: &str) -> Result<Self, StoreError> {
+    /// starts (and reports not-ready) while the database is still coming up. No operation takes
+    /// longer than `timeout`, so a frozen store costs a request that long, not the driver's own limits.
+    pub async fn new(
+        uri: &str,
+        db: &str,
+        collection: &str,
+        timeout: Duration,
+    ) -> Result<Self, StoreError> {
         let client = wiber_common::mongo::client(uri, "wiber-api").await?;
-        let messages = client.database(db).collection(collection);
+        let database = client.database(db);
         Ok(Self {
+            messages: database.collection(collection),
+            keys: database.collection(&format!("{collection}_idempotency")),
             client,
             db: db.to_owned(),
-            messages,
+            timeout,
         })
     }
+
+    async fn bounded<T>(
+        &self,
+        operation: impl IntoFuture<Output = mongodb::error::Result<T>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, operation.into_future()).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(StoreError::Timeout(self.timeout)),
+        }
+    }
+}
+
+/// A reservation must survive a failover, or a second message could take the key.
+fn majority() -> WriteConcern {
+    WriteConcern::majority()
 }
 
 fn conversation_order(direction: i32) -> Document {
@@ -122,14 +193,14 @@ impl MessageStore for MongoStore {
                 ],
             );
         }
-        let cursor = self
+        let find = self
             .messages
             .find(filter)
             .sort(conversation_order(1))
             .skip(page.skip)
-            .limit(page.limit)
-            .await?;
-        Ok(cursor.try_collect().await?)
+            .limit(page.limit);
+        self.bounded(async { find.await?.try_collect().await })
+            .await
     }
 
     async fn user_messages(
@@ -137,13 +208,13 @@ impl MessageStore for MongoStore {
         user: &str,
         limit: i64,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        let cursor = self
+        let find = self
             .messages
             .find(user_filter(user))
             .sort(conversation_order(-1))
-            .limit(limit)
-            .await?;
-        Ok(cursor.try_collect().await?)
+            .limit(limit);
+        self.bounded(async { find.await?.try_collect().await })
+            .await
     }
 
     async fn count(&self, scope: CountScope) -> Result<u64, StoreError> {
@@ -152,14 +223,55 @@ impl MessageStore for MongoStore {
             CountScope::User(user) => user_filter(&user),
             CountScope::Conversation(id) => doc! { "conversationId": id },
         };
-        Ok(self.messages.count_documents(filter).await?)
+        self.bounded(self.messages.count_documents(filter)).await
     }
 
-    async fn find(&self, message_id: &str) -> Result<Option<StoredMessage>, StoreError> {
-        Ok(self
-            .messages
-            .find_one(doc! { "messageId": message_id })
-            .await?)
+    async fn reserve_key(&self, key_id: &str, message_id: &str) -> Result<KeyHolder, StoreError> {
+        let reservation = KeyReservation {
+            key_id: key_id.to_owned(),
+            message_id: message_id.to_owned(),
+            reserved_at: DateTime::now(),
+            timestamp: None,
+        };
+        let insert = self.keys.insert_one(reservation).write_concern(majority());
+        match self.bounded(insert).await {
+            Ok(_) => return Ok(KeyHolder::Reserved),
+            Err(StoreError::Mongo(e)) if wiber_common::mongo::is_duplicate_key(&e) => {}
+            Err(e) => return Err(e),
+        }
+        let held = self
+            .bounded(self.keys.find_one(doc! { "_id": key_id }))
+            .await?
+            .ok_or(StoreError::ReservationVanished)?;
+        Ok(KeyHolder::Held {
+            message_id: held.message_id,
+            timestamp: held.timestamp,
+        })
+    }
+
+    async fn key_acknowledged(&self, key_id: &str, produced: Produced) -> Result<i64, StoreError> {
+        // Copies of one message share its conversation's partition, where the consumer stores
+        // the first and drops the rest as duplicates.
+        let earlier_unknown = doc! {
+            "_id": key_id,
+            "$or": [{ "offset": { "$exists": false } }, { "offset": { "$gt": produced.offset } }],
+        };
+        let set = doc! { "$set": {
+            "timestamp": produced.timestamp,
+            "partition": produced.partition,
+            "offset": produced.offset,
+        } };
+        let update = self
+            .keys
+            .update_one(earlier_unknown, set)
+            .write_concern(majority());
+        if self.bounded(update).await?.matched_count == 1 {
+            return Ok(produced.timestamp);
+        }
+        let held = self
+            .bounded(self.keys.find_one(doc! { "_id": key_id }))
+            .await?;
+        Ok(held.and_then(|h| h.timestamp).unwrap_or(produced.timestamp))
     }
 
     async fn ready(&self) -> bool {

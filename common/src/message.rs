@@ -118,16 +118,29 @@ pub fn conversation_id(a: &str, b: &str) -> String {
     }
 }
 
-/// The message id for a client retry: the same sender and `Idempotency-Key` always give the same id,
-/// so the unique index stores the message once however often it is sent.
-pub fn idempotent_message_id(from_user: &str, key: &str) -> Uuid {
-    // Fixed for good: changing it would break idempotent retries that span a deploy.
+/// The id under which the API reserves a sender's `Idempotency-Key`: one per sender and key.
+pub fn idempotency_key_id(from_user: &str, key: &str) -> Uuid {
+    // Fixed for good: changing it would let a key be reused across a deploy.
     const NAMESPACE: Uuid = Uuid::from_u128(0x5d1f_6a5c_1b7e_4c36_9f3e_6b0f_1c2d_3e4f);
-    // Length-prefixed, so no (user, key) pair can spell another's input.
+    Uuid::new_v5(&NAMESPACE, length_prefixed(&[from_user, key]).as_bytes())
+}
+
+/// The id of a message sent with an `Idempotency-Key`. It follows the content as well as the key,
+/// so retries of one message share an id (and the unique index stores it once), while a different
+/// message under a reused key can never be mistaken for the stored one, even when the store could
+/// not be asked whether the key was taken.
+pub fn idempotent_message_id(from_user: &str, key: &str, to_user: &str, content: &str) -> Uuid {
+    // Fixed for good: changing it would break idempotent retries that span a deploy.
+    const NAMESPACE: Uuid = Uuid::from_u128(0x8e2b_41c7_93d0_4f5a_a6e1_27c4_b9d3_0f18);
     Uuid::new_v5(
         &NAMESPACE,
-        format!("{}:{from_user}{key}", from_user.len()).as_bytes(),
+        length_prefixed(&[from_user, key, to_user, content]).as_bytes(),
     )
+}
+
+/// Each part behind its length in bytes, so no list of parts can spell another's input.
+fn length_prefixed(parts: &[&str]) -> String {
+    parts.iter().map(|p| format!("{}:{p}", p.len())).collect()
 }
 
 /// One broken rule: which field and what it must be.
@@ -182,14 +195,27 @@ mod tests {
 
     #[test]
     fn idempotency_key_gives_the_same_id_per_sender_only() {
-        let a = idempotent_message_id("alice", "k1");
-        assert_eq!(a, idempotent_message_id("alice", "k1"));
-        assert_ne!(a, idempotent_message_id("bob", "k1"));
-        assert_ne!(a, idempotent_message_id("alice", "k2"));
-        assert_ne!(
-            idempotent_message_id("ab", "c"),
-            idempotent_message_id("a", "bc")
-        );
+        let a = idempotency_key_id("alice", "k1");
+        assert_eq!(a, idempotency_key_id("alice", "k1"));
+        assert_ne!(a, idempotency_key_id("bob", "k1"));
+        assert_ne!(a, idempotency_key_id("alice", "k2"));
+        assert_ne!(idempotency_key_id("ab", "c"), idempotency_key_id("a", "bc"));
+    }
+
+    #[test]
+    fn a_keyed_message_id_follows_sender_key_recipient_and_content() {
+        let a = idempotent_message_id("alice", "k1", "bob", "hi");
+        assert_eq!(a, idempotent_message_id("alice", "k1", "bob", "hi"));
+        for other in [
+            idempotent_message_id("carol", "k1", "bob", "hi"),
+            idempotent_message_id("alice", "k2", "bob", "hi"),
+            idempotent_message_id("alice", "k1", "carol", "hi"),
+            idempotent_message_id("alice", "k1", "bob", "hi!"),
+            idempotent_message_id("alice", "k1b", "ob", "hi"),
+        ] {
+            assert_ne!(a, other);
+        }
+        assert_ne!(a, idempotency_key_id("alice", "k1"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use mongodb::bson::doc;
+use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::ClientOptions;
 use mongodb::{Client, Database};
 
@@ -23,4 +24,12 @@ pub async fn ping(db: &Database) -> bool {
         tokio::time::timeout(Duration::from_secs(2), db.run_command(doc! { "ping": 1 })).await,
         Ok(Ok(_))
     )
+}
+
+/// MongoDB's error code for a write that would break a unique index.
+pub const DUPLICATE_KEY: i32 = 11000;
+
+/// True when a single-document write failed only because its unique key is taken.
+pub fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
+    matches!(e.kind.as_ref(), ErrorKind::Write(WriteFailure::WriteError(w)) if w.code == DUPLICATE_KEY)
 }

@@ -8,8 +8,8 @@ use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::{IndexOptions, WriteConcern};
 use mongodb::{Client, Collection, IndexModel};
 use wiber_common::message::StoredMessage;
+use wiber_common::mongo::DUPLICATE_KEY;
 
-const DUPLICATE_KEY: i32 = 11000;
 const NAMESPACE_NOT_FOUND: i32 = 26;
 
 #[derive(Debug, thiserror::Error)]

@@ -4,6 +4,7 @@
 //! (`KAFKA_BOOTSTRAP_SERVERS`, `MONGO_URI`). A missing variable or an unreachable server fails
 //! the test at once with a message saying how to start it, instead of hanging in a client retry loop.
 
+pub mod brokers;
 pub mod kube;
 pub mod promql;
 pub mod stack;

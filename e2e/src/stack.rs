@@ -127,6 +127,15 @@ impl Process {
         }
     }
 
+    /// SIGSTOP or SIGCONT: a frozen process keeps its sockets open and answers nothing.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status()
+            .expect("kill command");
+        assert!(status.success(), "kill -{signal} {} failed", self.pid());
+    }
+
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
@@ -189,6 +198,15 @@ impl OwnStore {
         if let Some(mut p) = self.process.take() {
             p.terminate(Duration::from_secs(20));
         }
+    }
+
+    /// Freezes it (SIGSTOP) until `thaw`: connections stay open, nothing is answered.
+    pub fn freeze(&self) {
+        self.process.as_ref().expect("running").signal("STOP");
+    }
+
+    pub fn thaw(&self) {
+        self.process.as_ref().expect("running").signal("CONT");
     }
 
     /// Starts it (again) on the same port and data, and waits until it accepts connections.
@@ -286,7 +304,15 @@ impl Wiber {
     /// Kafka client variables, e.g. a secured listener's bootstrap servers and credentials. Topics
     /// are still created through the plain listener.
     pub async fn spawn(mongo_uri: String, kafka_env: &[(&str, String)]) -> Self {
-        let bootstrap = kafka_bootstrap();
+        Self::spawn_on(kafka_bootstrap(), mongo_uri, kafka_env).await
+    }
+
+    /// Like `spawn`, on the Kafka cluster at `bootstrap` (topics included).
+    pub async fn spawn_on(
+        bootstrap: String,
+        mongo_uri: String,
+        kafka_env: &[(&str, String)],
+    ) -> Self {
         let topic = unique_name("wiber-e2e");
         create_topic(&bootstrap, &topic, PARTITIONS).await;
         create_topic(&bootstrap, &format!("{topic}.dlq"), 1).await;
@@ -352,6 +378,20 @@ impl Wiber {
             .send()
             .await
             .expect("POST /messages")
+    }
+
+    /// A POST with an `Idempotency-Key`; the status and the JSON answer.
+    pub async fn post_keyed(&self, key: &str, body: &Value) -> (reqwest::StatusCode, Value) {
+        let response = self
+            .http
+            .post(format!("{}/messages", self.api_url))
+            .header("Idempotency-Key", key)
+            .json(body)
+            .send()
+            .await
+            .expect("POST /messages");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
     }
 
     /// Sends a message and returns the API's answer; panics unless it is 200.

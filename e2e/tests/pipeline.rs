@@ -284,6 +284,8 @@ async fn kafka_unreachable_answers_503_with_retry_after_and_reports_not_ready() 
         problem.get("messageId").is_none(),
         "a failed send must not look sent: {problem}"
     );
+    // librdkafka never reached a broker, so the message is known not to be in Kafka.
+    assert_eq!(problem["type"], "about:blank", "{problem}");
     drop(api);
 }
 

@@ -1,4 +1,5 @@
-//! Fault tests: each ends with "every acknowledged message stored exactly once".
+//! Faults on the consuming side: consumer kills, store outages, poison records, rebalances and
+//! skewed clocks.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -11,9 +12,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::json;
 use wiber_e2e::stack::{OwnStore, Wiber, eventually, stream};
 
-const STORED_WITHIN: Duration = Duration::from_secs(90);
-const STREAM: usize = 1500;
-const CONCURRENCY: usize = 16;
+use crate::{CONCURRENCY, STORED_WITHIN, STREAM};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_killed_mid_stream_and_restarted_loses_nothing_and_duplicates_nothing() {

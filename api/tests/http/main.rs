@@ -1,0 +1,7 @@
+//! The HTTP contract with the producer and store replaced by in-memory fakes: validation, error
+//! shapes, idempotency, pagination headers, health and metrics. The real Kafka and MongoDB path
+//! is covered by the e2e crate. One test binary, so it is linked once.
+
+mod fakes;
+mod routes;
+mod sending;

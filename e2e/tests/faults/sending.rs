@@ -1,0 +1,196 @@
+//! Faults on the sending side: what the client is told must match what ends up stored, whether
+//! an Idempotency-Key is contended or the brokers stop answering mid-produce.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use mongodb::bson::{Document, doc};
+use serde_json::{Value, json};
+use wiber_e2e::brokers::ReplicatedKafka;
+use wiber_e2e::mongo_uri;
+use wiber_e2e::stack::{Wiber, eventually};
+
+use crate::STORED_WITHIN;
+
+fn message(content: &str) -> Value {
+    json!({"fromUser": "alice", "toUser": "bob", "content": content})
+}
+
+fn id_of(answer: &Value) -> String {
+    answer["messageId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no messageId in {answer}"))
+        .to_owned()
+}
+
+/// Every stored document's (messageId, content).
+async fn stored(wiber: &Wiber) -> Vec<(String, String)> {
+    let docs: Vec<Document> = wiber
+        .collection()
+        .await
+        .find(doc! {})
+        .await
+        .expect("find")
+        .try_collect()
+        .await
+        .expect("documents");
+    docs.iter()
+        .map(|d| {
+            let field = |f: &str| d.get_str(f).expect("string field").to_owned();
+            (field("messageId"), field("content"))
+        })
+        .collect()
+}
+
+fn is_outcome_unknown(problem: &Value) -> bool {
+    problem["type"]
+        .as_str()
+        .is_some_and(|t| t.ends_with("#outcome-unknown"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contended_idempotency_key_acknowledges_only_the_content_that_is_stored() {
+    let wiber = Wiber::start().await;
+    // No consumer yet: every contention below happens before anything is stored.
+    let (status, first) = wiber.post_keyed("order-1", &message("pay 10")).await;
+    assert_eq!(status, 200, "{first}");
+    let (status, refused) = wiber.post_keyed("order-1", &message("pay 1000")).await;
+    assert_eq!(
+        status, 422,
+        "a reused key must be refused before storage: {refused}"
+    );
+    assert_eq!(refused["errors"][0]["field"], "Idempotency-Key");
+    let (status, again) = wiber.post_keyed("order-1", &message("pay 10")).await;
+    assert_eq!(status, 200);
+    assert_eq!(again, first, "a retry gets the first answer");
+
+    let contenders = (0..40).map(|i| {
+        let body = message(&format!("variant {}", i % 4));
+        let wiber = &wiber;
+        async move { wiber.post_keyed("order-2", &body).await }
+    });
+    let answers = futures::future::join_all(contenders).await;
+    let acknowledged: Vec<&Value> = answers
+        .iter()
+        .filter(|(status, _)| *status == 200)
+        .map(|(_, body)| body)
+        .collect();
+    for (status, body) in &answers {
+        assert!(
+            *status == 200 || (*status == 422 && body["errors"][0]["field"] == "Idempotency-Key"),
+            "{status}: {body}"
+        );
+    }
+    assert!(!acknowledged.is_empty(), "one content must win the key");
+    let winner = acknowledged[0];
+    assert!(acknowledged.iter().all(|a| *a == winner));
+
+    let _consumer = wiber.consumer().await;
+    let expected: HashSet<String> = [id_of(&first), id_of(winner)].into();
+    wiber
+        .assert_stored_exactly_once(&expected, STORED_WITHIN)
+        .await;
+    let mut contents = stored(&wiber).await;
+    contents.sort();
+    let mut told = vec![
+        (id_of(&first), "pay 10".to_owned()),
+        (
+            id_of(winner),
+            winner["content"].as_str().unwrap().to_owned(),
+        ),
+    ];
+    told.sort();
+    assert_eq!(contents, told, "every 200 names the content that is stored");
+
+    // Once stored, the key keeps both answers.
+    assert_eq!(
+        wiber.post_keyed("order-1", &message("pay 10")).await,
+        (reqwest::StatusCode::OK, first)
+    );
+    assert_eq!(
+        wiber.post_keyed("order-1", &message("pay 1000")).await.0,
+        422
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brokers_frozen_mid_produce_answer_outcome_unknown_never_not_sent_and_the_retry_is_stored_once()
+ {
+    let mut kafka = ReplicatedKafka::exclusive().await;
+    let timeout = [("KAFKA_PRODUCE_TIMEOUT_MS", "3000".to_owned())];
+    let wiber = Wiber::spawn_on(kafka.bootstrap.clone(), mongo_uri(), &timeout).await;
+    wiber.wait_ready().await;
+    // The conversation's leader connection is up and the producer has its id before the fault,
+    // so the produce below surely reaches a broker.
+    let before = wiber.send("alice", "bob", "before the freeze").await;
+
+    // Two of three brokers frozen: with min.insync.replicas=2 nothing can be acknowledged, yet the
+    // request is on its way, and a frozen broker may append it once it runs again.
+    kafka.freeze(2);
+    kafka.freeze(3);
+    let keyed = message("during the freeze");
+    let unkeyed = message("unkeyed during the freeze");
+    let ((keyed_status, keyed_problem), unkeyed_response) =
+        tokio::join!(wiber.post_keyed("freeze-1", &keyed), wiber.post(&unkeyed));
+    let unkeyed_status = unkeyed_response.status();
+    let retry_after = unkeyed_response.headers().get("retry-after").cloned();
+    let unkeyed_problem: Value = unkeyed_response.json().await.expect("problem");
+    kafka.thaw(2);
+    kafka.thaw(3);
+
+    for (status, problem) in [
+        (keyed_status, &keyed_problem),
+        (unkeyed_status, &unkeyed_problem),
+    ] {
+        assert_eq!(status, 503, "{problem}");
+        assert!(
+            is_outcome_unknown(problem),
+            "must not claim 'not sent': {problem}"
+        );
+    }
+    assert_eq!(retry_after.as_ref().map(|v| v.to_str().unwrap()), Some("5"));
+
+    // The client retries under the same key until the cluster answers again.
+    let retried = eventually(
+        "the keyed retry to be acknowledged",
+        Duration::from_secs(90),
+        || async {
+            let (status, answer) = wiber.post_keyed("freeze-1", &keyed).await;
+            (status == 200).then_some(answer)
+        },
+    )
+    .await;
+    assert_eq!(id_of(&retried), id_of(&keyed_problem));
+    // A message after the fault in the same conversation (so the same partition): once it is
+    // stored, everything the frozen brokers may have appended before it is stored too.
+    let after = wiber.send("bob", "alice", "after the freeze").await;
+
+    let _consumer = wiber.consumer().await;
+    let acknowledged: HashSet<String> = [id_of(&before), id_of(&retried), id_of(&after)].into();
+    let ids = eventually(
+        "every acknowledged message stored",
+        STORED_WITHIN,
+        || async {
+            let ids: Vec<String> = stored(&wiber).await.into_iter().map(|(id, _)| id).collect();
+            let distinct: HashSet<String> = ids.iter().cloned().collect();
+            distinct.is_superset(&acknowledged).then_some(ids)
+        },
+    )
+    .await;
+    let unknown = id_of(&unkeyed_problem);
+    let copies = |id: &str| ids.iter().filter(|i| *i == id).count();
+    for id in &acknowledged {
+        assert_eq!(copies(id), 1, "{id} must be stored exactly once: {ids:?}");
+    }
+    assert!(copies(&unknown) <= 1, "the unknown outcome stored twice");
+    assert!(
+        ids.iter()
+            .all(|id| acknowledged.contains(id) || *id == unknown),
+        "stored messages nobody sent: {ids:?}"
+    );
+    eprintln!(
+        "frozen produce: the unkeyed message of unknown outcome was {}stored",
+        if copies(&unknown) == 1 { "" } else { "not " }
+    );
+}
