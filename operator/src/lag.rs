@@ -31,6 +31,8 @@ pub enum LagError {
     Authentication(String),
     #[error("TLS with Kafka failed: {0}")]
     Tls(String),
+    #[error("the lag measurement crashed: {0}")]
+    Crashed(String),
 }
 
 impl LagError {
@@ -40,6 +42,7 @@ impl LagError {
             Self::TopicMissing(_) => "TopicMissing",
             Self::Authentication(_) => "AuthenticationFailed",
             Self::Tls(_) => "TlsFailed",
+            Self::Crashed(_) => "MeasurementFailed",
             _ => "Unreachable",
         }
     }

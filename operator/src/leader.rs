@@ -2,12 +2,14 @@
 //! only one reconciles. The holder renews every `renew`; a lease not renewed for `duration` may be
 //! taken over.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, PostParams};
 use kube::{Client, ResourceExt};
+use tokio::sync::watch;
 
 pub struct LeaderElector {
     api: Api<Lease>,
@@ -109,5 +111,61 @@ impl LeaderElector {
                     .await;
             }
         }
+    }
+}
+
+impl LeaderElector {
+    fn renew_every(&self) -> Duration {
+        self.duration / 3
+    }
+
+    /// Waits until this replica holds the lease; `false` when `stop` turned true first.
+    pub async fn acquire(&self, mut stop: watch::Receiver<bool>) -> bool {
+        tracing::info!(lease = %self.name, identity = %self.identity, "waiting to become leader");
+        loop {
+            match self.try_acquire().await {
+                Ok(true) => {
+                    tracing::info!("leading");
+                    return true;
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "lease check failed"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(self.renew_every()) => {}
+                _ = stop.wait_for(|s| *s) => return false,
+            }
+        }
+    }
+
+    /// Renews the lease in the background until `stop`; the receiver turns true once the lease
+    /// is lost (taken by another replica, or not renewed within its duration), when reconciling
+    /// must stop at once.
+    pub fn hold(self: Arc<Self>, mut stop: watch::Receiver<bool>) -> watch::Receiver<bool> {
+        let (lost_tx, lost) = watch::channel(false);
+        tokio::spawn(async move {
+            let mut last_renewal = Instant::now();
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(self.renew_every()) => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+                match self.try_acquire().await {
+                    Ok(true) => last_renewal = Instant::now(),
+                    Ok(false) => {
+                        tracing::error!("another replica holds the lease now");
+                        let _ = lost_tx.send(true);
+                        return;
+                    }
+                    Err(e) if last_renewal.elapsed() > self.duration => {
+                        tracing::error!(error = %e, "could not renew the lease in time");
+                        let _ = lost_tx.send(true);
+                        return;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "lease renewal failed; retrying"),
+                }
+            }
+        });
+        lost
     }
 }

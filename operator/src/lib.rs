@@ -4,10 +4,11 @@
 
 pub mod conditions;
 pub mod config;
+pub mod controller;
 pub mod crd;
+pub mod kafka_access;
 pub mod lag;
 pub mod leader;
 pub mod metrics;
-pub mod reconcile;
 pub mod resources;
 pub mod scaling;

@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::header;
@@ -8,9 +8,9 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::sync::watch;
 use wiber_operator::config::Config;
+use wiber_operator::controller::{self, Context};
 use wiber_operator::leader::LeaderElector;
 use wiber_operator::metrics::Metrics;
-use wiber_operator::reconcile::{self, Context};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -78,53 +78,18 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
             config.lease_duration,
         ))
     });
-    let renew_every = config.lease_duration / 3;
     if let Some(elector) = &elector {
-        tracing::info!(lease = %config.lease_name, identity = %config.identity, "waiting to become leader");
-        let mut stop_rx = stop.clone();
-        loop {
-            match elector.try_acquire().await {
-                Ok(true) => break,
-                Ok(false) => {}
-                Err(e) => tracing::warn!(error = %e, "lease check failed"),
-            }
-            tokio::select! {
-                () = tokio::time::sleep(renew_every) => {}
-                _ = stop_rx.wait_for(|s| *s) => { server.await??; return Ok(()); }
-            }
+        if !elector.acquire(stop.clone()).await {
+            server.await??;
+            return Ok(());
         }
         metrics.leader.set(1);
-        tracing::info!("leading");
     }
-
     // Losing the lease stops reconciling at once; the process then exits so it restarts as a standby.
-    let (lost_tx, lost) = watch::channel(false);
+    // Without election the lease is never lost: this sender lives as long as `run`.
+    let (_never_lost, mut lost) = watch::channel(false);
     if let Some(elector) = elector.clone() {
-        let lease_duration = config.lease_duration;
-        let mut stop_rx = stop.clone();
-        tokio::spawn(async move {
-            let mut last_renewal = Instant::now();
-            loop {
-                tokio::select! {
-                    () = tokio::time::sleep(renew_every) => {}
-                    _ = stop_rx.wait_for(|s| *s) => return,
-                }
-                match elector.try_acquire().await {
-                    Ok(true) => last_renewal = Instant::now(),
-                    Ok(false) => {
-                        tracing::error!("another replica holds the lease now");
-                        let _ = lost_tx.send(true);
-                        return;
-                    }
-                    Err(e) if last_renewal.elapsed() > lease_duration => {
-                        tracing::error!(error = %e, "could not renew the lease in time");
-                        let _ = lost_tx.send(true);
-                        return;
-                    }
-                    Err(e) => tracing::warn!(error = %e, "lease renewal failed; retrying"),
-                }
-            }
-        });
+        lost = elector.hold(stop.clone());
     }
 
     let ctx = Arc::new(Context::new(
@@ -140,7 +105,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     tracing::info!(namespace = ?config.watch_namespace, "reconciling WiberClusters");
-    reconcile::run(ctx, config.watch_namespace.clone(), shutdown).await;
+    controller::run(ctx, config.watch_namespace.clone(), shutdown).await;
     metrics.leader.set(0);
     if let Some(elector) = &elector {
         elector.release().await;

@@ -1,6 +1,8 @@
 //! The operator's Prometheus metrics. Labels are bounded: a fixed result or error category, and the
 //! WiberCluster's namespace and name (one series per managed cluster).
 
+use std::time::Instant;
+
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 #[derive(Clone)]
@@ -26,7 +28,7 @@ const CLUSTER: &[&str] = &["namespace", "name"];
 /// see 0 before the first failure instead of no series at all.
 pub const RESULTS: &[&str] = &["ok", "error"];
 
-/// Every value `reconcile::Error::category` returns (the `category` label of
+/// Every value `controller::Error::category` returns (the `category` label of
 /// `wiber_operator_reconcile_errors_total`), created at 0 at start. A new category belongs here too.
 pub const ERROR_CATEGORIES: &[&str] = &["apply", "delete", "read", "status", "spec"];
 
@@ -163,10 +165,81 @@ impl Metrics {
     }
 }
 
+/// What one lag measurement and scaling decision came to, for the per-cluster gauges.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScalingFigures {
+    pub lag: i64,
+    pub partitions: i32,
+    pub current: i32,
+    pub recommended: i32,
+    pub desired: i32,
+    pub max: i32,
+    /// Records per second the group committed since the previous measurement.
+    pub rate: Option<f64>,
+}
+
+impl Metrics {
+    /// Times one reconcile; it counts as failed unless `succeeded` is called before it drops.
+    pub fn reconcile_timer(&self) -> ReconcileTimer {
+        ReconcileTimer {
+            metrics: self.clone(),
+            started: Instant::now(),
+            succeeded: false,
+        }
+    }
+
+    pub fn failed(&self, error: &crate::controller::Error) {
+        self.errors.with_label_values(&[error.category()]).inc();
+    }
+
+    pub fn measured(&self, namespace: &str, name: &str, figures: &ScalingFigures) {
+        let labels = [namespace, name];
+        let set = |gauge: &IntGaugeVec, value: i64| gauge.with_label_values(&labels).set(value);
+        set(&self.lag, figures.lag);
+        set(&self.partitions, figures.partitions.into());
+        set(&self.consumers_current, figures.current.into());
+        set(&self.consumers_recommended, figures.recommended.into());
+        set(&self.consumers_desired, figures.desired.into());
+        set(&self.consumers_max, figures.max.into());
+        if let Some(rate) = figures.rate {
+            self.consumption_rate.with_label_values(&labels).set(rate);
+        }
+    }
+
+    pub fn scaled(&self, namespace: &str, name: &str, direction: &str) {
+        self.scale_events
+            .with_label_values(&[namespace, name, direction])
+            .inc();
+    }
+}
+
+pub struct ReconcileTimer {
+    metrics: Metrics,
+    started: Instant,
+    succeeded: bool,
+}
+
+impl ReconcileTimer {
+    pub fn succeeded(&mut self) {
+        self.succeeded = true;
+    }
+}
+
+impl Drop for ReconcileTimer {
+    fn drop(&mut self) {
+        let result = if self.succeeded { "ok" } else { "error" };
+        self.metrics.reconciles.with_label_values(&[result]).inc();
+        self.metrics
+            .duration
+            .with_label_values(&[result])
+            .observe(self.started.elapsed().as_secs_f64());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::Error;
+    use crate::controller::Error;
 
     fn exposed(m: &Metrics) -> String {
         wiber_common::metrics::render(&m.registry).1
@@ -191,6 +264,20 @@ mod tests {
                 "{category} missing:\n{text}"
             );
         }
+    }
+
+    #[test]
+    fn a_reconcile_counts_as_failed_unless_it_says_it_succeeded() {
+        let m = Metrics::new();
+        m.reconcile_timer().succeeded();
+        drop(m.reconcile_timer());
+        drop(m.reconcile_timer());
+        assert_eq!(m.reconciles.with_label_values(&["ok"]).get(), 1);
+        assert_eq!(m.reconciles.with_label_values(&["error"]).get(), 2);
+        assert_eq!(
+            m.duration.with_label_values(&["error"]).get_sample_count(),
+            2
+        );
     }
 
     #[test]

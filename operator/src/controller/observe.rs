@@ -1,0 +1,266 @@
+//! Stage 1, observe: what the cluster and Kafka say now. The consumer Deployment's replicas,
+//! where Kafka is and how far behind the group is, whether the Secrets the spec names exist.
+//! Anything missing becomes a condition; only a failed read of our own objects is an error.
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use wiber_common::kafka::{KafkaConnection, KafkaSecurity, Pem, SaslCredentials};
+
+use super::{Error, Scope};
+use crate::conditions::{self, Observed};
+use crate::crd::WiberCluster;
+use crate::kafka_access::{KafkaAccess, SecretKey};
+use crate::lag::{self, LagError, Measurement};
+use crate::resources::{self, Component};
+
+/// Everything the later stages need to know about the world.
+#[derive(Debug, Clone)]
+pub struct Observation {
+    /// The consumer Deployment's replicas, `None` before it exists.
+    pub consumer_replicas: Option<i32>,
+    pub consumer_deployed: bool,
+    pub kafka: KafkaObservation,
+    pub mongo: Observed,
+    /// The Prometheus Operator's PodMonitor CRD is installed.
+    pub pod_monitor_crd: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct KafkaObservation {
+    /// Where Kafka is: from the spec or Strimzi, else the last address the status recorded.
+    pub bootstrap: Option<String>,
+    /// The `KafkaReady` condition.
+    pub condition: Observed,
+    pub lag: Option<Measurement>,
+}
+
+pub async fn observe(
+    wc: &WiberCluster,
+    scope: &Scope,
+    lag_timeout: Duration,
+) -> Result<Observation, Error> {
+    let consumer = deployment(scope, wc, Component::Consumer).await?;
+    Ok(Observation {
+        consumer_replicas: consumer.as_ref().and_then(|d| d.spec.as_ref()?.replicas),
+        consumer_deployed: consumer.is_some(),
+        kafka: kafka(wc, scope, lag_timeout).await,
+        mongo: mongo_secret(wc, scope).await,
+        pod_monitor_crd: scope.crd_exists("podmonitors.monitoring.coreos.com").await,
+    })
+}
+
+/// Ready replicas of the api and consumer Deployments, after the apply stage.
+pub async fn ready_replicas(wc: &WiberCluster, scope: &Scope) -> Result<(i32, i32), Error> {
+    let ready = |d: Option<Deployment>| d.and_then(|d| d.status?.ready_replicas).unwrap_or(0);
+    let api = deployment(scope, wc, Component::Api).await?;
+    let consumer = deployment(scope, wc, Component::Consumer).await?;
+    Ok((ready(api), ready(consumer)))
+}
+
+/// One of the WiberCluster's Deployments as the cluster has it now.
+async fn deployment(
+    scope: &Scope,
+    wc: &WiberCluster,
+    component: Component,
+) -> Result<Option<Deployment>, Error> {
+    let deployments: Api<Deployment> = scope.api();
+    deployments
+        .get_opt(&resources::name(wc, component.as_str()))
+        .await
+        .map_err(|source| Error::Read {
+            what: match component {
+                Component::Api => "API Deployment",
+                Component::Consumer => "consumer Deployment",
+            },
+            source,
+        })
+}
+
+fn kafka_failed(reason: &str, message: String) -> Observed {
+    Observed::new(conditions::KAFKA_READY, false, reason, message)
+}
+
+async fn kafka(wc: &WiberCluster, scope: &Scope, timeout: Duration) -> KafkaObservation {
+    let last_known = || wc.status.as_ref()?.bootstrap_servers.clone();
+    let servers = match bootstrap(wc, scope).await {
+        Ok(servers) => servers,
+        Err(condition) => {
+            return KafkaObservation {
+                bootstrap: last_known(),
+                condition,
+                lag: None,
+            };
+        }
+    };
+    let security = match operator_credentials(&KafkaAccess::of(&wc.spec.kafka), scope).await {
+        Ok(security) => security,
+        Err((reason, message)) => {
+            return KafkaObservation {
+                bootstrap: Some(servers),
+                condition: kafka_failed(reason, message),
+                lag: None,
+            };
+        }
+    };
+    let connection = KafkaConnection {
+        bootstrap_servers: servers.clone(),
+        security,
+    };
+    let (topic, group) = (
+        wc.spec.kafka.topic.name.clone(),
+        wc.spec.kafka.consumer_group.clone(),
+    );
+    let measured =
+        tokio::task::spawn_blocking(move || lag::measure(&connection, &topic, &group, timeout))
+            .await
+            .unwrap_or_else(|e| Err(LagError::Crashed(e.to_string())));
+    let (condition, lag) = match measured {
+        Ok(m) => (
+            Observed::new(
+                conditions::KAFKA_READY,
+                true,
+                "Connected",
+                format!(
+                    "topic {} has {} partitions",
+                    wc.spec.kafka.topic.name,
+                    m.partitions.len()
+                ),
+            ),
+            Some(m),
+        ),
+        Err(e) => (kafka_failed(e.reason(), e.to_string()), None),
+    };
+    KafkaObservation {
+        bootstrap: Some(servers),
+        condition,
+        lag,
+    }
+}
+
+/// The bootstrap servers, from the spec or the Strimzi Kafka resource's status.
+async fn bootstrap(wc: &WiberCluster, scope: &Scope) -> Result<String, Observed> {
+    let k = &wc.spec.kafka;
+    if let Some(servers) = &k.bootstrap_servers {
+        return Ok(servers.clone());
+    }
+    let cluster = k.strimzi_cluster.clone().unwrap_or_default();
+    let ns = &scope.ns;
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("kafka.strimzi.io", "v1", "Kafka"),
+        "kafkas",
+    );
+    let api: Api<DynamicObject> = scope.dynamic(&resource);
+    let kafka = match api.get_opt(&cluster).await {
+        Ok(Some(kafka)) => kafka,
+        Ok(None) => {
+            return Err(kafka_failed(
+                "KafkaNotFound",
+                format!("Strimzi Kafka {ns}/{cluster} does not exist"),
+            ));
+        }
+        Err(e) => {
+            return Err(kafka_failed(
+                "KafkaLookupFailed",
+                format!("cannot read Strimzi Kafka {ns}/{cluster}: {e}"),
+            ));
+        }
+    };
+    kafka.data["status"]["listeners"]
+        .as_array()
+        .and_then(|listeners| {
+            listeners
+                .iter()
+                .find(|l| l["name"].as_str() == Some(k.strimzi_listener.as_str()))
+                .and_then(|l| l["bootstrapServers"].as_str())
+        })
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            kafka_failed(
+                "ListenerNotReady",
+                format!(
+                    "Kafka {cluster} has no listener {:?} in its status yet",
+                    k.strimzi_listener
+                ),
+            )
+        })
+}
+
+/// Why a Secret's value cannot be had: a condition reason and message.
+type SecretProblem = (&'static str, String);
+
+/// A Secret's value as text.
+async fn secret_text(secrets: &Api<Secret>, at: &SecretKey) -> Result<String, SecretProblem> {
+    let SecretKey { secret, key } = at;
+    match secrets.get_opt(secret).await {
+        Ok(Some(s)) => s
+            .data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .map(|v| String::from_utf8_lossy(&v.0).into_owned())
+            .ok_or_else(|| {
+                (
+                    "SecretKeyMissing",
+                    format!("secret {secret} has no key {key:?}"),
+                )
+            }),
+        Ok(None) => Err(("SecretMissing", format!("secret {secret} not found"))),
+        Err(e) => Err((
+            "SecretLookupFailed",
+            format!("cannot read secret {secret}: {e}"),
+        )),
+    }
+}
+
+async fn mongo_secret(wc: &WiberCluster, scope: &Scope) -> Observed {
+    let r = &wc.spec.mongodb.connection_secret;
+    let at = SecretKey {
+        secret: r.name.clone(),
+        key: r.key.clone(),
+    };
+    match secret_text(&scope.api(), &at).await {
+        Ok(_) => Observed::new(
+            conditions::MONGO_READY,
+            true,
+            "SecretFound",
+            format!("connection string from secret {}", r.name),
+        ),
+        Err((reason, message)) => Observed::new(conditions::MONGO_READY, false, reason, message),
+    }
+}
+
+/// The operator's own Kafka credentials, read from the Secrets the pods mount; certificates stay
+/// in memory.
+async fn operator_credentials(
+    access: &KafkaAccess,
+    scope: &Scope,
+) -> Result<KafkaSecurity, SecretProblem> {
+    let secrets: Api<Secret> = scope.api();
+    let sasl = match &access.sasl {
+        Some(login) => Some(SaslCredentials {
+            mechanism: login.mechanism,
+            username: login.username.clone(),
+            password: secret_text(&secrets, &login.password).await?,
+        }),
+        None => None,
+    };
+    let ca = match &access.ca {
+        Some(ca) => Some(Pem::Inline(secret_text(&secrets, ca).await?)),
+        None => None,
+    };
+    let client_certificate = match &access.client {
+        Some((certificate, key)) => Some((
+            Pem::Inline(secret_text(&secrets, certificate).await?),
+            Pem::Inline(secret_text(&secrets, key).await?),
+        )),
+        None => None,
+    };
+    Ok(KafkaSecurity {
+        protocol: access.protocol,
+        sasl,
+        ca,
+        client_certificate,
+    })
+}

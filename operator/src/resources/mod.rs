@@ -1,0 +1,284 @@
+//! The objects a WiberCluster wants, computed by pure functions: spec in, k8s-openapi structs out.
+//! Nothing here talks to a cluster; `reconcile` applies the result with server-side apply.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount, ServicePort, ServiceSpec};
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+
+use crate::crd::WiberCluster;
+
+mod pods;
+
+use pods::{config_data, config_hash, deployment, secret_refs};
+
+pub const MANAGER: &str = "wiber-operator";
+pub const API_PORT: i32 = 8000;
+pub const CONSUMER_PORT: i32 = 8001;
+/// The image's non-root user (distroless "nonroot").
+pub const RUN_AS_USER: i64 = 65532;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Component {
+    Api,
+    Consumer,
+}
+
+impl Component {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Consumer => "consumer",
+        }
+    }
+}
+
+/// What the reconcile resolved from the cluster, needed to build the objects.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inputs {
+    pub bootstrap_servers: String,
+    pub consumer_replicas: i32,
+    /// Create a PodMonitor (the Prometheus Operator's CRD exists).
+    pub pod_monitor: bool,
+}
+
+/// Everything one WiberCluster wants to exist.
+#[derive(Debug, Clone)]
+pub struct Desired {
+    pub service_account: ServiceAccount,
+    pub config: ConfigMap,
+    pub api: Deployment,
+    pub api_service: Service,
+    pub consumer: Deployment,
+    pub disruption_budgets: Vec<PodDisruptionBudget>,
+    /// Strimzi KafkaTopics (messages and dead letters), in Strimzi mode only.
+    pub kafka_topics: Vec<DynamicObject>,
+    pub pod_monitor: Option<DynamicObject>,
+}
+
+pub fn name(wc: &WiberCluster, suffix: &str) -> String {
+    format!("{}-{suffix}", wc.name_any())
+}
+
+pub fn selector_labels(wc: &WiberCluster, component: Component) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("app.kubernetes.io/name".to_owned(), "wiber".to_owned()),
+        ("app.kubernetes.io/instance".to_owned(), wc.name_any()),
+        (
+            "app.kubernetes.io/component".to_owned(),
+            component.as_str().to_owned(),
+        ),
+    ])
+}
+
+fn labels(wc: &WiberCluster, component: Option<Component>) -> BTreeMap<String, String> {
+    let mut l = BTreeMap::from([
+        ("app.kubernetes.io/name".to_owned(), "wiber".to_owned()),
+        ("app.kubernetes.io/instance".to_owned(), wc.name_any()),
+        ("app.kubernetes.io/part-of".to_owned(), "wiber".to_owned()),
+        (
+            "app.kubernetes.io/managed-by".to_owned(),
+            MANAGER.to_owned(),
+        ),
+        (
+            "app.kubernetes.io/version".to_owned(),
+            wc.spec.image.tag.clone(),
+        ),
+    ]);
+    if let Some(c) = component {
+        l.insert(
+            "app.kubernetes.io/component".to_owned(),
+            c.as_str().to_owned(),
+        );
+    }
+    l
+}
+
+fn owner(wc: &WiberCluster) -> OwnerReference {
+    wc.controller_owner_ref(&())
+        .expect("a stored WiberCluster has a name and uid")
+}
+
+fn meta(wc: &WiberCluster, name: String, component: Option<Component>) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        namespace: wc.namespace(),
+        labels: Some(labels(wc, component)),
+        owner_references: Some(vec![owner(wc)]),
+        ..ObjectMeta::default()
+    }
+}
+
+fn disruption_budget(
+    wc: &WiberCluster,
+    component: Component,
+    min_available: i32,
+) -> PodDisruptionBudget {
+    PodDisruptionBudget {
+        metadata: meta(wc, name(wc, component.as_str()), Some(component)),
+        spec: Some(PodDisruptionBudgetSpec {
+            min_available: Some(IntOrString::Int(min_available)),
+            selector: Some(LabelSelector {
+                match_labels: Some(selector_labels(wc, component)),
+                ..LabelSelector::default()
+            }),
+            ..PodDisruptionBudgetSpec::default()
+        }),
+        status: None,
+    }
+}
+
+pub fn strimzi_topic_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("kafka.strimzi.io", "v1", "KafkaTopic"),
+        "kafkatopics",
+    )
+}
+
+pub fn pod_monitor_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("monitoring.coreos.com", "v1", "PodMonitor"),
+        "podmonitors",
+    )
+}
+
+fn kafka_topic(wc: &WiberCluster, cluster: &str, topic: &str, partitions: i32) -> DynamicObject {
+    let t = &wc.spec.kafka.topic;
+    let mut meta = meta(wc, kube_name(topic), None);
+    meta.labels
+        .get_or_insert_with(BTreeMap::new)
+        .insert("strimzi.io/cluster".to_owned(), cluster.to_owned());
+    let min_isr = if t.replicas >= 3 { 2 } else { 1 };
+    let mut object = DynamicObject::new(&kube_name(topic), &strimzi_topic_resource())
+        .within(&wc.namespace().unwrap_or_default());
+    object.metadata = meta;
+    object.data = json!({
+        "spec": {
+            "topicName": topic,
+            "partitions": partitions,
+            "replicas": t.replicas,
+            "config": {
+                "retention.ms": (t.retention_hours * 3_600_000).to_string(),
+                // The broker stamps messages, so API replicas' clocks cannot reorder a conversation.
+                "message.timestamp.type": "LogAppendTime",
+                "min.insync.replicas": min_isr.to_string(),
+            }
+        }
+    });
+    object
+}
+
+/// Kafka topic names may hold `_` and upper case; Kubernetes names may not.
+pub fn kube_name(topic: &str) -> String {
+    topic.to_ascii_lowercase().replace('_', "-")
+}
+
+pub fn desired(wc: &WiberCluster, inputs: &Inputs) -> Desired {
+    let s = &wc.spec;
+    let data = config_data(wc, inputs);
+    let hash = config_hash(&data, &secret_refs(wc));
+
+    let service_account = ServiceAccount {
+        metadata: meta(wc, name(wc, "wiber"), None),
+        automount_service_account_token: Some(false),
+        ..ServiceAccount::default()
+    };
+    let config = ConfigMap {
+        metadata: meta(wc, name(wc, "config"), None),
+        data: Some(data),
+        ..ConfigMap::default()
+    };
+    let api = deployment(
+        wc,
+        Component::Api,
+        s.api.replicas,
+        ("http", API_PORT),
+        s.api.resources.clone(),
+        &hash,
+    );
+    let consumer = deployment(
+        wc,
+        Component::Consumer,
+        inputs.consumer_replicas,
+        ("metrics", CONSUMER_PORT),
+        s.consumers.resources.clone(),
+        &hash,
+    );
+    let api_service = Service {
+        metadata: meta(wc, name(wc, "api"), Some(Component::Api)),
+        spec: Some(ServiceSpec {
+            type_: Some(s.api.service.service_type.as_str().to_owned()),
+            selector: Some(selector_labels(wc, Component::Api)),
+            ports: Some(vec![ServicePort {
+                name: Some("http".to_owned()),
+                port: s.api.service.port,
+                target_port: Some(IntOrString::String("http".to_owned())),
+                node_port: s.api.service.node_port,
+                protocol: Some("TCP".to_owned()),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        status: None,
+    };
+
+    let mut disruption_budgets = Vec::new();
+    if s.api.pod_disruption_budget && s.api.replicas > 1 {
+        disruption_budgets.push(disruption_budget(wc, Component::Api, 1));
+    }
+    if inputs.consumer_replicas > 1 {
+        // Losing one consumer at a time only moves its partitions; more would stall them.
+        disruption_budgets.push(disruption_budget(
+            wc,
+            Component::Consumer,
+            inputs.consumer_replicas - 1,
+        ));
+    }
+
+    let kafka_topics = match &s.kafka.strimzi_cluster {
+        Some(cluster) => vec![
+            kafka_topic(wc, cluster, &s.kafka.topic.name, s.kafka.topic.partitions),
+            kafka_topic(wc, cluster, &format!("{}.dlq", s.kafka.topic.name), 1),
+        ],
+        None => Vec::new(),
+    };
+
+    let pod_monitor = inputs.pod_monitor.then(|| {
+        let mut m = DynamicObject::new(&name(wc, "wiber"), &pod_monitor_resource())
+            .within(&wc.namespace().unwrap_or_default());
+        m.metadata = meta(wc, name(wc, "wiber"), None);
+        m.data = json!({
+            "spec": {
+                "selector": { "matchLabels": {
+                    "app.kubernetes.io/name": "wiber",
+                    "app.kubernetes.io/instance": wc.name_any(),
+                }},
+                "podMetricsEndpoints": [
+                    { "port": "http", "path": "/metrics" },
+                    { "port": "metrics", "path": "/metrics" },
+                ]
+            }
+        });
+        m
+    });
+
+    Desired {
+        service_account,
+        config,
+        api,
+        api_service,
+        consumer,
+        disruption_budgets,
+        kafka_topics,
+        pod_monitor,
+    }
+}
+
+#[cfg(test)]
+mod tests;
