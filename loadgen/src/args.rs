@@ -1,65 +1,104 @@
-//! Command-line options: `--name value` or `--name=value`, each with a default and a bound, so
-//! every loop the run makes is bounded in count and time.
+//! Command-line options, each with a default and a bound, so every loop the run makes is bounded
+//! in count and time. A value out of bounds is a usage error: clap names the option and exits 2.
 
+use std::ops::RangeInclusive;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::Parser;
+use clap::builder::{RangedU64ValueParser, TypedValueParser};
 
 use crate::http::Target;
 
-pub struct Args {
-    pub api: Target,
-    pub api_metrics: Target,
-    pub consumer_metrics: Target,
-    pub messages: usize,
-    pub concurrency: usize,
-    pub conversations: usize,
-    pub content_chars: usize,
-    pub e2e_messages: usize,
-    pub prefix: String,
-    pub request_timeout: Duration,
-    pub post_deadline: Duration,
-    pub drain_deadline: Duration,
-    pub visible_deadline: Duration,
-    pub poll_interval: Duration,
-    pub sample_interval: Duration,
-    /// Extra processes (Kafka, FerretDB) whose CPU time and memory are read from /proc.
-    pub pids: Vec<(String, String)>,
-}
+const ABOUT: &str = "Load-tests a running Wiber on this machine (loopback addresses only).";
 
-pub const USAGE: &str = "\
-wiber-loadgen: load-tests a running Wiber on this machine (loopback addresses only).
+// clap is built without `wrap_help`, so these lines are printed as broken here.
+const LONG_ABOUT: &str = "\
+Load-tests a running Wiber on this machine (loopback addresses only).
 
 Phases: (1) N POSTs at fixed concurrency over K conversations; (2) waits until the consumer has
 stored them all; (3) M single messages, one at a time, each timed from POST until the consumer's
 counter moves (stored) and until GET /messages/count sees it (visible). Prints a table; exits 1 if
-any POST failed or any deadline passed, 2 on bad options.
+any POST failed or any deadline passed, 2 on bad options.";
 
-Options (default):
-  --api URL                   http://127.0.0.1:8000
-  --api-metrics URL           <api>/metrics
-  --consumer-metrics URL      http://127.0.0.1:8001/metrics
-  --messages N                50000     POSTs in phase 1
-  --concurrency C             64        requests in flight, one keep-alive connection each
-  --conversations K           100       user pairs the messages are spread over
-  --content-chars L           100       length of each message's content (1-5000)
-  --e2e-messages M            200       single messages timed end to end (0 skips the phase)
-  --prefix P                  lg<unix time>-<pid>   user-name prefix, so runs never mix
-  --request-timeout-ms T      30000     one request's deadline
-  --post-deadline-s T         600       phase 1 as a whole
-  --drain-deadline-s T        600       for the consumer to store phase 1's messages
-  --visible-deadline-ms T     30000     for one end-to-end message to be stored and visible
-  --poll-interval-ms T        5         between visibility polls
-  --sample-interval-ms T      100       between /metrics scrapes (store rate, peak RSS)
-  --pid NAME=PID              (none)    also report /proc CPU and RSS of this process; repeatable
-  --help
-";
+// An option given twice takes its last value: dev/bench.sh passes --api and --consumer-metrics
+// ahead of the caller's own options, which may name them again.
+#[derive(Debug, Parser)]
+#[command(name = "wiber-loadgen", about = ABOUT, long_about = LONG_ABOUT, args_override_self = true)]
+pub struct Args {
+    /// The API under load
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8000", value_parser = Target::parse)]
+    pub api: Target,
+    // Read through api_metrics(): its default depends on --api, which clap cannot declare.
+    /// The API's Prometheus endpoint [default: <api>/metrics]
+    #[arg(long, value_name = "URL", value_parser = Target::parse)]
+    api_metrics: Option<Target>,
+    /// The consumer's Prometheus endpoint
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8001/metrics", value_parser = Target::parse)]
+    pub consumer_metrics: Target,
+    /// POSTs in phase 1
+    #[arg(long, value_name = "N", default_value = "50000", value_parser = count(1..=10_000_000))]
+    pub messages: usize,
+    /// Requests in flight, one keep-alive connection each
+    #[arg(long, value_name = "C", default_value = "64", value_parser = count(1..=1024))]
+    pub concurrency: usize,
+    /// User pairs the messages are spread over
+    #[arg(long, value_name = "K", default_value = "100", value_parser = count(1..=100_000))]
+    pub conversations: usize,
+    /// Length of each message's content (1-5000)
+    #[arg(long, value_name = "L", default_value = "100", value_parser = count(1..=5000))]
+    pub content_chars: usize,
+    /// Single messages timed end to end (0 skips the phase)
+    #[arg(long, value_name = "M", default_value = "200", value_parser = count(0..=100_000))]
+    pub e2e_messages: usize,
+    /// User-name prefix, so runs never mix [default: lg<unix time>-<pid>]
+    #[arg(long, value_name = "P", default_value_t = default_prefix(), hide_default_value = true, value_parser = prefix)]
+    pub prefix: String,
+    /// One request's deadline
+    #[arg(long = "request-timeout-ms", value_name = "T", default_value = "30000", value_parser = millis(100..=600_000))]
+    pub request_timeout: Duration,
+    /// Phase 1 as a whole
+    #[arg(long = "post-deadline-s", value_name = "T", default_value = "600", value_parser = secs(1..=86_400))]
+    pub post_deadline: Duration,
+    /// For the consumer to store phase 1's messages
+    #[arg(long = "drain-deadline-s", value_name = "T", default_value = "600", value_parser = secs(1..=86_400))]
+    pub drain_deadline: Duration,
+    /// For one end-to-end message to be stored and visible
+    #[arg(long = "visible-deadline-ms", value_name = "T", default_value = "30000", value_parser = millis(10..=600_000))]
+    pub visible_deadline: Duration,
+    /// Between visibility polls
+    #[arg(long = "poll-interval-ms", value_name = "T", default_value = "5", value_parser = millis(1..=10_000))]
+    pub poll_interval: Duration,
+    /// Between /metrics scrapes (store rate, peak RSS)
+    #[arg(long = "sample-interval-ms", value_name = "T", default_value = "100", value_parser = millis(10..=60_000))]
+    pub sample_interval: Duration,
+    // For processes without /metrics (Kafka, FerretDB), and for the API's and consumer's CPU time.
+    /// Also report /proc CPU and RSS of this process; repeatable
+    #[arg(long = "pid", value_name = "NAME=PID", value_parser = pid)]
+    pub pids: Vec<(String, String)>,
+}
 
-fn number(name: &str, raw: &str, min: u64, max: u64) -> Result<u64, String> {
-    match raw.parse::<u64>() {
-        Ok(v) if (min..=max).contains(&v) => Ok(v),
-        _ => Err(format!(
-            "--{name} must be an integer from {min} to {max} (got '{raw}')"
-        )),
+impl Args {
+    pub fn api_metrics(&self) -> Target {
+        self.api_metrics
+            .clone()
+            .unwrap_or_else(|| self.api.with_path("/metrics"))
     }
+}
+
+fn count(bounds: RangeInclusive<u64>) -> impl TypedValueParser<Value = usize> {
+    RangedU64ValueParser::<usize>::new().range(bounds)
+}
+
+fn millis(bounds: RangeInclusive<u64>) -> impl TypedValueParser<Value = Duration> {
+    RangedU64ValueParser::<u64>::new()
+        .range(bounds)
+        .map(Duration::from_millis)
+}
+
+fn secs(bounds: RangeInclusive<u64>) -> impl TypedValueParser<Value = Duration> {
+    RangedU64ValueParser::<u64>::new()
+        .range(bounds)
+        .map(Duration::from_secs)
 }
 
 fn default_prefix() -> String {
@@ -69,145 +108,142 @@ fn default_prefix() -> String {
     format!("lg{secs}-{}", std::process::id())
 }
 
-impl Args {
-    /// `Ok(None)` when help was asked for.
-    pub fn parse(raw: impl IntoIterator<Item = String>) -> Result<Option<Self>, String> {
-        let mut api = "http://127.0.0.1:8000".to_owned();
-        let mut api_metrics = None;
-        let mut consumer_metrics = "http://127.0.0.1:8001/metrics".to_owned();
-        let (mut messages, mut concurrency, mut conversations) = (50_000, 64, 100);
-        let (mut content_chars, mut e2e_messages) = (100, 200);
-        let mut prefix = default_prefix();
-        let (mut request_ms, mut post_s, mut drain_s) = (30_000, 600, 600);
-        let (mut visible_ms, mut poll_ms, mut sample_ms) = (30_000, 5, 100);
-        let mut pids = Vec::new();
-
-        let mut raw = raw.into_iter();
-        while let Some(arg) = raw.next() {
-            if arg == "--help" || arg == "-h" {
-                return Ok(None);
-            }
-            let Some(option) = arg.strip_prefix("--") else {
-                return Err(format!("unexpected argument '{arg}' (see --help)"));
-            };
-            let (name, value) = match option.split_once('=') {
-                Some((n, v)) => (n.to_owned(), v.to_owned()),
-                None => {
-                    let v = raw
-                        .next()
-                        .ok_or_else(|| format!("--{option} needs a value"))?;
-                    (option.to_owned(), v)
-                }
-            };
-            let n = |min, max| number(&name, &value, min, max);
-            match name.as_str() {
-                "api" => api = value,
-                "api-metrics" => api_metrics = Some(value),
-                "consumer-metrics" => consumer_metrics = value,
-                "messages" => messages = n(1, 10_000_000)?,
-                "concurrency" => concurrency = n(1, 1024)?,
-                "conversations" => conversations = n(1, 100_000)?,
-                "content-chars" => content_chars = n(1, 5000)?,
-                "e2e-messages" => e2e_messages = n(0, 100_000)?,
-                "prefix" => prefix = value,
-                "request-timeout-ms" => request_ms = n(100, 600_000)?,
-                "post-deadline-s" => post_s = n(1, 86_400)?,
-                "drain-deadline-s" => drain_s = n(1, 86_400)?,
-                "visible-deadline-ms" => visible_ms = n(10, 600_000)?,
-                "poll-interval-ms" => poll_ms = n(1, 10_000)?,
-                "sample-interval-ms" => sample_ms = n(10, 60_000)?,
-                "pid" => {
-                    let (label, pid) = value
-                        .split_once('=')
-                        .filter(|(l, p)| !l.is_empty() && p.parse::<u32>().is_ok())
-                        .ok_or_else(|| format!("--pid wants NAME=PID (got '{value}')"))?;
-                    pids.push((label.to_owned(), pid.to_owned()));
-                }
-                _ => return Err(format!("unknown option --{name} (see --help)")),
-            }
-        }
-
-        // User names are 1-50 of [A-Za-z0-9._-]; the longest made here is "<prefix>-e99999-a".
-        if prefix.is_empty()
-            || prefix.len() > 32
-            || !prefix
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-        {
-            return Err(format!(
-                "--prefix must be 1-32 characters of [A-Za-z0-9._-] (got '{prefix}')"
-            ));
-        }
-        let api = Target::parse(&api)?;
-        let api_metrics = match api_metrics {
-            Some(url) => Target::parse(&url)?,
-            None => api.with_path("/metrics"),
-        };
-        Ok(Some(Self {
-            api,
-            api_metrics,
-            consumer_metrics: Target::parse(&consumer_metrics)?,
-            messages: messages as usize,
-            concurrency: concurrency as usize,
-            conversations: conversations as usize,
-            content_chars: content_chars as usize,
-            e2e_messages: e2e_messages as usize,
-            prefix,
-            request_timeout: Duration::from_millis(request_ms),
-            post_deadline: Duration::from_secs(post_s),
-            drain_deadline: Duration::from_secs(drain_s),
-            visible_deadline: Duration::from_millis(visible_ms),
-            poll_interval: Duration::from_millis(poll_ms),
-            sample_interval: Duration::from_millis(sample_ms),
-            pids,
-        }))
+fn prefix(raw: &str) -> Result<String, String> {
+    // User names are 1-50 of [A-Za-z0-9._-]; the longest made here is "<prefix>-e99999-a".
+    let valid = (1..=32).contains(&raw.len())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if valid {
+        Ok(raw.to_owned())
+    } else {
+        Err("must be 1-32 characters of [A-Za-z0-9._-]".to_owned())
     }
+}
+
+fn pid(raw: &str) -> Result<(String, String), String> {
+    raw.split_once('=')
+        .filter(|(label, pid)| !label.is_empty() && pid.parse::<u32>().is_ok())
+        .map(|(label, pid)| (label.to_owned(), pid.to_owned()))
+        .ok_or_else(|| "wants NAME=PID, PID a number".to_owned())
 }
 
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory;
+    use clap::error::ErrorKind;
+
     use super::*;
 
-    fn parse(args: &[&str]) -> Result<Option<Args>, String> {
-        Args::parse(args.iter().map(|s| (*s).to_owned()))
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(["wiber-loadgen"].iter().chain(args))
+    }
+
+    #[test]
+    fn declarations_are_consistent() {
+        Args::command().debug_assert();
     }
 
     #[test]
     fn defaults_and_overrides() {
-        let a = parse(&[]).unwrap().unwrap();
+        let a = parse(&[]).unwrap();
         assert_eq!(
             (a.messages, a.concurrency, a.conversations),
             (50_000, 64, 100)
         );
-        assert_eq!(a.api_metrics.path, "/metrics");
+        assert_eq!((a.content_chars, a.e2e_messages), (100, 200));
+        assert_eq!(a.api.addr.port(), 8000);
+        assert_eq!(a.api_metrics().path, "/metrics");
         assert_eq!(a.consumer_metrics.addr.port(), 8001);
+        assert_eq!(
+            (a.request_timeout, a.post_deadline, a.drain_deadline),
+            (
+                Duration::from_secs(30),
+                Duration::from_secs(600),
+                Duration::from_secs(600)
+            )
+        );
+        assert_eq!(
+            (a.visible_deadline, a.poll_interval, a.sample_interval),
+            (
+                Duration::from_secs(30),
+                Duration::from_millis(5),
+                Duration::from_millis(100)
+            )
+        );
+        assert!(a.prefix.starts_with("lg") && prefix(&a.prefix).is_ok());
+        assert!(a.pids.is_empty());
         let a = parse(&[
             "--messages=10",
             "--api",
             "http://127.0.0.1:38000",
             "--pid",
             "kafka=42",
+            "--pid=ferretdb=43",
         ])
-        .unwrap()
         .unwrap();
         assert_eq!(a.messages, 10);
-        assert_eq!(a.api_metrics.addr.port(), 38000);
-        assert_eq!(a.pids, [("kafka".to_owned(), "42".to_owned())]);
+        assert_eq!(a.api_metrics().addr.port(), 38000);
+        assert_eq!(
+            a.pids,
+            [
+                ("kafka".to_owned(), "42".to_owned()),
+                ("ferretdb".to_owned(), "43".to_owned())
+            ]
+        );
+        let a = parse(&["--api=http://127.0.0.1:1", "--api=http://127.0.0.1:2"]).unwrap();
+        assert_eq!(a.api.addr.port(), 2);
+    }
+
+    #[test]
+    fn bounds_are_inclusive_and_out_of_bounds_names_the_option() {
+        let bounds: [(&str, i64, i64); 11] = [
+            ("messages", 1, 10_000_000),
+            ("concurrency", 1, 1024),
+            ("conversations", 1, 100_000),
+            ("content-chars", 1, 5000),
+            ("e2e-messages", 0, 100_000),
+            ("request-timeout-ms", 100, 600_000),
+            ("post-deadline-s", 1, 86_400),
+            ("drain-deadline-s", 1, 86_400),
+            ("visible-deadline-ms", 10, 600_000),
+            ("poll-interval-ms", 1, 10_000),
+            ("sample-interval-ms", 10, 60_000),
+        ];
+        for (name, min, max) in bounds {
+            for inside in [min, max] {
+                let arg = format!("--{name}={inside}");
+                assert!(parse(&[&arg]).is_ok(), "{arg}");
+            }
+            for outside in [min - 1, max + 1] {
+                let arg = format!("--{name}={outside}");
+                let e = parse(&[&arg]).err().unwrap_or_else(|| panic!("{arg}"));
+                assert_eq!(e.exit_code(), 2, "{arg}");
+                assert!(e.to_string().contains(&format!("--{name}")), "{arg}: {e}");
+            }
+        }
     }
 
     #[test]
     fn refuses_bad_options() {
+        let too_long = "p".repeat(33);
         for bad in [
             &["--messages", "0"][..],
             &["--concurrency"],
             &["--nope", "1"],
             &["--prefix", "a b"],
+            &["--prefix", ""],
+            &["--prefix", &too_long],
             &["--pid", "kafka"],
+            &["--pid", "=42"],
+            &["--pid", "kafka=x"],
             &["--api", "http://192.168.1.1:8000"],
             &["stray"],
         ] {
-            assert!(parse(bad).is_err(), "{bad:?}");
+            let e = parse(bad).err().unwrap_or_else(|| panic!("{bad:?}"));
+            assert_eq!(e.exit_code(), 2, "{bad:?}");
         }
-        assert!(parse(&["--help"]).unwrap().is_none());
+        let help = parse(&["--help"]).err().map(|e| (e.kind(), e.exit_code()));
+        assert_eq!(help, Some((ErrorKind::DisplayHelp, 0)));
     }
 }

@@ -14,6 +14,15 @@ use tokio::net::TcpStream;
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
+/// An answer's body as one line of at most 200 characters: enough to tell one failure from
+/// another in the report without flooding it.
+pub fn short(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut text: String = text.chars().take(200).collect();
+    text.retain(|c| c != '\n');
+    text
+}
+
 /// Where requests go: a loopback address and the path of the URL it was parsed from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {

@@ -9,6 +9,8 @@ use crate::http::{Conn, Error};
 
 pub const STORED_TOTAL: &str = "wiber_consumer_messages_stored_total";
 pub const RSS_BYTES: &str = "process_resident_memory_bytes";
+/// A scrape is a small read on loopback: one this slow is reported as failed rather than waited for.
+pub const SCRAPE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The sum of every sample of `name` (an unlabelled metric has one), or `None` when absent.
 pub fn metric(text: &str, name: &str) -> Option<f64> {
