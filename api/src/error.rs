@@ -1,5 +1,6 @@
 //! Every error the API answers with, rendered in one place as RFC 9457 problem details.
-//! Internals never reach the client: they are logged, and the client gets a fixed text.
+//! Internals never reach the client: the response carries them as an extension for the logging
+//! layer (`metrics::track`), and the client gets a fixed text.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -44,6 +45,16 @@ impl ApiError {
         Self::Validation(vec![FieldError::new(field, message)])
     }
 
+    /// What went wrong inside, for the log only; `None` for the client's own mistakes.
+    fn cause(&self) -> Option<&str> {
+        match self {
+            Self::KafkaUnavailable(cause)
+            | Self::OutcomeUnknown { cause, .. }
+            | Self::StoreUnavailable(cause) => Some(cause),
+            _ => None,
+        }
+    }
+
     /// A fixed category for logs and metric labels.
     pub fn category(&self) -> &'static str {
         match self {
@@ -58,6 +69,13 @@ impl ApiError {
             Self::StoreUnavailable(_) => "store_unavailable",
         }
     }
+}
+
+/// A dependency's failure behind an error answer, logged by the middleware that sees the response.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub category: &'static str,
+    pub cause: String,
 }
 
 /// RFC 9457 problem details, plus `errors` naming each invalid field and its rule, and the
@@ -130,35 +148,26 @@ impl IntoResponse for ApiError {
                     "was already used for a different message",
                 )],
             ),
-            Self::KafkaUnavailable(cause) => {
-                tracing::warn!(%cause, "produce failed");
-                (
+            Self::KafkaUnavailable(_) => (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Message broker unavailable",
                     "the message was not sent; retry later (with the same Idempotency-Key)"
                         .to_owned(),
                     vec![],
-                )
-            }
-            Self::OutcomeUnknown { cause, .. } => {
-                tracing::warn!(%cause, "produce outcome unknown");
-                (
+                ),
+            Self::OutcomeUnknown { .. } => (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Message outcome unknown",
                     "the broker did not confirm the message, which may still be stored; retry with the same Idempotency-Key, which stores it at most once"
                         .to_owned(),
                     vec![],
-                )
-            }
-            Self::StoreUnavailable(cause) => {
-                tracing::warn!(%cause, "store query failed");
-                (
+                ),
+            Self::StoreUnavailable(_) => (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Message store unavailable",
                     "the message store did not answer; retry later".to_owned(),
                     vec![],
-                )
-            }
+                ),
         };
         let problem = Problem {
             problem_type,
@@ -169,6 +178,12 @@ impl IntoResponse for ApiError {
             message_id,
         };
         let mut response = (status, axum::Json(problem)).into_response();
+        if let Some(cause) = self.cause() {
+            response.extensions_mut().insert(Failure {
+                category: self.category(),
+                cause: cause.to_owned(),
+            });
+        }
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,

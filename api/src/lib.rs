@@ -3,10 +3,14 @@
 
 pub mod config;
 pub mod error;
+pub mod extract;
 pub mod idempotency;
 pub mod metrics;
 pub mod producer;
+pub mod read;
+pub mod requests;
 pub mod routes;
+pub mod send;
 pub mod store;
 
-pub use routes::{ApiDoc, AppState, app};
+pub use routes::{AppState, app, openapi_document};

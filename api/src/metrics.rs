@@ -1,4 +1,5 @@
-//! The API's Prometheus metrics and the middleware that records every request.
+//! The API's Prometheus metrics and the middleware that records every request (and logs the
+//! cause of a dependency's failure).
 //! Labels are bounded: the matched route template (never the raw path), method and status code.
 
 use std::time::Instant;
@@ -130,6 +131,9 @@ pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next)
     let started = Instant::now();
     let response = next.run(request).await;
     metrics.in_flight.dec();
+    if let Some(failure) = response.extensions().get::<crate::error::Failure>() {
+        tracing::warn!(category = failure.category, cause = %failure.cause, %route, "request failed");
+    }
     let status = response.status().as_u16().to_string();
     let labels = [route.as_str(), method.as_str(), status.as_str()];
     metrics.requests.with_label_values(&labels).inc();

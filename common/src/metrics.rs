@@ -1,5 +1,7 @@
 //! Prometheus text exposition shared by every process's `/metrics`.
 
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use prometheus::{Encoder, Registry, TextEncoder};
 
 /// A registry that already carries the process collector (RSS, CPU, open fds), so every
@@ -26,4 +28,10 @@ pub fn render(registry: &Registry) -> (&'static str, String) {
         "text/plain; version=0.0.4",
         String::from_utf8(buf).expect("Prometheus text is UTF-8"),
     )
+}
+
+/// The registry as a `/metrics` answer.
+pub fn response(registry: &Registry) -> Response {
+    let (content_type, body) = render(registry);
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }

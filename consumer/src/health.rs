@@ -3,11 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
+use axum::response::Response;
 use rdkafka::consumer::Consumer;
 
 use crate::kafka::WiberConsumer;
@@ -22,14 +19,8 @@ pub struct Health {
 }
 
 pub fn router(health: Arc<Health>) -> Router {
-    Router::new()
-        .route(
-            "/health/liveness",
-            get(|| async { Json(serde_json::json!({ "status": "alive" })) }),
-        )
-        .route("/health/readiness", get(readiness))
-        .route("/metrics", get(metrics))
-        .with_state(health)
+    let registry = health.metrics.registry.clone();
+    wiber_common::health::router(registry, move || readiness(health.clone()))
 }
 
 async fn kafka_ready(health: &Health) -> bool {
@@ -48,12 +39,7 @@ async fn kafka_ready(health: &Health) -> bool {
     .unwrap_or(false)
 }
 
-async fn readiness(State(health): State<Arc<Health>>) -> Response {
+async fn readiness(health: Arc<Health>) -> Response {
     let (kafka, mongo) = tokio::join!(kafka_ready(&health), health.writer.ping());
     wiber_common::health::readiness(kafka, mongo)
-}
-
-async fn metrics(State(health): State<Arc<Health>>) -> Response {
-    let (content_type, body) = wiber_common::metrics::render(&health.metrics.registry);
-    ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }

@@ -2,10 +2,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::get;
 use tokio::sync::watch;
 use wiber_operator::config::Config;
 use wiber_operator::controller::{self, Context};
@@ -15,28 +12,6 @@ use wiber_operator::metrics::Metrics;
 #[tokio::main]
 async fn main() -> ExitCode {
     wiber_common::process::main(Config::from_env, run).await
-}
-
-fn health_router(metrics: Metrics) -> Router {
-    Router::new()
-        .route(
-            "/health/liveness",
-            get(|| async { axum::Json(serde_json::json!({ "status": "alive" })) }),
-        )
-        .route(
-            "/health/readiness",
-            get(|| async { axum::Json(serde_json::json!({ "status": "ready" })) }),
-        )
-        .route(
-            "/metrics",
-            get(move || {
-                let metrics = metrics.clone();
-                async move {
-                    let (content_type, body) = wiber_common::metrics::render(&metrics.registry);
-                    ([(header::CONTENT_TYPE, content_type)], body).into_response()
-                }
-            }),
-        )
 }
 
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
@@ -61,7 +36,10 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
                 config.listen
             )
         })?;
-    let router = health_router(metrics.clone());
+    // Ready once serving: a standby is healthy too, it only waits for the lease.
+    let router = wiber_common::health::router(metrics.registry.clone(), || async {
+        axum::Json(serde_json::json!({ "status": "ready" })).into_response()
+    });
     let server_stop = stopped(stop.clone());
     let server = tokio::spawn(async move {
         axum::serve(listener, router)

@@ -1,0 +1,135 @@
+//! The reads: a conversation page, a user's recent messages and counts, from the store.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+use wiber_common::message::{Message, StoredMessage};
+
+use crate::error::{ApiError, Problem};
+use crate::producer::MessageProducer;
+use crate::requests::{ConversationRequest, CountQuery, UserRequest};
+use crate::routes::AppState;
+use crate::store::{Cursor, MessageStore, StoreError};
+
+pub const NEXT_CURSOR_HEADER: &str = "x-next-cursor";
+
+type Shared<P, S> = State<Arc<AppState<P, S>>>;
+
+fn store_error(e: StoreError) -> ApiError {
+    ApiError::StoreUnavailable(e.to_string())
+}
+
+fn to_messages(stored: &[StoredMessage]) -> Vec<Message> {
+    stored
+        .iter()
+        .filter_map(StoredMessage::to_message)
+        .collect()
+}
+
+/// A conversation, oldest first
+///
+/// Both directions between the two users, in the order Kafka appended them. A full page
+/// carries `X-Next-Cursor` (and a `Link: rel="next"`); pass it as `after` for the next page.
+#[utoipa::path(
+    get, path = "/messages/{user1}/{user2}", tag = "messages",
+    params(("user1" = String, Path), ("user2" = String, Path), crate::requests::ConversationQuery),
+    responses(
+        (status = 200, description = "The page", body = Vec<Message>,
+         headers(("X-Next-Cursor" = String, description = "Present when the page is full"))),
+        (status = 400, description = "Invalid user, limit, skip or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Store unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn conversation<P: MessageProducer, S: MessageStore>(
+    State(state): Shared<P, S>,
+    request: ConversationRequest,
+) -> Result<Response, ApiError> {
+    let limit = request.query.limit;
+    let stored = state
+        .store
+        .conversation(request.page())
+        .await
+        .map_err(store_error)?;
+    let mut response = Json(to_messages(&stored)).into_response();
+    if stored.len() as i64 == limit {
+        if let Some(last) = stored.last() {
+            let cursor = Cursor::after(last).encode();
+            let (user1, user2) = (&request.user1, &request.user2);
+            let link =
+                format!("</messages/{user1}/{user2}?limit={limit}&after={cursor}>; rel=\"next\"");
+            let headers = response.headers_mut();
+            headers.insert(
+                NEXT_CURSOR_HEADER,
+                HeaderValue::from_str(&cursor).expect("ascii"),
+            );
+            if let Ok(link) = HeaderValue::from_str(&link) {
+                headers.insert(header::LINK, link);
+            }
+        }
+    }
+    Ok(response)
+}
+
+/// A user's recent messages, newest first
+///
+/// Messages the user sent or received, across all conversations.
+#[utoipa::path(
+    get, path = "/messages/user/{username}", tag = "messages",
+    params(("username" = String, Path), crate::requests::UserQuery),
+    responses(
+        (status = 200, description = "Newest first", body = Vec<Message>),
+        (status = 400, description = "Invalid user or limit", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Store unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn user_messages<P: MessageProducer, S: MessageStore>(
+    State(state): Shared<P, S>,
+    request: UserRequest,
+) -> Result<Json<Vec<Message>>, ApiError> {
+    let stored = state
+        .store
+        .user_messages(&request.username, request.query.limit)
+        .await
+        .map_err(store_error)?;
+    Ok(Json(to_messages(&stored)))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageCount {
+    pub count: u64,
+    pub user1: Option<String>,
+    pub user2: Option<String>,
+}
+
+/// Count messages
+///
+/// All messages; with `user1`, that user's; with both, their conversation's.
+#[utoipa::path(
+    get, path = "/messages/count", tag = "messages",
+    params(CountQuery),
+    responses(
+        (status = 200, description = "The count", body = MessageCount),
+        (status = 400, description = "Invalid user, or user2 without user1", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Store unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn count_messages<P: MessageProducer, S: MessageStore>(
+    State(state): Shared<P, S>,
+    query: CountQuery,
+) -> Result<Json<MessageCount>, ApiError> {
+    let count = state
+        .store
+        .count(query.scope())
+        .await
+        .map_err(store_error)?;
+    Ok(Json(MessageCount {
+        count,
+        user1: query.user1,
+        user2: query.user2,
+    }))
+}

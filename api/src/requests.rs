@@ -1,0 +1,214 @@
+//! What each route takes, as the types the OpenAPI document describes and the handlers receive:
+//! each parses and validates itself, naming every field it refuses.
+
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+use wiber_common::message::{conversation_id, validate_content, validate_user};
+
+use crate::error::ApiError;
+use crate::extract::{Fields, FromJsonBody, QueryParams, path_error};
+use crate::store::{ConversationPage, CountScope, Cursor};
+
+/// The body of `POST /messages`.
+#[derive(Debug, Clone, PartialEq, Eq, ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct NewMessage {
+    #[schema(min_length = 1, max_length = 50, pattern = "^[A-Za-z0-9._-]+$")]
+    pub from_user: String,
+    #[schema(min_length = 1, max_length = 50, pattern = "^[A-Za-z0-9._-]+$")]
+    pub to_user: String,
+    #[schema(min_length = 1, max_length = 5000)]
+    pub content: String,
+}
+
+impl FromJsonBody for NewMessage {
+    fn from_json(body: &[u8]) -> Result<Self, ApiError> {
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| ApiError::field("body", format!("must be a JSON object ({e})")))?;
+        let Value::Object(mut object) = value else {
+            return Err(ApiError::field("body", "must be a JSON object"));
+        };
+        let mut fields = Fields::default();
+        let mut take = |object: &mut Map<String, Value>, field: &str| match object.remove(field) {
+            Some(Value::String(s)) => Some(s),
+            Some(_) => {
+                fields.push(field, "must be a string");
+                None
+            }
+            None => {
+                fields.push(field, "is required");
+                None
+            }
+        };
+        let from = take(&mut object, "fromUser");
+        let to = take(&mut object, "toUser");
+        let content = take(&mut object, "content");
+        let mut unknown: Vec<&String> = object.keys().collect();
+        unknown.sort();
+        for k in unknown {
+            fields.push(k, "is not a known field (fromUser, toUser, content)");
+        }
+        if let Some(from) = &from {
+            fields.check(validate_user("fromUser", from));
+        }
+        if let Some(to) = &to {
+            fields.check(validate_user("toUser", to));
+        }
+        if let Some(content) = &content {
+            fields.check(validate_content("content", content));
+        }
+        fields.or_invalid(|| {
+            Some(Self {
+                from_user: from?,
+                to_user: to?,
+                content: content?,
+            })
+        })
+    }
+}
+
+/// `GET /messages/{user1}/{user2}`: the two users and which page.
+#[derive(Debug, Clone, PartialEq, Eq, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConversationQuery {
+    /// 1 to 500 (default 50)
+    #[param(minimum = 1, maximum = 500, default = 50)]
+    pub limit: i64,
+    /// Messages to skip (default 0); prefer `after` for deep pages.
+    #[param(minimum = 0, maximum = 1_000_000, default = 0)]
+    pub skip: i64,
+    /// The `X-Next-Cursor` of the previous page: continue just after its last message.
+    #[param(value_type = Option<String>)]
+    pub after: Option<Cursor>,
+}
+
+/// The users of a conversation and its query, checked together so one answer names every error.
+pub struct ConversationRequest {
+    pub user1: String,
+    pub user2: String,
+    pub query: ConversationQuery,
+}
+
+impl ConversationRequest {
+    pub fn page(&self) -> ConversationPage {
+        ConversationPage {
+            conversation_id: conversation_id(&self.user1, &self.user2),
+            after: self.query.after,
+            skip: self.query.skip as u64,
+            limit: self.query.limit,
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ConversationRequest {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path((user1, user2)) = Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| path_error())?;
+        let mut fields = Fields::default();
+        fields.check(validate_user("user1", &user1));
+        fields.check(validate_user("user2", &user2));
+        let q = QueryParams::from_parts(parts, &["limit", "skip", "after"])?;
+        let limit = fields.check(q.integer("limit", 50, 1, 500));
+        let skip = fields.check(q.integer("skip", 0, 0, 1_000_000));
+        let after = fields.check(match q.get("after") {
+            None => Ok(None),
+            Some(raw) => Cursor::decode(raw).map(Some).ok_or_else(|| {
+                wiber_common::message::FieldError::new(
+                    "after",
+                    "must be a cursor from a previous X-Next-Cursor header",
+                )
+            }),
+        });
+        fields.or_invalid(|| {
+            Some(Self {
+                user1,
+                user2,
+                query: ConversationQuery {
+                    limit: limit?,
+                    skip: skip?,
+                    after: after?,
+                },
+            })
+        })
+    }
+}
+
+/// `GET /messages/user/{username}`.
+#[derive(Debug, Clone, PartialEq, Eq, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserQuery {
+    /// 1 to 500 (default 100)
+    #[param(minimum = 1, maximum = 500, default = 100)]
+    pub limit: i64,
+}
+
+pub struct UserRequest {
+    pub username: String,
+    pub query: UserQuery,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for UserRequest {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(username) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| path_error())?;
+        validate_user("username", &username).map_err(|e| ApiError::Validation(vec![e]))?;
+        let q = QueryParams::from_parts(parts, &["limit"])?;
+        let limit = q
+            .integer("limit", 100, 1, 500)
+            .map_err(|e| ApiError::Validation(vec![e]))?;
+        Ok(Self {
+            username,
+            query: UserQuery { limit },
+        })
+    }
+}
+
+/// `GET /messages/count`: all messages, one user's, or one conversation's.
+#[derive(Debug, Clone, PartialEq, Eq, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CountQuery {
+    /// Count this user's messages (sent or received)...
+    pub user1: Option<String>,
+    /// ...or, with user1, only their conversation with this user.
+    pub user2: Option<String>,
+}
+
+impl CountQuery {
+    pub fn scope(&self) -> CountScope {
+        match (&self.user1, &self.user2) {
+            (Some(u1), Some(u2)) => CountScope::Conversation(conversation_id(u1, u2)),
+            (Some(u1), None) => CountScope::User(u1.clone()),
+            _ => CountScope::All,
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CountQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let q = QueryParams::from_parts(parts, &["user1", "user2"])?;
+        let user1 = q.get("user1").map(str::to_owned);
+        let user2 = q.get("user2").map(str::to_owned);
+        let mut fields = Fields::default();
+        match (&user1, &user2) {
+            (None, Some(_)) => fields.push("user2", "needs user1"),
+            _ => {
+                for (field, user) in [("user1", &user1), ("user2", &user2)] {
+                    if let Some(user) = user {
+                        fields.check(validate_user(field, user));
+                    }
+                }
+            }
+        }
+        fields.or_invalid(|| Some(Self { user1, user2 }))
+    }
+}

@@ -1,0 +1,74 @@
+//! `POST /messages`: a validated message, produced to Kafka, answered once the broker acknowledged it.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use uuid::Uuid;
+use wiber_common::message::{Message, MessageRecord, conversation_id};
+
+use crate::error::{ApiError, Problem};
+use crate::extract::{IdempotencyKey, JsonBody};
+use crate::idempotency::{self, Claim};
+use crate::producer::{MessageProducer, ProduceError};
+use crate::requests::NewMessage;
+use crate::routes::AppState;
+use crate::store::MessageStore;
+
+/// Send a message
+///
+/// Produces the message to Kafka and answers once the broker acknowledged it (acks=all).
+/// The consumer stores it shortly after. Retries that carry the same `Idempotency-Key`
+/// and body from the same sender get the same `messageId`, and the message is stored once;
+/// another body under a key already used gets 422. A 503 whose `type` ends in
+/// `#outcome-unknown` means the message may have been written: retry with the same key.
+#[utoipa::path(
+    post, path = "/messages", tag = "messages",
+    request_body(content = NewMessage, content_type = "application/json"),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1-255 visible ASCII characters")),
+    responses(
+        (status = 200, description = "Acknowledged by Kafka", body = Message),
+        (status = 400, description = "Invalid body or header", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Idempotency-Key reused for a different message", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Kafka unavailable: not sent (type about:blank), or outcome unknown (type ending in #outcome-unknown, with messageId): retry with the same Idempotency-Key", body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = String, description = "Seconds to wait"))),
+    )
+)]
+pub async fn send_message<P: MessageProducer, S: MessageStore>(
+    State(state): State<Arc<AppState<P, S>>>,
+    IdempotencyKey(key): IdempotencyKey,
+    JsonBody(message): JsonBody<NewMessage>,
+) -> Result<Json<Message>, ApiError> {
+    let mut record = MessageRecord {
+        message_id: Uuid::nil(),
+        from_user: message.from_user,
+        to_user: message.to_user,
+        content: message.content,
+    };
+    let reservation = match idempotency::claim(&state.store, key.as_deref(), &record).await? {
+        Claim::Answer(message) => return Ok(Json(message)),
+        Claim::Produce {
+            message_id,
+            reservation,
+        } => {
+            record.message_id = message_id;
+            reservation
+        }
+    };
+    let conversation = conversation_id(&record.from_user, &record.to_user);
+    let produced = state
+        .producer
+        .send(&conversation, &record)
+        .await
+        .map_err(|e| match e {
+            ProduceError::OutcomeUnknown { .. } => ApiError::OutcomeUnknown {
+                message_id: record.message_id,
+                cause: e.to_string(),
+            },
+            _ => ApiError::KafkaUnavailable(e.to_string()),
+        })?;
+    let timestamp = idempotency::acknowledged(&state.store, reservation.as_deref(), produced).await;
+    Ok(Json(record.into_message(timestamp)))
+}
