@@ -11,7 +11,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use tokio::sync::oneshot;
-use wiber_common::kafka::KafkaConnection;
+use wiber_common::kafka::{KafkaConnection, READY_TIMEOUT};
 use wiber_common::message::MessageRecord;
 
 /// What the broker acknowledged.
@@ -214,14 +214,7 @@ impl MessageProducer for KafkaProducer {
         let producer = self.producer.clone();
         let topic = self.topic.clone();
         tokio::task::spawn_blocking(move || {
-            producer
-                .client()
-                .fetch_metadata(Some(&topic), Duration::from_secs(2))
-                .is_ok_and(|m| {
-                    m.topics().iter().any(|t| {
-                        t.name() == topic && t.error().is_none() && !t.partitions().is_empty()
-                    })
-                })
+            wiber_common::kafka::topic_exists(producer.client(), &topic, READY_TIMEOUT)
         })
         .await
         .unwrap_or(false)

@@ -13,15 +13,7 @@ use wiber_common::message::StoredMessage;
 
 use crate::producer::Produced;
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("message store: {0}")]
-    Mongo(#[from] mongodb::error::Error),
-    #[error("message store did not answer within {0:?}")]
-    Timeout(Duration),
-    #[error("message store lost the reservation of an idempotency key")]
-    ReservationVanished,
-}
+pub use wiber_common::mongo::StoreError;
 
 /// Who holds an idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,7 +234,7 @@ impl MessageStore for MongoStore {
         let held = self
             .bounded(self.keys.find_one(doc! { "_id": key_id }))
             .await?
-            .ok_or(StoreError::ReservationVanished)?;
+            .ok_or(StoreError::Lost("the reservation of an idempotency key"))?;
         Ok(KeyHolder::Held {
             message_id: held.message_id,
             timestamp: held.timestamp,

@@ -10,10 +10,25 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use rdkafka::ClientConfig;
+use rdkafka::client::{Client, ClientContext};
 
 use crate::config::{ConfigError, string};
+
+/// Whether the broker answers and `topic` exists with partitions: what readiness means for a Wiber
+/// client. Blocks up to `timeout`; call it from `spawn_blocking`.
+pub fn topic_exists<C: ClientContext>(client: &Client<C>, topic: &str, timeout: Duration) -> bool {
+    client.fetch_metadata(Some(topic), timeout).is_ok_and(|m| {
+        m.topics()
+            .iter()
+            .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+    })
+}
+
+/// How long a readiness check may wait for the broker.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Where Kafka is and how to reach it: KAFKA_BOOTSTRAP_SERVERS (localhost:9092) and the security
 /// settings above.

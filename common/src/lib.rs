@@ -1,11 +1,14 @@
-//! What the Wiber api and consumer share: the message model and its validation rules, config parsing
-//! from the environment, telemetry set-up and the shutdown signal.
+//! What Wiber's processes share: the message model and its validation rules, Kafka access, config
+//! parsing from the environment, the health and metrics routes, telemetry set-up and the shutdown
+//! signal. The MongoDB client is behind the `mongo` feature and the OpenAPI schemas behind
+//! `openapi`, so the operator builds neither.
 
 pub mod config;
 pub mod health;
 pub mod kafka;
 pub mod message;
 pub mod metrics;
+#[cfg(feature = "mongo")]
 pub mod mongo;
 pub mod process;
 pub mod shutdown;

@@ -1,6 +1,7 @@
 //! The chat message as the API returns it, as it travels through Kafka, and the rules it must follow.
 
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "openapi")]
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -8,17 +9,24 @@ pub const USER_MAX_CHARS: usize = 50;
 pub const CONTENT_MAX_CHARS: usize = 5000;
 
 /// A stored (or acknowledged) chat message, exactly as the HTTP API returns it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Message {
     /// Assigned by the API; the same for retries that share an `Idempotency-Key`.
     pub message_id: Uuid,
-    #[schema(min_length = 1, max_length = 50, pattern = "^[A-Za-z0-9._-]+$")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 50, pattern = "^[A-Za-z0-9._-]+$")
+    )]
     pub from_user: String,
-    #[schema(min_length = 1, max_length = 50, pattern = "^[A-Za-z0-9._-]+$")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 50, pattern = "^[A-Za-z0-9._-]+$")
+    )]
     pub to_user: String,
     /// 1 to 5000 Unicode characters.
-    #[schema(min_length = 1, max_length = 5000)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 5000))]
     pub content: String,
     /// Milliseconds since the epoch, assigned by the Kafka broker when it appended the message
     /// (LogAppendTime), so clocks of API replicas cannot reorder a conversation.
@@ -144,7 +152,8 @@ fn length_prefixed(parts: &[&str]) -> String {
 }
 
 /// One broken rule: which field and what it must be.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct FieldError {
     pub field: String,
     pub message: String,

@@ -7,6 +7,18 @@ use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::ClientOptions;
 use mongodb::{Client, Database};
 
+/// A failed store operation of the api or the consumer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("message store: {0}")]
+    Mongo(#[from] mongodb::error::Error),
+    #[error("message store did not answer within {0:?}")]
+    Timeout(Duration),
+    /// A document the operation relied on was gone (deleted by hand, say).
+    #[error("message store lost {0}")]
+    Lost(&'static str),
+}
+
 /// A client for `uri`. The driver's default 30 s server selection would hold a request (or a
 /// batch) that long during an outage; 5 s fails fast instead. A timeout set in the URI wins.
 pub async fn client(uri: &str, app_name: &str) -> mongodb::error::Result<Client> {

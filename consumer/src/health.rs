@@ -1,11 +1,12 @@
 //! The consumer's own HTTP port: liveness, readiness and Prometheus metrics.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::response::Response;
 use rdkafka::consumer::Consumer;
+
+use wiber_common::kafka::READY_TIMEOUT;
 
 use crate::kafka::WiberConsumer;
 use crate::metrics::Metrics;
@@ -27,13 +28,7 @@ async fn kafka_ready(health: &Health) -> bool {
     let consumer = health.consumer.clone();
     let topic = health.topic.clone();
     tokio::task::spawn_blocking(move || {
-        consumer
-            .fetch_metadata(Some(&topic), Duration::from_secs(2))
-            .is_ok_and(|m| {
-                m.topics()
-                    .iter()
-                    .any(|t| t.name() == topic && t.error().is_none())
-            })
+        wiber_common::kafka::topic_exists(consumer.client(), &topic, READY_TIMEOUT)
     })
     .await
     .unwrap_or(false)

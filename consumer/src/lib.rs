@@ -8,5 +8,6 @@ pub mod kafka;
 pub mod metrics;
 pub mod pipeline;
 pub mod record;
+pub mod retry;
 pub mod run;
 pub mod store;

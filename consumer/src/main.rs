@@ -8,6 +8,7 @@ use wiber_consumer::dlq::KafkaDeadLetters;
 use wiber_consumer::health::{Health, router};
 use wiber_consumer::kafka;
 use wiber_consumer::metrics::Metrics;
+use wiber_consumer::retry::{Backoff, retry};
 use wiber_consumer::run::{Batching, consume};
 use wiber_consumer::store::MongoWriter;
 
@@ -60,17 +61,19 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     });
 
     // Indexes before the first write; a database that is down at start is waited for, not fatal.
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        match writer.ensure_indexes().await {
-            Ok(()) => break,
-            Err(e) => tracing::warn!(error = %e, "cannot create indexes yet; retrying"),
-        }
-        tokio::select! {
-            () = tokio::time::sleep(backoff) => {}
-            _ = stop.wait_for(|s| *s) => return Ok(()),
-        }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+    let backoff = Backoff {
+        first: Duration::from_millis(200),
+        max: Duration::from_secs(5),
+    };
+    let indexes = retry(
+        "index creation",
+        backoff,
+        &mut stop,
+        || {},
+        || writer.ensure_indexes(),
+    );
+    if indexes.await.is_none() {
+        return Ok(());
     }
 
     tracing::info!(

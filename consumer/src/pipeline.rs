@@ -3,7 +3,6 @@
 //! the process is asked to stop, in which case the batch is abandoned and no offset moves.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -11,10 +10,14 @@ use tokio::sync::watch;
 use crate::dlq::DeadLetters;
 use crate::metrics::Metrics;
 use crate::record::{Record, decode};
+use crate::retry::{Backoff, retry};
 use crate::store::MessageWriter;
 
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Store and dead-letter failures: quick first retries, then no more than one every 5 s.
+const BACKOFF: Backoff = Backoff {
+    first: Duration::from_millis(100),
+    max: Duration::from_secs(5),
+};
 
 /// The next offset to commit for a partition: one past the last record handled there.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -30,38 +33,6 @@ pub enum Outcome {
     Done(Vec<NextOffset>),
     /// Asked to stop while a dependency was failing: nothing of this batch may be committed.
     Abandoned,
-}
-
-/// Runs `attempt` until it succeeds, backing off between failures; `None` if `stop` fires first.
-async fn retry<T, E, F, Fut>(
-    what: &str,
-    metrics: &Metrics,
-    stop: &mut watch::Receiver<bool>,
-    mut attempt: F,
-) -> Option<T>
-where
-    E: std::fmt::Display,
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-{
-    let mut backoff = FIRST_BACKOFF;
-    loop {
-        match attempt().await {
-            Ok(v) => return Some(v),
-            Err(e) => {
-                metrics.store_retries.inc();
-                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "{what} failed; consumption paused");
-            }
-        }
-        if *stop.borrow() {
-            return None;
-        }
-        tokio::select! {
-            () = tokio::time::sleep(backoff) => {}
-            _ = stop.changed() => return None,
-        }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
-    }
 }
 
 pub async fn process_batch<W: MessageWriter, D: DeadLetters>(
@@ -86,9 +57,13 @@ pub async fn process_batch<W: MessageWriter, D: DeadLetters>(
                     reason = %poison.detail,
                     "poison record goes to the dead-letter topic"
                 );
-                if retry("dead-letter send", metrics, stop, || {
-                    dead_letters.send(record, &poison)
-                })
+                if retry(
+                    "dead-letter send",
+                    BACKOFF,
+                    stop,
+                    || metrics.store_retries.inc(),
+                    || dead_letters.send(record, &poison),
+                )
                 .await
                 .is_none()
                 {
@@ -103,9 +78,13 @@ pub async fn process_batch<W: MessageWriter, D: DeadLetters>(
     }
 
     let started = Instant::now();
-    let Some(written) = retry("message store write", metrics, stop, || {
-        writer.insert(&messages)
-    })
+    let Some(written) = retry(
+        "message store write",
+        BACKOFF,
+        stop,
+        || metrics.store_retries.inc(),
+        || writer.insert(&messages),
+    )
     .await
     else {
         return Outcome::Abandoned;

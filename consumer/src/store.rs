@@ -12,9 +12,7 @@ use wiber_common::mongo::DUPLICATE_KEY;
 
 const NAMESPACE_NOT_FOUND: i32 = 26;
 
-#[derive(Debug, thiserror::Error)]
-#[error("message store: {0}")]
-pub struct StoreError(#[from] mongodb::error::Error);
+pub use wiber_common::mongo::StoreError;
 
 /// What a batch insert did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
