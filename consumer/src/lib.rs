@@ -2,6 +2,7 @@
 //! never twice. `main.rs` wires config, telemetry and shutdown; the logic lives in these modules.
 
 pub mod config;
+pub mod consume;
 pub mod dlq;
 pub mod health;
 pub mod kafka;
@@ -9,5 +10,4 @@ pub mod metrics;
 pub mod pipeline;
 pub mod record;
 pub mod retry;
-pub mod run;
 pub mod store;

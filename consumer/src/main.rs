@@ -4,12 +4,12 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use wiber_consumer::config::Config;
+use wiber_consumer::consume::{Batching, consume};
 use wiber_consumer::dlq::KafkaDeadLetters;
 use wiber_consumer::health::{Health, router};
 use wiber_consumer::kafka;
 use wiber_consumer::metrics::Metrics;
 use wiber_consumer::retry::{Backoff, retry};
-use wiber_consumer::run::{Batching, consume};
 use wiber_consumer::store::MongoWriter;
 
 #[tokio::main]

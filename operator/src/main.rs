@@ -83,7 +83,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     tracing::info!(namespace = ?config.watch_namespace, "reconciling WiberClusters");
-    controller::run(ctx, config.watch_namespace.clone(), shutdown).await;
+    controller::reconcile_all(ctx, config.watch_namespace.clone(), shutdown).await;
     metrics.leader.set(0);
     if let Some(elector) = &elector {
         elector.release().await;

@@ -160,8 +160,8 @@ pub fn error_policy(wc: Arc<WiberCluster>, error: &Error, ctx: Arc<Context>) -> 
 
 const PRUNE_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Runs the controller until `shutdown` resolves.
-pub async fn run(
+/// Reconciles every WiberCluster (in `namespace`, or all) until `shutdown` resolves.
+pub async fn reconcile_all(
     ctx: Arc<Context>,
     namespace: Option<String>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,

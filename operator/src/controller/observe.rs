@@ -42,7 +42,7 @@ pub async fn observe(
     scope: &Scope,
     lag_timeout: Duration,
 ) -> Result<Observation, Error> {
-    let consumer = deployment(scope, wc, Component::Consumer).await?;
+    let consumer = current_deployment(scope, wc, Component::Consumer).await?;
     Ok(Observation {
         consumer_replicas: consumer.as_ref().and_then(|d| d.spec.as_ref()?.replicas),
         consumer_deployed: consumer.is_some(),
@@ -55,13 +55,13 @@ pub async fn observe(
 /// Ready replicas of the api and consumer Deployments, after the apply stage.
 pub async fn ready_replicas(wc: &WiberCluster, scope: &Scope) -> Result<(i32, i32), Error> {
     let ready = |d: Option<Deployment>| d.and_then(|d| d.status?.ready_replicas).unwrap_or(0);
-    let api = deployment(scope, wc, Component::Api).await?;
-    let consumer = deployment(scope, wc, Component::Consumer).await?;
+    let api = current_deployment(scope, wc, Component::Api).await?;
+    let consumer = current_deployment(scope, wc, Component::Consumer).await?;
     Ok((ready(api), ready(consumer)))
 }
 
 /// One of the WiberCluster's Deployments as the cluster has it now.
-async fn deployment(
+async fn current_deployment(
     scope: &Scope,
     wc: &WiberCluster,
     component: Component,

@@ -16,7 +16,7 @@ use crate::crd::WiberCluster;
 
 mod pods;
 
-use pods::{config_data, config_hash, deployment, secret_refs};
+use pods::{build_deployment, config_data, config_hash, secret_refs};
 
 pub const MANAGER: &str = "wiber-operator";
 pub const API_PORT: i32 = 8000;
@@ -194,7 +194,7 @@ pub fn desired(wc: &WiberCluster, inputs: &Inputs) -> Desired {
         data: Some(data),
         ..ConfigMap::default()
     };
-    let api = deployment(
+    let api = build_deployment(
         wc,
         Component::Api,
         s.api.replicas,
@@ -202,7 +202,7 @@ pub fn desired(wc: &WiberCluster, inputs: &Inputs) -> Desired {
         s.api.resources.clone(),
         &hash,
     );
-    let consumer = deployment(
+    let consumer = build_deployment(
         wc,
         Component::Consumer,
         inputs.consumer_replicas,

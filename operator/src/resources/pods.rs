@@ -132,7 +132,7 @@ fn container_security() -> SecurityContext {
     }
 }
 
-pub(super) fn deployment(
+pub(super) fn build_deployment(
     wc: &WiberCluster,
     component: Component,
     replicas: i32,

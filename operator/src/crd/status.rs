@@ -1,0 +1,48 @@
+//! What the operator reports about a WiberCluster.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WiberClusterStatus {
+    /// The generation this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Ready, KafkaReady, MongoReady, ApiAvailable, ConsumersAvailable.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// Records the consumer group has not committed, over all partitions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag: Option<i64>,
+    /// The topic's partition count as measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<i32>,
+    /// Ready API pods.
+    #[serde(default)]
+    pub api_ready_replicas: i32,
+    /// Consumer sizing.
+    #[serde(default)]
+    pub consumers: ConsumerStatus,
+    /// The bootstrap servers in use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap_servers: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerStatus {
+    /// Replicas of the consumer Deployment now.
+    pub current: i32,
+    /// Replicas the autoscaler wants.
+    pub desired: i32,
+    /// Ready consumer pods.
+    pub ready: i32,
+    /// Why: ScaleUp, ScaleDown, Stabilizing or Steady.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When the operator last changed the consumer replicas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_scale_time: Option<Time>,
+}
