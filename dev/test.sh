@@ -3,8 +3,8 @@
 # from `make up` keeps running undisturbed), runs the whole Rust test suite against them, and
 # stops them again whatever the outcome.
 # Test ports: Kafka 29092 (controller 30092, SASL_SSL 29192, mutual TLS 29292), a three-node Kafka
-# (RF 3, min.insync.replicas=2) for broker faults on 39092-39094 (controllers 40092-40094, secured
-# 39192-39194 and 39292-39294), MongoDB protocol 28017, Kubernetes apiserver 26443 (controller manager,
+# (RF 3, min.insync.replicas=2) for broker faults on 19092-19094 (controllers 20092-20094, secured
+# 19192-19194 and 19292-19294), MongoDB protocol 28017, Kubernetes apiserver 26443 (controller manager,
 # scheduler, kwok: 26444-26446), etcd 22379 (peer 22380).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$WIBER_ROOT"
@@ -13,7 +13,7 @@ export KAFKA_PORT="${WIBER_TEST_KAFKA_PORT:-29092}"
 export FERRETDB_PORT="${WIBER_TEST_FERRETDB_PORT:-28017}"
 export KUBE_APISERVER_PORT="${WIBER_TEST_KUBE_APISERVER_PORT:-26443}"
 export ETCD_PORT="${WIBER_TEST_ETCD_PORT:-22379}"
-REPLICATED_KAFKA_PORT="${WIBER_TEST_REPLICATED_KAFKA_PORT:-39092}"
+REPLICATED_KAFKA_PORT="${WIBER_TEST_REPLICATED_KAFKA_PORT:-19092}"
 # The three-node cluster is its own kafka.sh instance: these settings belong to it alone.
 replicated_kafka() { KAFKA_PORT=$REPLICATED_KAFKA_PORT KAFKA_NODES=3 KAFKA_CONTROLLER_PORT= "$WIBER_DEV_DIR/kafka.sh" "$@"; }
 # Derived from the two above by dev/cluster.sh; one inherited from a `make cluster-up` shell would collide.
