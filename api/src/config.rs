@@ -27,6 +27,14 @@ pub struct Config {
     pub mongo_timeout: Duration,
     /// API_HOST (0.0.0.0) and API_PORT (8000)
     pub listen: SocketAddr,
+    /// API_READ_TIMEOUT_MS (10000): a request's headers, and then its body, must each arrive
+    /// within this; an idle keep-alive connection is closed after it too.
+    pub read_timeout: Duration,
+    /// API_MAX_CONNECTIONS (1024): open connections per process; more are closed at once.
+    pub max_connections: usize,
+    /// API_SHUTDOWN_DRAIN_MS (15000): after SIGTERM, how long requests in flight may finish
+    /// before the rest are cut (then queued messages get up to 10 s to reach Kafka).
+    pub shutdown_drain: Duration,
 }
 
 impl Config {
@@ -47,6 +55,27 @@ impl Config {
             (100..=60_000).contains(&mongo_timeout_ms),
             "must be between 100 and 60000",
         )?;
+        let read_timeout_ms: u64 = parse("API_READ_TIMEOUT_MS", 10_000)?;
+        ensure(
+            "API_READ_TIMEOUT_MS",
+            &read_timeout_ms,
+            (100..=300_000).contains(&read_timeout_ms),
+            "must be between 100 and 300000",
+        )?;
+        let max_connections: usize = parse("API_MAX_CONNECTIONS", 1024)?;
+        ensure(
+            "API_MAX_CONNECTIONS",
+            &max_connections,
+            (1..=1_000_000).contains(&max_connections),
+            "must be between 1 and 1000000",
+        )?;
+        let drain_ms: u64 = parse("API_SHUTDOWN_DRAIN_MS", 15_000)?;
+        ensure(
+            "API_SHUTDOWN_DRAIN_MS",
+            &drain_ms,
+            (0..=300_000).contains(&drain_ms),
+            "must be between 0 and 300000",
+        )?;
         let topic = string("KAFKA_TOPIC", "wiber.messages");
         Ok(Self {
             kafka: KafkaConnection::from_env()?,
@@ -57,6 +86,9 @@ impl Config {
             mongo_collection: string("MONGO_COLLECTION", "messages"),
             mongo_timeout: Duration::from_millis(mongo_timeout_ms),
             listen: SocketAddr::new(host, port),
+            read_timeout: Duration::from_millis(read_timeout_ms),
+            max_connections,
+            shutdown_drain: Duration::from_millis(drain_ms),
         })
     }
 }

@@ -24,6 +24,8 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    #[error("request body too slow")]
+    BodyTimeout { limit: std::time::Duration },
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
@@ -61,6 +63,7 @@ impl ApiError {
             Self::Validation(_) => "validation",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::BodyTimeout { .. } => "body_timeout",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::IdempotencyConflict => "idempotency_conflict",
@@ -125,6 +128,15 @@ impl IntoResponse for ApiError {
                 "Unsupported media type",
                 "send the body as application/json".to_owned(),
                 vec![FieldError::new("Content-Type", "must be application/json")],
+            ),
+            Self::BodyTimeout { limit } => (
+                StatusCode::REQUEST_TIMEOUT,
+                "Request timeout",
+                format!("the body did not arrive within {} ms", limit.as_millis()),
+                vec![FieldError::new(
+                    "body",
+                    format!("must arrive within {} ms", limit.as_millis()),
+                )],
             ),
             Self::NotFound => (
                 StatusCode::NOT_FOUND,

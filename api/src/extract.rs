@@ -2,6 +2,8 @@
 //! `Idempotency-Key`, each parsed and validated by the type the handler receives, so every error
 //! names the field (as the client spelled it) and its rule.
 
+use std::time::Duration;
+
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
@@ -45,8 +47,15 @@ pub trait FromJsonBody: Sized {
     fn from_json(body: &[u8]) -> Result<Self, ApiError>;
 }
 
-/// A JSON body of type `T`: 415 for another media type, 413 past the limit, 400 naming each field.
+/// A JSON body of type `T`: 415 for another media type, 413 past the limit, 408 when it arrives
+/// too slowly, 400 naming each field.
 pub struct JsonBody<T>(pub T);
+
+/// How long a body may take to arrive; the router sets it from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTimeout(pub Duration);
+
+const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     // No Content-Type is accepted, as the original API did; anything else must be JSON.
@@ -73,8 +82,13 @@ impl<S: Send + Sync, T: FromJsonBody> FromRequest<S> for JsonBody<T> {
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
         check_json_content_type(request.headers())?;
-        let body = Bytes::from_request(request, state)
+        let timeout = request
+            .extensions()
+            .get::<BodyTimeout>()
+            .map_or(DEFAULT_BODY_TIMEOUT, |t| t.0);
+        let body = tokio::time::timeout(timeout, Bytes::from_request(request, state))
             .await
+            .map_err(|_| ApiError::BodyTimeout { limit: timeout })?
             .map_err(|rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::PayloadTooLarge {

@@ -6,6 +6,7 @@ use wiber_api::metrics::Metrics;
 use wiber_api::producer::KafkaProducer;
 use wiber_api::store::MongoStore;
 use wiber_api::{AppState, app};
+use wiber_common::serve::{Limits, serve};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -31,6 +32,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         producer,
         store,
         metrics,
+        body_timeout: config.read_timeout,
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -41,9 +43,18 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
             )
         })?;
     tracing::info!(listen = %config.listen, topic = %config.kafka_topic, "wiber-api serving");
-    axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(wiber_common::shutdown::signal())
-        .await?;
+    let limits = Limits {
+        header_read_timeout: config.read_timeout,
+        max_connections: config.max_connections,
+        drain: config.shutdown_drain,
+    };
+    serve(
+        listener,
+        app(state.clone()),
+        limits,
+        wiber_common::shutdown::signal(),
+    )
+    .await;
     // Requests in flight have been answered; nothing queued may be lost on the way out.
     state.producer.flush(Duration::from_secs(10));
     tracing::info!("wiber-api stopped");

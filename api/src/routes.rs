@@ -8,13 +8,13 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::handler::Handler;
 use axum::response::Response;
 use axum::routing::{MethodFilter, MethodRouter};
-use axum::{Json, Router, middleware};
+use axum::{Extension, Json, Router, middleware};
 use utoipa::OpenApi;
 use utoipa::openapi::path::HttpMethod;
 use wiber_common::message::{FieldError, Message};
 
 use crate::error::{ApiError, Problem};
-use crate::extract::BODY_LIMIT_BYTES;
+use crate::extract::{BODY_LIMIT_BYTES, BodyTimeout};
 use crate::metrics::{Metrics, track};
 use crate::producer::MessageProducer;
 use crate::read::{self, MessageCount};
@@ -26,6 +26,8 @@ pub struct AppState<P, S> {
     pub producer: P,
     pub store: S,
     pub metrics: Metrics,
+    /// How long a request body may take to arrive (API_READ_TIMEOUT_MS).
+    pub body_timeout: std::time::Duration,
 }
 
 type Shared<P, S> = State<Arc<AppState<P, S>>>;
@@ -96,6 +98,7 @@ pub fn app<P: MessageProducer, S: MessageStore>(state: Arc<AppState<P, S>>) -> R
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(Extension(BodyTimeout(state.body_timeout)))
         .layer(middleware::from_fn_with_state(metrics, track))
         .with_state(state)
 }

@@ -29,6 +29,7 @@ use crate::store::MessageStore;
     responses(
         (status = 200, description = "Acknowledged by Kafka", body = Message),
         (status = 400, description = "Invalid body or header", body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "Body slower than API_READ_TIMEOUT_MS", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Idempotency-Key reused for a different message", body = Problem, content_type = "application/problem+json"),

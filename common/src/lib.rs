@@ -11,5 +11,6 @@ pub mod metrics;
 #[cfg(feature = "mongo")]
 pub mod mongo;
 pub mod process;
+pub mod serve;
 pub mod shutdown;
 pub mod telemetry;

@@ -162,6 +162,7 @@ pub fn state(producer: FakeProducer, store: FakeStore) -> State {
         producer,
         store,
         metrics: Metrics::new(),
+        body_timeout: std::time::Duration::from_secs(10),
     })
 }
 

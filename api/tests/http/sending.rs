@@ -184,3 +184,17 @@ async fn idempotent_send_still_works_when_the_store_cannot_be_asked() {
     let expected = idempotent_message_id("alice", "k-1", "bob", "c");
     assert_eq!(answer["messageId"], expected.to_string());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_body_that_never_arrives_is_408_naming_the_body_and_nothing_is_produced() {
+    let s = state(FakeProducer::default(), FakeStore::default());
+    let stalled = futures::stream::pending::<Result<axum::body::Bytes, std::io::Error>>();
+    let request = axum::http::Request::post("/messages")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(axum::body::Body::from_stream(stalled))
+        .unwrap();
+    let (status, _, answer) = call(router(&s), request).await;
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT, "{answer}");
+    assert_eq!(fields(&answer), ["body"]);
+    assert!(s.producer.sent.lock().unwrap().is_empty());
+}

@@ -1,0 +1,83 @@
+//! Serving HTTP on a port that clients reach, with the limits such a port needs and `axum::serve`
+//! does not set: a deadline for a request's headers (which also closes idle keep-alive
+//! connections), a cap on open connections, and a bounded drain at shutdown, so slow or idle
+//! clients can neither exhaust the process nor keep it from stopping.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// A connection that has not sent a request's complete headers within this is closed: the
+    /// first request's, and the next one's on an idle keep-alive connection.
+    pub header_read_timeout: Duration,
+    /// Connections accepted past this many open ones are closed at once.
+    pub max_connections: usize,
+    /// How long requests in flight may finish after `shutdown`, before the rest are cut.
+    pub drain: Duration,
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then drains within `limits.drain`.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, say: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::debug!(
+                max = limits.max_connections,
+                "connection refused: too many open"
+            );
+            continue;
+        };
+        let service = TowerToHyperService::new(router.clone());
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(limits.drain) => {
+            tracing::warn!(drain = ?limits.drain, "connections still open after the drain; closing them");
+        }
+    }
+}
