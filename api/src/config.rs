@@ -3,7 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use wiber_common::config::{ConfigError, ensure, parse, string};
+use wiber_common::config::{ConfigError, parse, parse_in, string};
 use wiber_common::kafka::KafkaConnection;
 
 #[derive(Debug, Clone)]
@@ -41,41 +41,11 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let host: IpAddr = parse("API_HOST", IpAddr::from([0, 0, 0, 0]))?;
         let port: u16 = parse("API_PORT", 8000)?;
-        let timeout_ms: u64 = parse("KAFKA_PRODUCE_TIMEOUT_MS", 10_000)?;
-        ensure(
-            "KAFKA_PRODUCE_TIMEOUT_MS",
-            &timeout_ms,
-            (100..=300_000).contains(&timeout_ms),
-            "must be between 100 and 300000",
-        )?;
-        let mongo_timeout_ms: u64 = parse("MONGO_TIMEOUT_MS", 3_000)?;
-        ensure(
-            "MONGO_TIMEOUT_MS",
-            &mongo_timeout_ms,
-            (100..=60_000).contains(&mongo_timeout_ms),
-            "must be between 100 and 60000",
-        )?;
-        let read_timeout_ms: u64 = parse("API_READ_TIMEOUT_MS", 10_000)?;
-        ensure(
-            "API_READ_TIMEOUT_MS",
-            &read_timeout_ms,
-            (100..=300_000).contains(&read_timeout_ms),
-            "must be between 100 and 300000",
-        )?;
-        let max_connections: usize = parse("API_MAX_CONNECTIONS", 1024)?;
-        ensure(
-            "API_MAX_CONNECTIONS",
-            &max_connections,
-            (1..=1_000_000).contains(&max_connections),
-            "must be between 1 and 1000000",
-        )?;
-        let drain_ms: u64 = parse("API_SHUTDOWN_DRAIN_MS", 15_000)?;
-        ensure(
-            "API_SHUTDOWN_DRAIN_MS",
-            &drain_ms,
-            (0..=300_000).contains(&drain_ms),
-            "must be between 0 and 300000",
-        )?;
+        let timeout_ms: u64 = parse_in("KAFKA_PRODUCE_TIMEOUT_MS", 10_000, 100..=300_000)?;
+        let mongo_timeout_ms: u64 = parse_in("MONGO_TIMEOUT_MS", 3_000, 100..=60_000)?;
+        let read_timeout_ms: u64 = parse_in("API_READ_TIMEOUT_MS", 10_000, 100..=300_000)?;
+        let max_connections: usize = parse_in("API_MAX_CONNECTIONS", 1024, 1..=1_000_000)?;
+        let drain_ms: u64 = parse_in("API_SHUTDOWN_DRAIN_MS", 15_000, 0..=300_000)?;
         let topic = string("KAFKA_TOPIC", "wiber.messages");
         Ok(Self {
             kafka: KafkaConnection::from_env()?,

@@ -42,6 +42,29 @@ where
     }
 }
 
+/// The variable parsed as `T` within `range` (inclusive), or `default` when it is unset or empty.
+pub fn parse_in<T>(
+    var: &str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: FromStr + PartialOrd + std::fmt::Display,
+    T::Err: std::fmt::Display,
+{
+    in_range(var, parse(var, default)?, &range)
+}
+
+fn in_range<T: PartialOrd + std::fmt::Display>(
+    var: &str,
+    value: T,
+    range: &std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError> {
+    let reason = format!("must be {} to {}", range.start(), range.end());
+    ensure(var, &value, range.contains(&value), &reason)?;
+    Ok(value)
+}
+
 /// Fails unless `check` holds for an already parsed value.
 pub fn ensure<T: std::fmt::Display>(
     var: &str,
@@ -69,6 +92,23 @@ mod tests {
         let err = parse_value::<u16>("API_PORT", Some("80a"), 8000).unwrap_err();
         assert_eq!(err.var, "API_PORT");
         assert!(err.to_string().contains("API_PORT=\"80a\""), "{err}");
+    }
+
+    #[test]
+    fn a_value_out_of_range_names_the_variable_and_the_range() {
+        // Unset: nothing sets it, so the default comes back.
+        assert_eq!(
+            parse_in::<u64>("WIBER_COMMON_TEST_UNSET", 7, 1..=10).unwrap(),
+            7
+        );
+        assert_eq!(in_range("API_PORT", 10, &(1..=10)).unwrap(), 10);
+        let err = in_range("API_MAX_CONNECTIONS", 0usize, &(1..=1024)).unwrap_err();
+        assert_eq!(err.var, "API_MAX_CONNECTIONS");
+        assert!(
+            err.to_string()
+                .contains("API_MAX_CONNECTIONS=\"0\": must be 1 to 1024"),
+            "{err}"
+        );
     }
 
     #[test]

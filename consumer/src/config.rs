@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use mongodb::options::{Acknowledgment, WriteConcern};
-use wiber_common::config::{ConfigError, ensure, parse, string};
+use wiber_common::config::{ConfigError, ensure, parse, parse_in, string};
 use wiber_common::kafka::KafkaConnection;
 
 #[derive(Debug, Clone)]
@@ -72,13 +72,7 @@ fn parse_w(w: &str) -> Result<u32, ConfigError> {
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let topic = string("KAFKA_TOPIC", "wiber.messages");
-        let batch_size: usize = parse("CONSUMER_BATCH_SIZE", 500)?;
-        ensure(
-            "CONSUMER_BATCH_SIZE",
-            &batch_size,
-            (1..=10_000).contains(&batch_size),
-            "must be 1 to 10000",
-        )?;
+        let batch_size: usize = parse_in("CONSUMER_BATCH_SIZE", 500, 1..=10_000)?;
         let batch_wait_ms: u64 = parse("CONSUMER_BATCH_WAIT_MS", 20)?;
         ensure(
             "CONSUMER_BATCH_WAIT_MS",
@@ -93,13 +87,7 @@ impl Config {
             batch_idle_ms <= batch_wait_ms,
             "must be at most CONSUMER_BATCH_WAIT_MS",
         )?;
-        let stats_ms: u64 = parse("CONSUMER_STATS_INTERVAL_MS", 5000)?;
-        ensure(
-            "CONSUMER_STATS_INTERVAL_MS",
-            &stats_ms,
-            (100..=600_000).contains(&stats_ms),
-            "must be 100 to 600000",
-        )?;
+        let stats_ms: u64 = parse_in("CONSUMER_STATS_INTERVAL_MS", 5000, 100..=600_000)?;
         let session_ms: u64 = parse("CONSUMER_SESSION_TIMEOUT_MS", 10_000)?;
         ensure(
             "CONSUMER_SESSION_TIMEOUT_MS",

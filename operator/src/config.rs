@@ -3,7 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use wiber_common::config::{ConfigError, ensure, parse, string};
+use wiber_common::config::{ConfigError, parse, parse_in, string};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -27,13 +27,7 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let host: IpAddr = parse("OPERATOR_HOST", IpAddr::from([0, 0, 0, 0]))?;
         let port: u16 = parse("OPERATOR_PORT", 8080)?;
-        let lease_secs: u64 = parse("LEASE_DURATION_SECONDS", 15)?;
-        ensure(
-            "LEASE_DURATION_SECONDS",
-            &lease_secs,
-            (5..=300).contains(&lease_secs),
-            "must be 5 to 300",
-        )?;
+        let lease_secs: u64 = parse_in("LEASE_DURATION_SECONDS", 15, 5..=300)?;
         let watch = string("WATCH_NAMESPACE", "");
         let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_owned())
