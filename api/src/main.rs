@@ -34,14 +34,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         metrics,
         body_timeout: config.read_timeout,
     });
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot listen on {} (API_HOST, API_PORT): {e}",
-                config.listen
-            )
-        })?;
+    let listener = wiber_common::serve::bind(config.listen, "API_HOST, API_PORT").await?;
     tracing::info!(listen = %config.listen, topic = %config.kafka_topic, "wiber-api serving");
     let limits = Limits {
         header_read_timeout: config.read_timeout,

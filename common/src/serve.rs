@@ -4,6 +4,7 @@
 //! clients can neither exhaust the process nor keep it from stopping.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +25,13 @@ pub struct Limits {
     pub max_connections: usize,
     /// How long requests in flight may finish after `shutdown`, before the rest are cut.
     pub drain: Duration,
+}
+
+/// Binds `addr`; the error names the variables that set it (e.g. "API_HOST, API_PORT").
+pub async fn bind(addr: SocketAddr, vars: &str) -> Result<TcpListener, String> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr} ({vars}): {e}"))
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then drains within `limits.drain`.

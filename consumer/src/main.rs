@@ -36,14 +36,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
 
     let consumer = Arc::new(kafka::create(&config, metrics.clone())?);
     let dead_letters = KafkaDeadLetters::new(&config.kafka, &config.dlq_topic)?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot listen on {} (CONSUMER_HOST, CONSUMER_PORT): {e}",
-                config.listen
-            )
-        })?;
+    let listener = wiber_common::serve::bind(config.listen, "CONSUMER_HOST, CONSUMER_PORT").await?;
     let health = Arc::new(Health {
         consumer: consumer.clone(),
         writer: writer.clone(),

@@ -28,14 +28,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         let _ = rx.wait_for(|s| *s).await;
     };
 
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot listen on {} (OPERATOR_HOST, OPERATOR_PORT): {e}",
-                config.listen
-            )
-        })?;
+    let listener = wiber_common::serve::bind(config.listen, "OPERATOR_HOST, OPERATOR_PORT").await?;
     // Ready once serving: a standby is healthy too, it only waits for the lease.
     let router = wiber_common::health::router(metrics.registry.clone(), || async {
         axum::Json(serde_json::json!({ "status": "ready" })).into_response()
