@@ -5,7 +5,7 @@ use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
-use wiber_common::message::{conversation_id, validate_content, validate_user};
+use wiber_common::message::{conversation_id, openapi, validate_content, validate_user};
 
 use crate::error::ApiError;
 use crate::extract::{Fields, FromJsonBody, QueryParams, path_error};
@@ -15,11 +15,11 @@ use crate::store::{ConversationPage, CountScope, Cursor};
 #[derive(Debug, Clone, PartialEq, Eq, ToSchema)]
 #[schema(rename_all = "camelCase")]
 pub struct NewMessage {
-    #[schema(min_length = 1, max_length = 50, pattern = "^[A-Za-z0-9._-]+$")]
+    #[schema(schema_with = openapi::user)]
     pub from_user: String,
-    #[schema(min_length = 1, max_length = 50, pattern = "^[A-Za-z0-9._-]+$")]
+    #[schema(schema_with = openapi::user)]
     pub to_user: String,
-    #[schema(min_length = 1, max_length = 5000)]
+    #[schema(schema_with = openapi::content)]
     pub content: String,
 }
 

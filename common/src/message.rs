@@ -15,18 +15,12 @@ pub const CONTENT_MAX_CHARS: usize = 5000;
 pub struct Message {
     /// Assigned by the API; the same for retries that share an `Idempotency-Key`.
     pub message_id: Uuid,
-    #[cfg_attr(
-        feature = "openapi",
-        schema(min_length = 1, max_length = 50, pattern = "^[A-Za-z0-9._-]+$")
-    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = openapi::user))]
     pub from_user: String,
-    #[cfg_attr(
-        feature = "openapi",
-        schema(min_length = 1, max_length = 50, pattern = "^[A-Za-z0-9._-]+$")
-    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = openapi::user))]
     pub to_user: String,
     /// 1 to 5000 Unicode characters.
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 5000))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = openapi::content))]
     pub content: String,
     /// Milliseconds since the epoch, assigned by the Kafka broker when it appended the message
     /// (LogAppendTime), so clocks of API replicas cannot reorder a conversation.
@@ -167,6 +161,33 @@ impl FieldError {
         }
     }
 }
+
+/// The user-name and content rules as OpenAPI schemas, from the same constants as the checks below.
+#[cfg(feature = "openapi")]
+pub mod openapi {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+
+    use super::{CONTENT_MAX_CHARS, USER_MAX_CHARS, USER_PATTERN};
+
+    pub fn user() -> ObjectBuilder {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(USER_MAX_CHARS))
+            .pattern(Some(USER_PATTERN))
+    }
+
+    pub fn content() -> ObjectBuilder {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("1 to 5000 Unicode characters."))
+            .min_length(Some(1))
+            .max_length(Some(CONTENT_MAX_CHARS))
+    }
+}
+
+/// What `validate_user` accepts, as a regular expression (with 1 to `USER_MAX_CHARS` characters).
+pub const USER_PATTERN: &str = "^[A-Za-z0-9._-]+$";
 
 pub fn validate_user(field: &str, value: &str) -> Result<(), FieldError> {
     let chars = value.chars().count();
