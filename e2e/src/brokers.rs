@@ -1,7 +1,6 @@
 //! The three-node Kafka cluster (RF 3, `min.insync.replicas=2`) that `make test` starts for broker
 //! faults, and the faults themselves, through `dev/kafka.sh`.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use tokio::sync::{Mutex, MutexGuard};
@@ -40,7 +39,7 @@ impl ReplicatedKafka {
     }
 
     fn kafka_sh(&self, args: &[&str]) {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dev/kafka.sh");
+        let script = crate::repo().join("dev/kafka.sh");
         let status = Command::new(&script)
             .args(args)
             .env("KAFKA_PORT", &self.port)

@@ -1,11 +1,13 @@
 //! Helpers for tests against the local Kubernetes control plane that `make test` starts
-//! (`dev/cluster.sh`): the admin client from `KUBECONFIG`, the WiberCluster CRD, a kubeconfig that
-//! authenticates as a ServiceAccount, and helm/kubectl commands run with a deadline.
+//! (`dev/cluster.sh`): the admin client from `KUBECONFIG`, the WiberCluster CRD, server-side apply,
+//! a kubeconfig that authenticates as a ServiceAccount, helm run with a deadline, and the operator
+//! binary.
 
-use std::fs::{self, File};
+use std::fmt::Debug;
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
@@ -13,15 +15,24 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config, CustomResourceExt, ResourceExt};
-use serde_json::json;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
 use wiber_operator::crd::WiberCluster;
 
-use crate::stack::{Process, binary, eventually};
+use crate::command::{Output, run};
+use crate::process::{Process, binary};
+use crate::wait::eventually;
 use crate::{assert_reachable, required_env, unique_name};
 
 /// The field manager of everything the tests apply.
 pub const MANAGER: &str = "wiber-e2e";
-const WITHIN: Duration = Duration::from_secs(90);
+/// How long the control plane, kwok and the operator get to reach a state a test waits for.
+pub const WITHIN: Duration = Duration::from_secs(90);
+/// Tolerations (JSON, as `helm --set-json` takes them) of kwok's fake nodes, which are tainted so
+/// that real workloads never land there by accident.
+pub const KWOK_TOLERATIONS: &str =
+    r#"[{"key":"kwok.x-k8s.io/node","operator":"Equal","value":"fake","effect":"NoSchedule"}]"#;
 
 /// A client for the cluster in `KUBECONFIG`, failing at once when the variable is missing or the
 /// apiserver does not accept connections.
@@ -48,13 +59,9 @@ pub async fn client() -> Client {
 pub async fn install_crd(client: &Client) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let crd = WiberCluster::crd();
-    crds.patch(
-        &crd.name_any(),
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .expect("apply CRD");
+    apply(&crds, &crd.name_any(), &crd)
+        .await
+        .expect("apply CRD");
     wait_established(&crds, &crd.name_any()).await;
 }
 
@@ -112,65 +119,10 @@ pub async fn service_account_kubeconfig(client: &Client, ns: &str, account: &str
     path
 }
 
-/// What a finished command printed.
-pub struct Output {
-    pub status: ExitStatus,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Output {
-    /// stdout, after asserting the command succeeded (the panic shows both streams).
-    pub fn success(self, what: &str) -> String {
-        assert!(
-            self.status.success(),
-            "{what} failed ({}):\nstdout: {}\nstderr: {}",
-            self.status,
-            self.stdout,
-            self.stderr
-        );
-        self.stdout
-    }
-}
-
-/// Runs a command with a deadline (killing it at the deadline and failing the test).
-pub fn run(what: &str, command: &mut Command, within: Duration) -> Output {
-    let dir = std::env::temp_dir().join(unique_name("wiber-e2e-cmd"));
-    fs::create_dir_all(&dir).expect("temp dir");
-    let (out, err) = (dir.join("stdout"), dir.join("stderr"));
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(File::create(&out).expect("stdout file"))
-        .stderr(File::create(&err).expect("stderr file"))
-        .spawn()
-        .unwrap_or_else(|e| panic!("{what}: cannot start {command:?}: {e}"));
-    let deadline = Instant::now() + within;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for command") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{what}: still running after {within:?}; stderr: {}",
-                fs::read_to_string(&err).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let output = Output {
-        status,
-        stdout: fs::read_to_string(&out).unwrap_or_default(),
-        stderr: fs::read_to_string(&err).unwrap_or_default(),
-    };
-    let _ = fs::remove_dir_all(&dir);
-    output
-}
-
-/// A helm command (`WIBER_HELM_BIN`) with throw-away helm directories under `home`; commands that
-/// talk to the cluster get `--kubeconfig` from `KUBECONFIG`.
-pub fn helm(home: &Path, args: &[&str]) -> Command {
+/// Runs helm (`WIBER_HELM_BIN`) with `args` and a deadline, with throw-away helm directories;
+/// commands that talk to the cluster get `--kubeconfig` from `KUBECONFIG`.
+pub fn helm(args: &[&str], within: Duration) -> Output {
+    let home = std::env::temp_dir().join(unique_name("wiber-e2e-helm"));
     let mut command = Command::new(required_env("WIBER_HELM_BIN"));
     command
         .args(args)
@@ -180,7 +132,45 @@ pub fn helm(home: &Path, args: &[&str]) -> Command {
     if let Ok(kubeconfig) = std::env::var("KUBECONFIG") {
         command.arg("--kubeconfig").arg(kubeconfig);
     }
-    command
+    let output = run(&format!("helm {}", args.join(" ")), &mut command, within);
+    let _ = fs::remove_dir_all(&home);
+    output
+}
+
+/// Server-side apply of `object` as `name`, by the tests' field manager, taking over any field.
+pub async fn apply<K>(
+    api: &Api<K>,
+    name: &str,
+    object: &(impl Serialize + Debug),
+) -> kube::Result<K>
+where
+    K: Clone + DeserializeOwned + Debug,
+{
+    api.patch(
+        name,
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(object),
+    )
+    .await
+}
+
+/// Applies the WiberCluster `name` with `spec`, its pods scheduled with `KWOK_TOLERATIONS` only;
+/// the API server's answer.
+pub async fn apply_wibercluster(
+    api: &Api<WiberCluster>,
+    name: &str,
+    spec: Value,
+) -> kube::Result<WiberCluster> {
+    let mut spec = spec;
+    let tolerations: Value = serde_json::from_str(KWOK_TOLERATIONS).expect("tolerations JSON");
+    spec["scheduling"] = json!({ "tolerations": tolerations });
+    let object = json!({
+        "apiVersion": "wiber.io/v1alpha1",
+        "kind": "WiberCluster",
+        "metadata": {"name": name},
+        "spec": spec,
+    });
+    apply(api, name, &object).await
 }
 
 /// A fresh namespace `<prefix>-<unique>`.

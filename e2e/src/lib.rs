@@ -5,11 +5,17 @@
 //! the test at once with a message saying how to start it, instead of hanging in a client retry loop.
 
 pub mod brokers;
+pub mod command;
+pub mod kafka;
 pub mod kube;
+pub mod metrics;
+pub mod process;
 pub mod promql;
 pub mod stack;
+pub mod wait;
 
 use std::net::ToSocketAddrs;
+use std::path::PathBuf;
 use std::time::Duration;
 
 const HOW_TO_RUN: &str =
@@ -58,6 +64,11 @@ pub fn mongo_uri() -> String {
         .to_owned();
     assert_reachable("The MongoDB-protocol server", "MONGO_URI", &hosts);
     uri
+}
+
+/// The workspace root: scripts, charts and manifests the tests read are found from here.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// A name no other test run uses, so tests share servers without sharing state.

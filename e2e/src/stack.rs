@@ -2,174 +2,19 @@
 //! each test with its own topic, consumer group and database so tests run side by side.
 
 use std::collections::HashSet;
-use std::fs::File;
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
 use mongodb::bson::{Document, doc};
-use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use serde_json::{Value, json};
 
-use crate::{kafka_bootstrap, mongo_uri, required_env, unique_name};
+use crate::kafka::create_topic;
+use crate::process::{Process, binary, free_port, log_dir};
+use crate::wait::eventually;
+use crate::{kafka_bootstrap, metrics, mongo_uri, required_env, unique_name};
 
 pub const PARTITIONS: i32 = 3;
-
-/// A free loopback port (the OS picks it; it is released for the child to bind).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
-/// Where `make test` put the binaries (`WIBER_BIN_DIR`), else this workspace's debug build.
-pub fn binary(name: &str) -> PathBuf {
-    let dir = std::env::var_os("WIBER_BIN_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug"),
-        PathBuf::from,
-    );
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build --workspace --bins` (make test does)",
-        path.display()
-    );
-    path
-}
-
-fn log_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-logs");
-    std::fs::create_dir_all(&dir).expect("log dir");
-    dir
-}
-
-/// A child process that is killed when the test ends, however it ends.
-pub struct Process {
-    pub name: String,
-    child: Child,
-    pub log: PathBuf,
-}
-
-impl Process {
-    pub fn spawn(program: PathBuf, args: &[&str], env: &[(String, String)], name: &str) -> Self {
-        let log = log_dir().join(format!("{}.log", unique_name(name)));
-        let out = File::create(&log).expect("log file");
-        let err = out.try_clone().expect("log file");
-        let child = Command::new(&program)
-            .args(args)
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
-        Self {
-            name: name.to_owned(),
-            child,
-            log,
-        }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// SIGKILL: the process gets no chance to commit or flush anything.
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// SIGTERM, then waits (with a deadline) for a graceful exit; returns its exit status code.
-    pub fn terminate(&mut self, within: Duration) -> Option<i32> {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()
-            .expect("kill command");
-        assert!(status.success(), "kill -TERM {} failed", self.pid());
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status.code();
-            }
-            if Instant::now() > deadline {
-                self.kill();
-                panic!(
-                    "{} did not stop within {within:?} of SIGTERM; log: {}",
-                    self.name,
-                    self.log.display()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Waits (with a deadline) for the process to exit on its own; returns its exit status code.
-    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status.code();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} still runs after {within:?}; log: {}",
-                self.name,
-                self.log.display()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// SIGSTOP or SIGCONT: a frozen process keeps its sockets open and answers nothing.
-    pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.pid().to_string()])
-            .status()
-            .expect("kill command");
-        assert!(status.success(), "kill -{signal} {} failed", self.pid());
-    }
-
-    pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Polls `check` until it returns `Some`, failing the test with `what` at the deadline.
-pub async fn eventually<T, F, Fut>(what: &str, within: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {within:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// A private FerretDB instance, for tests that take the store down and bring it back.
 pub struct OwnStore {
@@ -249,25 +94,6 @@ pub struct Wiber {
     env: Vec<(String, String)>,
 }
 
-pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .expect("admin client");
-    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(-1))
-        .set("message.timestamp.type", "LogAppendTime");
-    let results = admin
-        .create_topics(
-            [&new_topic],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
-        )
-        .await
-        .expect("create_topics");
-    for r in results {
-        r.unwrap_or_else(|(t, e)| panic!("creating topic {t}: {e}"));
-    }
-}
-
 /// A consumer process with its health port.
 pub struct ConsumerProcess {
     pub process: Process,
@@ -275,16 +101,27 @@ pub struct ConsumerProcess {
 }
 
 impl ConsumerProcess {
-    /// The value of a metric (summed over label sets), 0 when absent.
+    /// The value of a metric (summed over label sets), 0 when absent or when nothing answers.
     pub async fn metric(&self, http: &reqwest::Client, name: &str) -> f64 {
-        let Ok(response) = http.get(format!("{}/metrics", self.url)).send().await else {
-            return 0.0;
-        };
-        let text = response.text().await.unwrap_or_default();
-        text.lines()
-            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        metrics::metric(http, &self.url, name, &[])
+            .await
+            .unwrap_or(0.0)
+    }
+
+    /// Waits until `reached` holds for the metric `name` as `metric` reads it, failing the test
+    /// with `what` after `within`.
+    pub async fn wait_metric(
+        &self,
+        http: &reqwest::Client,
+        what: &str,
+        name: &str,
+        within: Duration,
+        reached: impl Fn(f64) -> bool,
+    ) {
+        eventually(what, within, || async {
+            reached(self.metric(http, name).await).then_some(())
+        })
+        .await;
     }
 }
 
@@ -496,6 +333,14 @@ async fn wait_ready(http: &reqwest::Client, url: &str, process: &Process) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The `messageId` of an answer of the API (a message, or a problem naming the message).
+pub fn message_id(answer: &Value) -> String {
+    answer["messageId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no messageId in {answer}"))
+        .to_owned()
 }
 
 /// Sends `count` messages over `conversations` with `concurrency` requests in flight and returns

@@ -10,18 +10,20 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use rdkafka::ClientConfig;
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value, json};
+use wiber_e2e::kafka::{create_topic, produce_backlog};
 use wiber_e2e::kube::{
-    MANAGER, client, delete_namespace, install_crd, namespace_with_mongo_secret, spawn_operator,
+    WITHIN, apply_wibercluster, client, delete_namespace, install_crd, namespace_with_mongo_secret,
+    spawn_operator,
 };
-use wiber_e2e::stack::{Process, Wiber, binary, create_topic, eventually, free_port};
+use wiber_e2e::metrics::{samples, scrape, value};
+use wiber_e2e::process::{Process, binary, free_port};
+use wiber_e2e::stack::{Wiber, message_id};
+use wiber_e2e::wait::eventually;
 use wiber_e2e::{kafka_bootstrap, required_env, unique_name};
 use wiber_operator::crd::WiberCluster;
 
-const STORED_WITHIN: Duration = Duration::from_secs(60);
-const WITHIN: Duration = Duration::from_secs(90);
+use crate::STORED_WITHIN;
 
 fn tls_file(name: &str) -> String {
     let path = PathBuf::from(required_env("WIBER_KAFKA_TLS_DIR")).join(name);
@@ -53,14 +55,19 @@ async fn delivers_messages(kafka_env: &[(&str, String)]) {
     let mut ids = HashSet::new();
     for i in 0..20 {
         let sent = wiber.send("alice", "bob", &format!("secured {i}")).await;
-        ids.insert(sent["messageId"].as_str().unwrap().to_owned());
+        ids.insert(message_id(&sent));
     }
     wiber.assert_stored_exactly_once(&ids, STORED_WITHIN).await;
     // The consumer commits through the secured listener too: its lag drains to zero.
-    eventually("consumer lag back to 0", STORED_WITHIN, || async {
-        (consumer.metric(&wiber.http, "wiber_consumer_lag").await == 0.0).then_some(())
-    })
-    .await;
+    consumer
+        .wait_metric(
+            &wiber.http,
+            "consumer lag back to 0",
+            "wiber_consumer_lag",
+            STORED_WITHIN,
+            |lag| lag == 0.0,
+        )
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -173,40 +180,13 @@ async fn operator_measures_lag_over_sasl_ssl_with_credentials_from_secrets() {
     // A backlog of 12 records, produced through the plain listener.
     let topic = unique_name("wiber-sec-topic");
     create_topic(&kafka_bootstrap(), &topic, 3).await;
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", kafka_bootstrap())
-        .create()
-        .unwrap();
-    for i in 0..12 {
-        producer
-            .send(
-                FutureRecord::to(&topic).key(&format!("k{i}")).payload("{}"),
-                Duration::from_secs(10),
-            )
-            .await
-            .expect("produce");
-    }
+    produce_backlog(&kafka_bootstrap(), &topic, 12, "{}").await;
 
     let operator_port = free_port();
     let _operator = spawn_operator(&ns, operator_port);
 
     let clusters: Api<WiberCluster> = Api::namespaced(client.clone(), &ns);
-    let apply = |spec: Value| {
-        let clusters = clusters.clone();
-        async move {
-            let object = json!({
-                "apiVersion": "wiber.io/v1alpha1", "kind": "WiberCluster",
-                "metadata": {"name": "secure"}, "spec": spec,
-            });
-            clusters
-                .patch(
-                    "secure",
-                    &PatchParams::apply(MANAGER).force(),
-                    &Patch::Apply(&object),
-                )
-                .await
-        }
-    };
+    let apply = |spec: Value| apply_wibercluster(&clusters, "secure", spec);
     let spec = |authentication: Value| {
         json!({
             "kafka": {
@@ -218,9 +198,6 @@ async fn operator_measures_lag_over_sasl_ssl_with_credentials_from_secrets() {
             },
             "mongodb": {"connectionSecret": {"name": "mongo"}},
             "consumers": {"minReplicas": 1, "maxReplicas": 3, "targetLagPerReplica": 5, "lagPollSeconds": 1},
-            "scheduling": {"tolerations": [
-                {"key": "kwok.x-k8s.io/node", "operator": "Equal", "value": "fake", "effect": "NoSchedule"}
-            ]},
         })
     };
 
@@ -367,19 +344,14 @@ async fn operator_measures_lag_over_sasl_ssl_with_credentials_from_secrets() {
     );
 
     // Deleted, the cluster's metric series go with it.
-    let series = format!("namespace=\"{ns}\"");
-    let metrics = || async {
-        reqwest::get(format!("http://127.0.0.1:{operator_port}/metrics"))
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()
-    };
-    let text = metrics().await.expect("operator metrics");
+    let series = [("namespace", ns.as_str())];
+    let http = reqwest::Client::new();
+    let operator_url = format!("http://127.0.0.1:{operator_port}");
+    let text = scrape(&http, &operator_url)
+        .await
+        .expect("operator metrics");
     assert!(
-        text.lines()
-            .any(|l| l.starts_with("wiber_operator_consumer_lag{") && l.contains(&series)),
+        value(&text, "wiber_operator_consumer_lag", &series).is_some(),
         "lag series of the cluster: {text}"
     );
     clusters
@@ -387,7 +359,11 @@ async fn operator_measures_lag_over_sasl_ssl_with_credentials_from_secrets() {
         .await
         .unwrap();
     eventually("the deleted cluster's series are gone", WITHIN, || async {
-        (!metrics().await?.contains(&series)).then_some(())
+        let text = scrape(&http, &operator_url).await?;
+        samples(&text)
+            .iter()
+            .all(|s| !s.has_labels(&series))
+            .then_some(())
     })
     .await;
 

@@ -16,13 +16,12 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::{Value, json};
-use wiber_e2e::kube::{client, create_namespace, delete_namespace, helm, run};
-use wiber_e2e::stack::eventually;
+use wiber_e2e::command::run;
+use wiber_e2e::kube::{WITHIN, client, create_namespace, delete_namespace, helm};
+use wiber_e2e::wait::eventually;
 use wiber_e2e::{required_env, unique_name};
 
-/// The version `dev/cluster.sh` builds (dev/k8s/kubernetes/go.mod).
-const KUBE_VERSION: &str = "v1.34.4";
-const WITHIN: Duration = Duration::from_secs(90);
+use crate::KUBE_VERSION;
 
 /// A Deployment whose Pods can only land on the kwok nodes (their label and taint). The image is
 /// never pulled: kwok simulates the containers.
@@ -158,8 +157,8 @@ async fn helm_install_creates_the_charts_objects_and_uninstall_removes_them() {
     required_env("WIBER_HELM_BIN");
     let client = client().await;
     let ns = create_namespace(&client, "helm").await;
-    let home: PathBuf = std::env::temp_dir().join(unique_name("wiber-e2e-helm"));
-    let chart = home.join("chart");
+    let dir: PathBuf = std::env::temp_dir().join(unique_name("wiber-e2e-chart"));
+    let chart = dir.join("chart");
     write_chart(&chart);
     let chart_path = chart.to_str().expect("utf-8 temp path");
 
@@ -176,12 +175,7 @@ async fn helm_install_creates_the_charts_objects_and_uninstall_removes_them() {
         "--timeout",
         "90s",
     ];
-    run(
-        "helm install",
-        &mut helm(&home, &install),
-        Duration::from_secs(120),
-    )
-    .success("helm install");
+    helm(&install, Duration::from_secs(120)).success("helm install");
 
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let settings = config_maps
@@ -219,12 +213,7 @@ async fn helm_install_creates_the_charts_objects_and_uninstall_removes_them() {
         "--timeout",
         "90s",
     ];
-    run(
-        "helm uninstall",
-        &mut helm(&home, &uninstall),
-        Duration::from_secs(120),
-    )
-    .success("helm uninstall");
+    helm(&uninstall, Duration::from_secs(120)).success("helm uninstall");
     eventually("the chart's objects to be gone", WITHIN, || async {
         let gone = config_maps.get_opt("probe-settings").await.ok()?.is_none()
             && deployments.get_opt("probe-web").await.ok()?.is_none()
@@ -238,7 +227,7 @@ async fn helm_install_creates_the_charts_objects_and_uninstall_removes_them() {
     .await;
 
     delete_namespace(&client, &ns).await;
-    let _ = fs::remove_dir_all(&home);
+    let _ = fs::remove_dir_all(&dir);
 }
 
 fn kubectl(kubeconfig: &str, args: &[&str]) -> String {
@@ -255,7 +244,11 @@ fn kubectl_sees_the_built_version_and_the_kwok_nodes_ready() {
 
     let version: Value = serde_json::from_str(&kubectl(&kubeconfig, &["get", "--raw", "/version"]))
         .expect("/version is JSON");
-    assert_eq!(version["gitVersion"], KUBE_VERSION, "/version: {version}");
+    assert_eq!(
+        version["gitVersion"],
+        format!("v{KUBE_VERSION}"),
+        "/version: {version}"
+    );
     assert_eq!(version["major"], "1");
     assert_eq!(version["minor"], "34");
 

@@ -6,15 +6,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use futures::future::try_join_all;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
+use wiber_e2e::kafka::create_topic;
+use wiber_e2e::stack::PARTITIONS;
 use wiber_e2e::{kafka_bootstrap, unique_name};
 
-const PARTITIONS: i32 = 3;
 const KEYS: [&str; 6] = [
     "alice:bob",
     "carol:dave",
@@ -26,30 +25,11 @@ const KEYS: [&str; 6] = [
 const PER_KEY: usize = 50;
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-async fn create_topic(bootstrap: &str, topic: &str) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .expect("admin client");
-    // -1 takes the broker's default replication factor: 1 on one node, 3 on three.
-    let new_topic = NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(-1));
-    let results = admin
-        .create_topics(
-            [&new_topic],
-            &AdminOptions::new().operation_timeout(Some(TIMEOUT)),
-        )
-        .await
-        .expect("create_topics request");
-    for result in results {
-        result.unwrap_or_else(|(t, e)| panic!("creating topic {t}: {e}"));
-    }
-}
-
 #[tokio::test]
 async fn idempotent_acks_all_records_are_consumed_in_key_order_and_committed_at_high_watermarks() {
     let bootstrap = kafka_bootstrap();
     let topic = unique_name("e2e-kafka");
-    create_topic(&bootstrap, &topic).await;
+    create_topic(&bootstrap, &topic, PARTITIONS).await;
 
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &bootstrap)

@@ -8,11 +8,13 @@ use rdkafka::ClientConfig;
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 use serde_json::json;
-use wiber_e2e::stack::{OwnStore, Wiber, eventually, stream};
+use wiber_e2e::kafka::producer;
+use wiber_e2e::stack::{OwnStore, Wiber, message_id, stream};
+use wiber_e2e::wait::eventually;
 
-use crate::{CONCURRENCY, STORED_WITHIN, STREAM};
+use super::{CONCURRENCY, RECOVERED_WITHIN, STREAM};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_killed_mid_stream_and_restarted_loses_nothing_and_duplicates_nothing() {
@@ -23,18 +25,15 @@ async fn consumer_killed_mid_stream_and_restarted_loses_nothing_and_duplicates_n
     let sender = stream(&wiber, STREAM, CONCURRENCY, "kill");
     let killer = async {
         // Kill once it has stored part of the stream, so some offsets are committed and some not.
-        eventually(
-            "the consumer to store part of the stream",
-            STORED_WITHIN,
-            || async {
-                (consumer
-                    .metric(&http, "wiber_consumer_messages_stored_total")
-                    .await
-                    >= 300.0)
-                    .then_some(())
-            },
-        )
-        .await;
+        consumer
+            .wait_metric(
+                &http,
+                "the consumer to store part of the stream",
+                "wiber_consumer_messages_stored_total",
+                RECOVERED_WITHIN,
+                |stored| stored >= 300.0,
+            )
+            .await;
         consumer.process.kill();
     };
     let ((acknowledged, failed), ()) = tokio::join!(sender, killer);
@@ -45,7 +44,7 @@ async fn consumer_killed_mid_stream_and_restarted_loses_nothing_and_duplicates_n
 
     let restarted = wiber.consumer().await;
     wiber
-        .assert_stored_exactly_once(&acknowledged, STORED_WITHIN)
+        .assert_stored_exactly_once(&acknowledged, RECOVERED_WITHIN)
         .await;
     assert_eq!(acknowledged.len(), STREAM);
     // The restarted consumer redid what was stored but not committed: duplicates, not errors.
@@ -71,31 +70,29 @@ async fn store_outage_pauses_consumption_and_resumes_without_loss() {
 
     let (first, failed) = stream(&wiber, 300, CONCURRENCY, "before").await;
     assert_eq!(failed, 0);
-    eventually("the first part stored", STORED_WITHIN, || async {
-        (consumer
-            .metric(&http, "wiber_consumer_messages_stored_total")
-            .await
-            >= 300.0)
-            .then_some(())
-    })
-    .await;
+    consumer
+        .wait_metric(
+            &http,
+            "the first part stored",
+            "wiber_consumer_messages_stored_total",
+            RECOVERED_WITHIN,
+            |stored| stored >= 300.0,
+        )
+        .await;
 
     store.stop();
     // Kafka is up, so the API keeps accepting; the consumer must hold these until the store returns.
     let (during, failed) = stream(&wiber, 700, CONCURRENCY, "during").await;
     assert_eq!(failed, 0, "sending must not depend on the store");
-    eventually(
-        "the consumer to retry against the dead store",
-        STORED_WITHIN,
-        || async {
-            (consumer
-                .metric(&http, "wiber_consumer_store_retries_total")
-                .await
-                >= 1.0)
-                .then_some(())
-        },
-    )
-    .await;
+    consumer
+        .wait_metric(
+            &http,
+            "the consumer to retry against the dead store",
+            "wiber_consumer_store_retries_total",
+            RECOVERED_WITHIN,
+            |retries| retries >= 1.0,
+        )
+        .await;
     let stored_while_down = consumer
         .metric(&http, "wiber_consumer_messages_stored_total")
         .await;
@@ -112,7 +109,9 @@ async fn store_outage_pauses_consumption_and_resumes_without_loss() {
     let (after, failed) = stream(&wiber, 300, CONCURRENCY, "after").await;
     assert_eq!(failed, 0);
     let all: HashSet<String> = first.into_iter().chain(during).chain(after).collect();
-    wiber.assert_stored_exactly_once(&all, STORED_WITHIN).await;
+    wiber
+        .assert_stored_exactly_once(&all, RECOVERED_WITHIN)
+        .await;
     assert_eq!(all.len(), 1300);
 }
 
@@ -120,15 +119,12 @@ async fn store_outage_pauses_consumption_and_resumes_without_loss() {
 async fn poison_message_goes_to_the_dead_letter_topic_and_never_blocks_its_partition() {
     let wiber = Wiber::start().await;
     let consumer = wiber.consumer().await;
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &wiber.bootstrap)
-        .create()
-        .unwrap();
+    let producer = producer(&wiber.bootstrap);
 
     let mut acknowledged = HashSet::new();
     for i in 0..20 {
         let m = wiber.send("alice", "bob", &format!("before {i}")).await;
-        acknowledged.insert(m["messageId"].as_str().unwrap().to_owned());
+        acknowledged.insert(message_id(&m));
     }
     // Same key as the conversation, so the poison sits in the middle of its partition.
     let poison = producer
@@ -151,10 +147,10 @@ async fn poison_message_goes_to_the_dead_letter_topic_and_never_blocks_its_parti
         .expect("second poison produced");
     for i in 0..20 {
         let m = wiber.send("bob", "alice", &format!("after {i}")).await;
-        acknowledged.insert(m["messageId"].as_str().unwrap().to_owned());
+        acknowledged.insert(message_id(&m));
     }
     wiber
-        .assert_stored_exactly_once(&acknowledged, STORED_WITHIN)
+        .assert_stored_exactly_once(&acknowledged, RECOVERED_WITHIN)
         .await;
 
     // Both poison records are in the dead-letter topic with their reason and origin.
@@ -202,10 +198,15 @@ async fn poison_message_goes_to_the_dead_letter_topic_and_never_blocks_its_parti
         .await;
     assert_eq!(dead, 2.0);
     // The partition moved past the poison: the group's lag drains to zero.
-    eventually("the group's lag to reach zero", STORED_WITHIN, || async {
-        (consumer.metric(&wiber.http, "wiber_consumer_lag").await == 0.0).then_some(())
-    })
-    .await;
+    consumer
+        .wait_metric(
+            &wiber.http,
+            "the group's lag to reach zero",
+            "wiber_consumer_lag",
+            RECOVERED_WITHIN,
+            |lag| lag == 0.0,
+        )
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -216,31 +217,25 @@ async fn second_consumer_joining_and_first_leaving_mid_stream_store_everything_o
 
     let sender = stream(&wiber, STREAM, CONCURRENCY, "rebalance");
     let choreography = async {
-        eventually(
-            "the first consumer to store some",
-            STORED_WITHIN,
-            || async {
-                (first
-                    .metric(&http, "wiber_consumer_messages_stored_total")
-                    .await
-                    >= 200.0)
-                    .then_some(())
-            },
-        )
-        .await;
+        first
+            .wait_metric(
+                &http,
+                "the first consumer to store some",
+                "wiber_consumer_messages_stored_total",
+                RECOVERED_WITHIN,
+                |stored| stored >= 200.0,
+            )
+            .await;
         let second = wiber.consumer().await;
-        eventually(
-            "the second consumer to get partitions",
-            STORED_WITHIN,
-            || async {
-                (second
-                    .metric(&http, "wiber_consumer_assigned_partitions")
-                    .await
-                    >= 1.0)
-                    .then_some(())
-            },
-        )
-        .await;
+        second
+            .wait_metric(
+                &http,
+                "the second consumer to get partitions",
+                "wiber_consumer_assigned_partitions",
+                RECOVERED_WITHIN,
+                |assigned| assigned >= 1.0,
+            )
+            .await;
         // The first leaves gracefully mid-stream: it commits what it stored and leaves the group.
         let code = first.process.terminate(Duration::from_secs(30));
         assert_eq!(code, Some(0), "graceful shutdown exits 0");
@@ -255,20 +250,17 @@ async fn second_consumer_joining_and_first_leaving_mid_stream_store_everything_o
     let ((acknowledged, failed), second) = tokio::join!(sender, choreography);
     assert_eq!(failed, 0);
     wiber
-        .assert_stored_exactly_once(&acknowledged, STORED_WITHIN)
+        .assert_stored_exactly_once(&acknowledged, RECOVERED_WITHIN)
         .await;
-    eventually(
-        "the survivor to own every partition",
-        STORED_WITHIN,
-        || async {
-            (second
-                .metric(&http, "wiber_consumer_assigned_partitions")
-                .await
-                == 3.0)
-                .then_some(())
-        },
-    )
-    .await;
+    second
+        .wait_metric(
+            &http,
+            "the survivor to own every partition",
+            "wiber_consumer_assigned_partitions",
+            RECOVERED_WITHIN,
+            |assigned| assigned == 3.0,
+        )
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -276,10 +268,7 @@ async fn a_producer_with_a_skewed_clock_cannot_reorder_a_conversation() {
     let wiber = Wiber::start().await;
     let _consumer = wiber.consumer().await;
     // Another API replica whose clock runs an hour ahead writes first...
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &wiber.bootstrap)
-        .create()
-        .unwrap();
+    let producer = producer(&wiber.bootstrap);
     let hour_ahead = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -300,7 +289,7 @@ async fn a_producer_with_a_skewed_clock_cannot_reorder_a_conversation() {
         .expect("produced");
     // ...then this replica writes the reply.
     let reply = wiber.send("bob", "alice", "second").await;
-    let page = eventually("both stored", STORED_WITHIN, || async {
+    let page = eventually("both stored", RECOVERED_WITHIN, || async {
         let (_, _, page) = wiber.get("/messages/alice/bob").await;
         page.as_array().filter(|p| p.len() == 2).cloned()
     })

@@ -5,15 +5,13 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use wiber_e2e::stack::{Wiber, eventually};
+use wiber_e2e::stack::{Wiber, message_id};
+use wiber_e2e::wait::eventually;
 
-const STORED_WITHIN: Duration = Duration::from_secs(60);
+use crate::STORED_WITHIN;
 
 fn ids(messages: &[Value]) -> Vec<String> {
-    messages
-        .iter()
-        .map(|m| m["messageId"].as_str().unwrap().to_owned())
-        .collect()
+    messages.iter().map(message_id).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -202,10 +200,7 @@ async fn retries_with_one_idempotency_key_are_stored_once() {
     let other: Value = send("order-18").await.unwrap().json().await.unwrap();
     assert_ne!(other["messageId"], first["messageId"]);
 
-    let expected: HashSet<String> = [first, other]
-        .iter()
-        .map(|m| m["messageId"].as_str().unwrap().to_owned())
-        .collect();
+    let expected: HashSet<String> = [first, other].iter().map(message_id).collect();
     wiber
         .assert_stored_exactly_once(&expected, STORED_WITHIN)
         .await;
@@ -240,7 +235,7 @@ fn now_millis() -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_unreachable_answers_503_with_retry_after_and_reports_not_ready() {
-    use wiber_e2e::stack::{Process, binary, free_port};
+    use wiber_e2e::process::{Process, binary, free_port};
     // Nothing listens on the bootstrap port: the broker is down.
     let port = free_port();
     let env: Vec<(String, String)> = [

@@ -5,9 +5,10 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use wiber_e2e::stack::{OwnStore, Wiber, eventually};
+use wiber_e2e::stack::{OwnStore, Wiber, message_id};
+use wiber_e2e::wait::eventually;
 
-use crate::STORED_WITHIN;
+use super::RECOVERED_WITHIN;
 
 /// The API's store timeout in this test, and the most a request may take beyond it.
 const STORE_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -21,7 +22,7 @@ async fn a_frozen_store_answers_reads_503_in_bounded_time_and_keyed_sends_still_
     wiber.wait_ready().await;
     let _consumer = wiber.consumer().await;
     let before = wiber.send("alice", "bob", "before the freeze").await;
-    eventually("the first message stored", STORED_WITHIN, || async {
+    eventually("the first message stored", RECOVERED_WITHIN, || async {
         (wiber.count("").await == 1).then_some(())
     })
     .await;
@@ -48,11 +49,10 @@ async fn a_frozen_store_answers_reads_503_in_bounded_time_and_keyed_sends_still_
     assert!(took < STORE_TIMEOUT + SLACK, "keyed POST took {took:?}");
     store.thaw();
 
-    let ids: HashSet<String> = [&before, &during]
-        .iter()
-        .map(|m| m["messageId"].as_str().unwrap().to_owned())
-        .collect();
-    wiber.assert_stored_exactly_once(&ids, STORED_WITHIN).await;
+    let ids: HashSet<String> = [&before, &during].into_iter().map(message_id).collect();
+    wiber
+        .assert_stored_exactly_once(&ids, RECOVERED_WITHIN)
+        .await;
     let (status, retry) = wiber.post_keyed("frozen-1", &body).await;
     assert_eq!(
         (status, &retry["messageId"]),

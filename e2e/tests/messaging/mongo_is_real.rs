@@ -2,11 +2,13 @@
 //! inserts and queries through the official driver, a compound index serving a sorted query,
 //! and duplicate-key errors (code 11000) from a unique index, for single and unordered batch inserts.
 
+use std::future::IntoFuture;
+
 use futures::TryStreamExt;
 use mongodb::bson::{Document, doc};
 use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::IndexOptions;
-use mongodb::{Client, Collection, IndexModel};
+use mongodb::{Client, Collection, Cursor, IndexModel};
 use wiber_e2e::{mongo_uri, unique_name};
 
 const DUPLICATE_KEY: i32 = 11000;
@@ -31,6 +33,22 @@ fn message(id: &str, from: &str, to: &str, ts: i64) -> Document {
     }
 }
 
+/// The `messageId`s of what a query finds, in its order.
+async fn ids(
+    find: impl IntoFuture<Output = mongodb::error::Result<Cursor<Document>>>,
+) -> Vec<String> {
+    let found: Vec<Document> = find
+        .await
+        .expect("find")
+        .try_collect()
+        .await
+        .expect("cursor");
+    found
+        .iter()
+        .map(|d| d.get_str("messageId").unwrap().to_owned())
+        .collect()
+}
+
 #[tokio::test]
 async fn inserted_messages_come_back_filtered_and_sorted() {
     let (db, messages) = fresh_collection().await;
@@ -52,34 +70,16 @@ async fn inserted_messages_come_back_filtered_and_sorted() {
     let inserted = messages.insert_many(docs).await.expect("insert_many");
     assert_eq!(inserted.inserted_ids.len(), 4);
 
-    let conversation: Vec<Document> = messages
+    let conversation = messages
         .find(doc! { "conversationId": "alice:bob" })
-        .sort(doc! { "timestamp": 1 })
-        .await
-        .expect("find")
-        .try_collect()
-        .await
-        .expect("cursor");
-    let ids: Vec<&str> = conversation
-        .iter()
-        .map(|d| d.get_str("messageId").unwrap())
-        .collect();
-    assert_eq!(ids, ["m1", "m2", "m3"]);
+        .sort(doc! { "timestamp": 1 });
+    assert_eq!(ids(conversation).await, ["m1", "m2", "m3"]);
 
-    let newest_of_alice: Vec<Document> = messages
+    let newest_of_alice = messages
         .find(doc! { "$or": [{ "fromUser": "alice" }, { "toUser": "alice" }] })
         .sort(doc! { "timestamp": -1 })
-        .limit(2)
-        .await
-        .expect("find")
-        .try_collect()
-        .await
-        .expect("cursor");
-    let ids: Vec<&str> = newest_of_alice
-        .iter()
-        .map(|d| d.get_str("messageId").unwrap())
-        .collect();
-    assert_eq!(ids, ["m3", "m2"]);
+        .limit(2);
+    assert_eq!(ids(newest_of_alice).await, ["m3", "m2"]);
 
     let count = messages
         .count_documents(doc! { "conversationId": "alice:bob" })

@@ -1,0 +1,87 @@
+//! Slow and idle clients against the real API: cut off by the read timeout, refused past the
+//! connection cap, and unable to hold up a SIGTERM.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use wiber_e2e::mongo_uri;
+use wiber_e2e::stack::Wiber;
+
+/// Whether the server closes (or resets) the connection within `within`.
+fn closed_by_server(stream: &mut TcpStream, within: Duration) -> bool {
+    stream
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .expect("read timeout");
+    let deadline = Instant::now() + within;
+    let mut buf = [0u8; 1024];
+    while Instant::now() < deadline {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+fn connect(wiber: &Wiber, partial_headers: bool) -> TcpStream {
+    let mut stream =
+        TcpStream::connect(wiber.api_url.trim_start_matches("http://")).expect("connect");
+    if partial_headers {
+        stream
+            .write_all(b"POST /messages HTTP/1.1\r\nHost: wiber\r\nContent-Type: app")
+            .expect("partial headers");
+    }
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_idle_connections_are_closed_and_connections_past_the_cap_refused() {
+    let limits = [
+        ("API_READ_TIMEOUT_MS", "1000".to_owned()),
+        ("API_MAX_CONNECTIONS", "8".to_owned()),
+    ];
+    let wiber = Wiber::spawn(mongo_uri(), &limits).await;
+    wiber.wait_ready().await;
+
+    // Half send part of their headers and stop, half send nothing: all are cut off, while a
+    // well-behaved client is still served.
+    let mut slow: Vec<TcpStream> = (0..6).map(|i| connect(&wiber, i % 2 == 0)).collect();
+    wiber
+        .send("alice", "bob", "served beside slow clients")
+        .await;
+    for (i, stream) in slow.iter_mut().enumerate() {
+        assert!(
+            closed_by_server(stream, Duration::from_secs(6)),
+            "slow connection {i} still open"
+        );
+    }
+
+    // Past the cap, connections are closed at once (well before the read timeout would).
+    let mut held: Vec<TcpStream> = (0..12).map(|_| connect(&wiber, false)).collect();
+    let refused = held
+        .iter_mut()
+        .map(|s| closed_by_server(s, Duration::from_millis(300)))
+        .filter(|closed| *closed)
+        .count();
+    assert!(refused >= 4, "only {refused} of 12 refused with a cap of 8");
+    drop(held);
+    // Once they are gone, clients are served again.
+    wiber.send("alice", "bob", "served after the flood").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_connections_cannot_keep_the_api_from_stopping_on_sigterm() {
+    let limits = [
+        ("API_READ_TIMEOUT_MS", "60000".to_owned()),
+        ("API_SHUTDOWN_DRAIN_MS", "2000".to_owned()),
+    ];
+    let mut wiber = Wiber::spawn(mongo_uri(), &limits).await;
+    wiber.wait_ready().await;
+    let _held: Vec<TcpStream> = (0..20).map(|i| connect(&wiber, i % 2 == 0)).collect();
+    wiber.send("alice", "bob", "last words").await;
+    // Drain (2 s) plus the producer's flush (at most 10 s) and start-up slack.
+    assert_eq!(wiber.api.terminate(Duration::from_secs(15)), Some(0));
+}
