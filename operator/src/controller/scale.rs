@@ -18,7 +18,8 @@ use crate::scaling::{self, LagSample, Policy, Reason, Recommendation};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scaling {
     pub consumers: ConsumerStatus,
-    /// Partitions and total lag, when lag was measured this time.
+    /// Partitions and total lag: this reconcile's measurement, else the last this process made
+    /// (`None` when it has made none; the status then keeps what it had).
     pub measured: Option<(i32, i64)>,
     /// A replica change worth an event.
     pub event: Option<ScaleEvent>,
@@ -37,6 +38,10 @@ struct ClusterMemory {
     cluster: (String, String),
     history: Vec<Recommendation>,
     last_sample: Option<LagSample>,
+    /// When this process last changed the replicas. The status says so too, but the cached
+    /// WiberCluster a reconcile starts from may predate the status write that recorded it, and
+    /// server-side apply would then remove the field.
+    last_scale_time: Option<Time>,
 }
 
 #[derive(Debug, Default)]
@@ -48,6 +53,24 @@ fn memory_key(wc: &WiberCluster) -> String {
 }
 
 impl Memory {
+    fn last_scale_time(&self, wc: &WiberCluster) -> Option<Time> {
+        let memory = self.0.lock().expect("scaling memory lock");
+        memory.get(&memory_key(wc))?.last_scale_time.clone()
+    }
+
+    fn last_measured(&self, wc: &WiberCluster) -> Option<(i32, i64)> {
+        let memory = self.0.lock().expect("scaling memory lock");
+        let sample = memory.get(&memory_key(wc))?.last_sample.as_ref()?;
+        Some((sample.partitions, sample.total_lag))
+    }
+
+    fn scaled_at(&self, wc: &WiberCluster, at: Time) {
+        let mut memory = self.0.lock().expect("scaling memory lock");
+        if let Some(mem) = memory.get_mut(&memory_key(wc)) {
+            mem.last_scale_time = Some(at);
+        }
+    }
+
     /// Drops the memory of WiberClusters that no longer exist, and their metric series unless a
     /// cluster of the same name has taken their place.
     pub fn forget_deleted(&self, metrics: &Metrics, present: &[Arc<WiberCluster>]) {
@@ -101,15 +124,16 @@ pub fn scale(
         desired: current,
         ready: 0,
         reason: None,
-        last_scale_time: wc
-            .status
-            .as_ref()
-            .and_then(|s| s.consumers.last_scale_time.clone()),
+        last_scale_time: memory.last_scale_time(wc).or_else(|| {
+            wc.status
+                .as_ref()
+                .and_then(|s| s.consumers.last_scale_time.clone())
+        }),
     };
     let Some(m) = &observation.kafka.lag else {
         return Scaling {
             consumers,
-            measured: None,
+            measured: memory.last_measured(wc),
             event: None,
         };
     };
@@ -159,7 +183,9 @@ pub fn scale(
     let event = (decision.desired != current && observation.consumer_deployed).then(|| {
         let up = decision.reason == Reason::ScaleUp;
         metrics.scaled(&scope.ns, &scope.name, if up { "up" } else { "down" });
-        consumers.last_scale_time = Some(Time(jiff::Timestamp::now()));
+        let at = Time(jiff::Timestamp::now());
+        memory.scaled_at(wc, at.clone());
+        consumers.last_scale_time = Some(at);
         ScaleEvent {
             reason: decision.reason,
             note: format!(

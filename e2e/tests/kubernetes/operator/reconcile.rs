@@ -142,9 +142,11 @@ async fn wibercluster_reconciles_scales_with_lag_and_is_cleaned_up() {
     assert!(pdbs.get_opt("chat-api").await.unwrap().is_some());
 
     // kwok runs the pods: the status becomes Ready with observedGeneration.
-    let ready = eventually("WiberCluster Ready", WITHIN, || async {
+    // Ready needs one API pod; kwok may start the second a moment later.
+    let ready = eventually("WiberCluster Ready with both API pods", WITHIN, || async {
         let wc = clusters.get("chat").await.ok()?;
-        (condition(&wc, "Ready").as_deref() == Some("True")).then_some(wc)
+        let both = wc.status.as_ref()?.api_ready_replicas == 2;
+        (condition(&wc, "Ready").as_deref() == Some("True") && both).then_some(wc)
     })
     .await;
     let status = ready.status.unwrap();
