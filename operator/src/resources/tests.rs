@@ -226,14 +226,7 @@ fn plaintext_needs_no_credentials_and_another_secret_rolls_the_pods() {
 fn pods_are_locked_down_and_probed() {
     let d = desired(&plain(), &inputs(1));
     for (deployment, port) in [(&d.api, "http"), (&d.consumer, "metrics")] {
-        let pod = deployment
-            .spec
-            .as_ref()
-            .unwrap()
-            .template
-            .spec
-            .as_ref()
-            .unwrap();
+        let pod = pod(deployment);
         let c = &pod.containers[0];
         let sc = c.security_context.as_ref().unwrap();
         assert_eq!(sc.run_as_non_root, Some(true));
@@ -354,14 +347,7 @@ fn scheduling_constraints_reach_both_pod_templates() {
     }));
     let d = desired(&wc, &inputs(1));
     for deployment in [&d.api, &d.consumer] {
-        let pod = deployment
-            .spec
-            .as_ref()
-            .unwrap()
-            .template
-            .spec
-            .as_ref()
-            .unwrap();
+        let pod = pod(deployment);
         assert_eq!(pod.node_selector.as_ref().unwrap()["pool"], "wiber");
         assert_eq!(
             pod.tolerations.as_ref().unwrap()[0].key.as_deref(),
