@@ -18,6 +18,7 @@ pub struct ReplicatedKafka {
     pub bootstrap: String,
     port: String,
     frozen: Vec<u8>,
+    stopped: Vec<u8>,
     _turn: MutexGuard<'static, ()>,
 }
 
@@ -34,6 +35,7 @@ impl ReplicatedKafka {
             bootstrap,
             port: required_env("WIBER_REPLICATED_KAFKA_PORT"),
             frozen: Vec::new(),
+            stopped: Vec::new(),
             _turn: turn,
         }
     }
@@ -60,12 +62,27 @@ impl ReplicatedKafka {
         self.kafka_sh(&["thaw-node", &node.to_string()]);
         self.frozen.retain(|n| *n != node);
     }
+
+    /// SIGTERM, waiting until the node is gone: its partitions move to the others.
+    pub fn stop(&mut self, node: u8) {
+        self.kafka_sh(&["stop-node", &node.to_string()]);
+        self.stopped.push(node);
+    }
+
+    /// Starts a stopped node again and waits until it serves.
+    pub fn start(&mut self, node: u8) {
+        self.kafka_sh(&["start-node", &node.to_string()]);
+        self.stopped.retain(|n| *n != node);
+    }
 }
 
 impl Drop for ReplicatedKafka {
     fn drop(&mut self) {
         for node in std::mem::take(&mut self.frozen) {
             self.kafka_sh(&["thaw-node", &node.to_string()]);
+        }
+        for node in std::mem::take(&mut self.stopped) {
+            self.kafka_sh(&["start-node", &node.to_string()]);
         }
     }
 }

@@ -274,26 +274,29 @@ impl Wiber {
             .collection("messages")
     }
 
+    /// The `messageId` of every stored document, duplicates included; empty while the store
+    /// cannot be read.
+    pub async fn stored_ids(&self) -> Vec<String> {
+        let collection = self.collection().await;
+        let find = collection.find(doc! {}).projection(doc! { "messageId": 1 });
+        match find.await {
+            Ok(cursor) => cursor
+                .try_collect::<Vec<Document>>()
+                .await
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|d| d.get_str("messageId").ok().map(str::to_owned))
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
     /// Waits until the store holds exactly `ids` (every acknowledged message, each once) and
     /// nothing else. Panics at the deadline with what is missing or duplicated.
     pub async fn assert_stored_exactly_once(&self, ids: &HashSet<String>, within: Duration) {
-        let collection = self.collection().await;
         let deadline = Instant::now() + within;
         loop {
-            let stored: Vec<String> = match collection
-                .find(doc! {})
-                .projection(doc! { "messageId": 1 })
-                .await
-            {
-                Ok(cursor) => cursor
-                    .try_collect::<Vec<Document>>()
-                    .await
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(|d| d.get_str("messageId").ok().map(str::to_owned))
-                    .collect(),
-                Err(_) => Vec::new(),
-            };
+            let stored = self.stored_ids().await;
             let distinct: HashSet<String> = stored.iter().cloned().collect();
             assert_eq!(distinct.len(), stored.len(), "a message was stored twice");
             let unexpected: Vec<&String> = distinct.difference(ids).collect();

@@ -2,11 +2,12 @@
 
 use std::time::Duration;
 
+mod brokers;
 mod consumer;
 mod sending;
 mod store;
 
 /// How long a fault test waits for the pipeline, recovering from the fault included.
-const RECOVERED_WITHIN: Duration = Duration::from_secs(90);
+pub(crate) const RECOVERED_WITHIN: Duration = Duration::from_secs(90);
 const STREAM: usize = 1500;
-const CONCURRENCY: usize = 16;
+pub(crate) const CONCURRENCY: usize = 16;

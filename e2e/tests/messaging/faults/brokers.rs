@@ -1,0 +1,178 @@
+//! Broker loss in the three-node cluster (RF 3, `min.insync.replicas=2`) during a stream: every
+//! message answered 200 is stored exactly once, a message whose outcome was unknown at most once,
+//! and nothing else.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+use wiber_e2e::brokers::{NODES, ReplicatedKafka};
+use wiber_e2e::mongo_uri;
+use wiber_e2e::stack::{ConsumerProcess, Wiber};
+use wiber_e2e::wait::eventually;
+
+use crate::faults::{CONCURRENCY, RECOVERED_WITHIN};
+
+/// What the clients of a stream were told.
+#[derive(Debug, Default)]
+struct Told {
+    acknowledged: HashSet<String>,
+    /// 503 outcome-unknown: the message may or may not be stored.
+    unknown: HashSet<String>,
+    /// 503 "not sent" (with Retry-After) and anything else, by status.
+    refused: Vec<u16>,
+}
+
+async fn stream(wiber: &Wiber, count: usize, prefix: &str) -> Told {
+    let answers: Vec<(u16, Value)> = futures::stream::iter(0..count)
+        .map(|i| {
+            let body = json!({
+                "fromUser": format!("{prefix}-u{}", i % 7),
+                "toUser": format!("{prefix}-v{}", i % 5),
+                "content": format!("message {i}"),
+            });
+            async move {
+                let response = wiber.post(&body).await;
+                let status = response.status().as_u16();
+                (status, response.json().await.unwrap_or(Value::Null))
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    let mut told = Told::default();
+    for (status, body) in answers {
+        let id = body["messageId"].as_str().map(str::to_owned);
+        let unknown = body["type"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("#outcome-unknown"));
+        match (status, id) {
+            (200, Some(id)) => {
+                told.acknowledged.insert(id);
+            }
+            (503, Some(id)) if unknown => {
+                told.unknown.insert(id);
+            }
+            _ => told.refused.push(status),
+        }
+    }
+    told
+}
+
+impl Told {
+    fn merge(mut self, other: Told) -> Told {
+        self.acknowledged.extend(other.acknowledged);
+        self.unknown.extend(other.unknown);
+        self.refused.extend(other.refused);
+        self
+    }
+}
+
+/// Waits until the group has consumed everything, then checks the store against what the clients
+/// were told: each acknowledged message once, an unknown one at most once, nothing else.
+async fn assert_store_matches(wiber: &Wiber, consumer: &ConsumerProcess, told: &Told) {
+    let http = &wiber.http;
+    eventually(
+        "every acknowledged message stored",
+        RECOVERED_WITHIN,
+        || async {
+            let stored: HashSet<String> = wiber.stored_ids().await.into_iter().collect();
+            told.acknowledged.is_subset(&stored).then_some(())
+        },
+    )
+    .await;
+    // Lag zero: nothing the brokers accepted is still on its way to the store.
+    eventually(
+        "the group's lag to reach zero",
+        RECOVERED_WITHIN,
+        || async { (consumer.metric(http, "wiber_consumer_lag").await == 0.0).then_some(()) },
+    )
+    .await;
+    let ids = wiber.stored_ids().await;
+    let distinct: HashSet<&String> = ids.iter().collect();
+    assert_eq!(distinct.len(), ids.len(), "a message was stored twice");
+    for id in &ids {
+        assert!(
+            told.acknowledged.contains(id) || told.unknown.contains(id),
+            "stored, but its client was told it was not sent: {id}"
+        );
+    }
+    eprintln!(
+        "{} acknowledged, {} of unknown outcome ({} of them stored), {} refused",
+        told.acknowledged.len(),
+        told.unknown.len(),
+        told.unknown
+            .iter()
+            .filter(|id| distinct.contains(id))
+            .count(),
+        told.refused.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_stopped_and_restarted_mid_stream_loses_and_duplicates_nothing() {
+    let mut kafka = ReplicatedKafka::exclusive().await;
+    let wiber = Wiber::spawn_on(kafka.bootstrap.clone(), mongo_uri(), &[]).await;
+    wiber.wait_ready().await;
+    let consumer = wiber.consumer().await;
+
+    let before = stream(&wiber, 300, "before").await;
+    // Every node leads a partition of the three-partition topic: whichever stops, a partition
+    // changes leader, and changes back after the restart.
+    tokio::task::block_in_place(|| kafka.stop(NODES[0]));
+    let during = stream(&wiber, 600, "during").await;
+    tokio::task::block_in_place(|| kafka.start(NODES[0]));
+    let after = stream(&wiber, 300, "after").await;
+    let told = before.merge(during).merge(after);
+    assert!(
+        told.refused.iter().all(|s| *s == 503),
+        "only 503 while a broker is away: {told:?}"
+    );
+    // With two of three in sync, losing one broker must not refuse a single message.
+    assert_eq!(told.acknowledged.len(), 1200, "{told:?}");
+    assert_store_matches(&wiber, &consumer, &told).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_two_brokers_stopped_nothing_is_acknowledged_and_nothing_refused_is_stored() {
+    let mut kafka = ReplicatedKafka::exclusive().await;
+    let timeout = [("KAFKA_PRODUCE_TIMEOUT_MS", "3000".to_owned())];
+    let wiber = Wiber::spawn_on(kafka.bootstrap.clone(), mongo_uri(), &timeout).await;
+    wiber.wait_ready().await;
+    let consumer = wiber.consumer().await;
+
+    let before = stream(&wiber, 100, "before").await;
+    assert_eq!(before.acknowledged.len(), 100, "{before:?}");
+    tokio::task::block_in_place(|| {
+        kafka.stop(NODES[1]);
+        kafka.stop(NODES[2]);
+    });
+    // One replica left of min.insync.replicas=2: no write can be acknowledged.
+    let during = stream(&wiber, 40, "during").await;
+    assert!(during.acknowledged.is_empty(), "{during:?}");
+    assert!(
+        during.refused.iter().all(|s| *s == 503),
+        "only 503 while brokers are away: {during:?}"
+    );
+    tokio::task::block_in_place(|| {
+        kafka.start(NODES[1]);
+        kafka.start(NODES[2]);
+    });
+    // Streams until a whole one is acknowledged, keeping what every attempt was told.
+    let deadline = Instant::now() + RECOVERED_WITHIN;
+    let mut after = Told::default();
+    loop {
+        let told = stream(&wiber, 50, "after").await;
+        let whole = told.acknowledged.len() == 50;
+        after = after.merge(told);
+        if whole {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cluster did not accept writes again: {after:?}"
+        );
+    }
+    assert_store_matches(&wiber, &consumer, &before.merge(during).merge(after)).await;
+}
