@@ -346,16 +346,16 @@ pub fn message_id(answer: &Value) -> String {
         .to_owned()
 }
 
-/// Sends `count` messages over `conversations` with `concurrency` requests in flight and returns
-/// the ids the API acknowledged (200). Non-200 answers are allowed (the test decides) and counted.
-pub async fn stream(
+/// Sends `count` messages (unique content, over 7 senders and 5 recipients) with `concurrency`
+/// requests in flight, and returns every answer: status and JSON body.
+pub async fn stream_answers(
     wiber: &Wiber,
     count: usize,
     concurrency: usize,
     prefix: &str,
-) -> (HashSet<String>, usize) {
+) -> Vec<(u16, Value)> {
     use futures::StreamExt;
-    let results: Vec<Option<String>> = futures::stream::iter(0..count)
+    futures::stream::iter(0..count)
         .map(|i| {
             let body = json!({
                 "fromUser": format!("{prefix}-u{}", i % 7),
@@ -364,17 +364,28 @@ pub async fn stream(
             });
             async move {
                 let response = wiber.post(&body).await;
-                if response.status() == 200 {
-                    let v: Value = response.json().await.ok()?;
-                    v["messageId"].as_str().map(str::to_owned)
-                } else {
-                    None
-                }
+                let status = response.status().as_u16();
+                (status, response.json().await.unwrap_or(Value::Null))
             }
         })
         .buffer_unordered(concurrency)
         .collect()
-        .await;
-    let failed = results.iter().filter(|r| r.is_none()).count();
-    (results.into_iter().flatten().collect(), failed)
+        .await
+}
+
+/// Like `stream_answers`, returning the ids the API acknowledged (200) and how many were not.
+pub async fn stream(
+    wiber: &Wiber,
+    count: usize,
+    concurrency: usize,
+    prefix: &str,
+) -> (HashSet<String>, usize) {
+    let answers = stream_answers(wiber, count, concurrency, prefix).await;
+    let acknowledged: HashSet<String> = answers
+        .iter()
+        .filter(|(status, _)| *status == 200)
+        .filter_map(|(_, body)| body["messageId"].as_str().map(str::to_owned))
+        .collect();
+    let failed = answers.len() - acknowledged.len();
+    (acknowledged, failed)
 }

@@ -5,11 +5,9 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
-use futures::StreamExt;
-use serde_json::{Value, json};
 use wiber_e2e::brokers::{NODES, ReplicatedKafka};
 use wiber_e2e::mongo_uri;
-use wiber_e2e::stack::{ConsumerProcess, Wiber};
+use wiber_e2e::stack::{ConsumerProcess, Wiber, stream_answers};
 use wiber_e2e::wait::eventually;
 
 use crate::faults::{CONCURRENCY, RECOVERED_WITHIN};
@@ -25,22 +23,7 @@ struct Told {
 }
 
 async fn stream(wiber: &Wiber, count: usize, prefix: &str) -> Told {
-    let answers: Vec<(u16, Value)> = futures::stream::iter(0..count)
-        .map(|i| {
-            let body = json!({
-                "fromUser": format!("{prefix}-u{}", i % 7),
-                "toUser": format!("{prefix}-v{}", i % 5),
-                "content": format!("message {i}"),
-            });
-            async move {
-                let response = wiber.post(&body).await;
-                let status = response.status().as_u16();
-                (status, response.json().await.unwrap_or(Value::Null))
-            }
-        })
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
+    let answers = stream_answers(wiber, count, CONCURRENCY, prefix).await;
     let mut told = Told::default();
     for (status, body) in answers {
         let id = body["messageId"].as_str().map(str::to_owned);
