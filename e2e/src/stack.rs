@@ -92,6 +92,7 @@ pub struct Wiber {
     pub bootstrap: String,
     pub api: Process,
     env: Vec<(String, String)>,
+    api_env: Vec<(String, String)>,
 }
 
 /// A consumer process with its health port.
@@ -187,7 +188,17 @@ impl Wiber {
             bootstrap,
             api,
             env,
+            api_env,
         }
+    }
+
+    /// Another API process with this one's configuration and port (after the first was killed),
+    /// once it reports ready.
+    pub async fn another_api(&self) -> Process {
+        let api = Process::spawn(binary("wiber-api"), &[], &self.api_env, "api-again");
+        let url = format!("{}/health/readiness", self.api_url);
+        wait_ready(&self.http, &url, &api).await;
+        api
     }
 
     /// Waits until the API reports ready.

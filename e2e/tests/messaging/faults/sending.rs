@@ -5,6 +5,7 @@ use futures::TryStreamExt;
 use mongodb::bson::{Document, doc};
 use serde_json::{Value, json};
 use std::collections::HashSet;
+use std::time::Duration;
 use wiber_e2e::brokers::ReplicatedKafka;
 use wiber_e2e::mongo_uri;
 use wiber_e2e::stack::{Wiber, message_id};
@@ -199,4 +200,71 @@ async fn brokers_frozen_mid_produce_answer_outcome_unknown_never_not_sent_and_th
         "frozen produce: the unkeyed message of unknown outcome was {}stored",
         if copies(&unknown) == 1 { "" } else { "not " }
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_killed_mid_stream_stores_each_retried_keyed_message_once() {
+    use futures::StreamExt;
+    let wiber = Wiber::start().await;
+    let _consumer = wiber.consumer().await;
+
+    // Each logical message has its own key; its client retries it under that key until a 200,
+    // as a client of a serious chat backend would after a dropped connection or a 503.
+    let answered = std::sync::atomic::AtomicUsize::new(0);
+    let send_until_acknowledged = |i: usize| {
+        let (wiber, answered) = (&wiber, &answered);
+        async move {
+            let key = format!("kill-{i}");
+            let body = json!({"fromUser": format!("k{}", i % 7), "toUser": format!("r{}", i % 5), "content": format!("logical {i}")});
+            let deadline = std::time::Instant::now() + RECOVERED_WITHIN;
+            let mut attempts = 0;
+            loop {
+                attempts += 1;
+                let sent = wiber
+                    .http
+                    .post(format!("{}/messages", wiber.api_url))
+                    .header("Idempotency-Key", &key)
+                    .json(&body)
+                    .send()
+                    .await;
+                if let Ok(response) = sent {
+                    if response.status() == 200 {
+                        let answer: Value = response.json().await.expect("JSON answer");
+                        answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        return (message_id(&answer), attempts);
+                    }
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{key} never acknowledged"
+                );
+                // A client's retry pause, not a wait for a condition of the test.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let sender = futures::stream::iter(0..600)
+        .map(send_until_acknowledged)
+        .buffer_unordered(16)
+        .collect::<Vec<(String, u32)>>();
+    let killer = async {
+        // A quarter in: requests are in flight, some of them already produced but not answered.
+        eventually(
+            "a quarter of the stream acknowledged",
+            RECOVERED_WITHIN,
+            || async { (answered.load(std::sync::atomic::Ordering::SeqCst) >= 150).then_some(()) },
+        )
+        .await;
+        wiber.api.signal("KILL");
+        wiber.another_api().await
+    };
+    let (acknowledged, _api) = tokio::join!(sender, killer);
+    let retried = acknowledged.iter().filter(|(_, n)| *n > 1).count();
+    let ids: HashSet<String> = acknowledged.into_iter().map(|(id, _)| id).collect();
+    assert_eq!(ids.len(), 600, "one id per logical message");
+    assert!(retried > 0, "the kill interrupted no request");
+    wiber
+        .assert_stored_exactly_once(&ids, RECOVERED_WITHIN)
+        .await;
+    eprintln!("API SIGKILL: 600 logical messages, {retried} needed a retry, each stored once");
 }
