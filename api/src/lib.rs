@@ -13,4 +13,4 @@ pub mod routes;
 pub mod send;
 pub mod store;
 
-pub use routes::{AppState, app, openapi_document};
+pub use routes::{AppState, app};

@@ -81,11 +81,6 @@ fn documented<P: MessageProducer, S: MessageStore>() -> Documented<Arc<AppState<
     .route::<__path_metrics_text, _, _>(metrics_text::<P, S>)
 }
 
-/// The OpenAPI document of every route `app` serves.
-pub fn openapi_document<P: MessageProducer, S: MessageStore>() -> utoipa::openapi::OpenApi {
-    documented::<P, S>().doc
-}
-
 pub fn app<P: MessageProducer, S: MessageStore>(state: Arc<AppState<P, S>>) -> Router {
     let metrics = state.metrics.clone();
     let Documented { router, doc } = documented::<P, S>();
