@@ -6,8 +6,8 @@
 #
 #   dev/bench.sh [wiber-loadgen options]    e.g. dev/bench.sh --messages 10000 (see its --help)
 #
-# Bench ports: Kafka 39092 (controller 40092), MongoDB protocol 37017, API 38000, consumer 38001.
-# Every run starts from empty Kafka and FerretDB data, so figures do not drift as earlier runs'
+# Bench ports: Kafka 39092 (controller 40092), MongoDB protocol 37017 (on PostgreSQL 35432), API
+# 38000, consumer 38001. Every run starts from empty Kafka and store data, so figures do not drift as earlier runs'
 # messages pile up. The binaries' own variables pass through, e.g. CONSUMER_BATCH_SIZE=2000.
 # Reports are kept in $WIBER_CACHE/run/bench-38000/.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -15,6 +15,7 @@ cd "$WIBER_ROOT"
 
 export KAFKA_PORT="${WIBER_BENCH_KAFKA_PORT:-39092}"
 export FERRETDB_PORT="${WIBER_BENCH_FERRETDB_PORT:-37017}"
+export POSTGRES_PORT="${WIBER_BENCH_POSTGRES_PORT:-35432}"
 export API_PORT="${WIBER_BENCH_API_PORT:-38000}"
 export CONSUMER_PORT="${WIBER_BENCH_CONSUMER_PORT:-38001}"
 export KAFKA_NODES="${KAFKA_NODES:-1}"
@@ -32,7 +33,7 @@ BIN="${CARGO_TARGET_DIR:-$WIBER_ROOT/target}/release/wiber-loadgen"
 # The data is wiped below, so nothing may be running on the bench ports, ours or anyone's.
 ports=()
 for ((i = 0; i < KAFKA_NODES; i++)); do ports+=($((KAFKA_PORT + i)) $((KAFKA_PORT + 1000 + i))); done
-for port in "${ports[@]}" "$FERRETDB_PORT" "$API_PORT" "$CONSUMER_PORT"; do
+for port in "${ports[@]}" "$FERRETDB_PORT" "$POSTGRES_PORT" "$API_PORT" "$CONSUMER_PORT"; do
   port_open 127.0.0.1 "$port" && die "port $port is in use; a bench stack may still run (stop it, or set WIBER_BENCH_*_PORT)"
 done
 
@@ -56,6 +57,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 rm -rf "$KAFKA_RUN" "$FERRETDB_RUN" "$WIBER_RUN"
+"$WIBER_DEV_DIR/postgres.sh" wipe
 "$WIBER_DEV_DIR/kafka.sh" start
 "$WIBER_DEV_DIR/ferretdb.sh" start
 "$WIBER_DEV_DIR/topics.sh"
@@ -65,6 +67,7 @@ export KAFKA_BOOTSTRAP_SERVERS MONGO_URI
 "$WIBER_DEV_DIR/wiber.sh" start
 
 # CPU time (all four) and the memory of Kafka and FerretDB, which have no /metrics, come from /proc.
+# PostgreSQL works in one process per connection, which a pid cannot follow: its CPU is not shown.
 watch=(--pid "wiber-api=$(cat "$WIBER_RUN/api.pid")" --pid "wiber-consumer=$(cat "$WIBER_RUN/consumer.pid")")
 for ((i = 1; i <= KAFKA_NODES; i++)); do watch+=(--pid "kafka-$i=$(cat "$KAFKA_RUN/node-$i/pid")"); done
 watch+=(--pid "ferretdb=$(cat "$FERRETDB_RUN/pid")")
@@ -75,7 +78,7 @@ report="$REPORTS/$(date +%Y%m%d-%H%M%S).txt"
   echo "date: $(date -Iseconds)"
   echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (uncommitted changes)')"
   echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo), $(uname -sr)"
-  echo "stack: Kafka $KAFKA_BOOTSTRAP_SERVERS ($KAFKA_NODES node), FerretDB $MONGO_URI, API :$API_PORT, consumer :$CONSUMER_PORT"
+  echo "stack: Kafka $KAFKA_BOOTSTRAP_SERVERS ($KAFKA_NODES node), FerretDB $MONGO_URI (on PostgreSQL :$POSTGRES_PORT), API :$API_PORT, consumer :$CONSUMER_PORT"
   echo "command: dev/bench.sh $*"
   # Settings from the environment change the figures, so the report names them.
   echo "settings: $(env | grep -E '^(CONSUMER|KAFKA|MONGO|RUST_LOG)[A-Z_]*=' | grep -vE '^(KAFKA_BOOTSTRAP_SERVERS|MONGO_URI)=' | sort | tr '\n' ' ')"

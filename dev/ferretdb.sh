@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# A MongoDB wire-protocol server as a plain local process: FerretDB v1 with its SQLite handler,
-# built from the Go module proxy through the small wrapper module in dev/ferretdb.
+# A MongoDB wire-protocol server as a plain local process: FerretDB v1 on PostgreSQL (started here
+# through dev/postgres.sh), built from the Go module proxy through the small wrapper in dev/ferretdb.
 #
 #   dev/ferretdb.sh install              build the binary into $WIBER_CACHE/bin (once per wrapper change)
-#   dev/ferretdb.sh start|stop|status    serve on 127.0.0.1:$FERRETDB_PORT
+#   dev/ferretdb.sh start|stop|status    serve on 127.0.0.1:$FERRETDB_PORT (start and stop PostgreSQL too)
 #   dev/ferretdb.sh uri                  print the MongoDB connection string
 #   dev/ferretdb.sh bin                  print the binary's path (tests start their own instances)
 #
-# Variables (defaults): FERRETDB_PORT (27017), WIBER_CACHE (~/.cache/wiber).
-# Data and log live in $WIBER_CACHE/run/ferretdb-$FERRETDB_PORT.
+# Variables (defaults): FERRETDB_PORT (27017), POSTGRES_PORT (15432), FERRETDB_HANDLER (postgresql;
+# sqlite keeps the data in SQLite files instead, for comparisons), WIBER_CACHE (~/.cache/wiber).
+# FerretDB's log (and SQLite data) live in $WIBER_CACHE/run/ferretdb-$FERRETDB_PORT.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 FERRETDB_PORT="${FERRETDB_PORT:-27017}"
+FERRETDB_HANDLER="${FERRETDB_HANDLER:-postgresql}"
 FERRETDB_RUN="$WIBER_CACHE/run/ferretdb-$FERRETDB_PORT"
 SRC="$WIBER_DEV_DIR/ferretdb"
 # The binary's name carries a hash of the wrapper's sources, so editing them rebuilds it.
@@ -47,16 +49,31 @@ start() {
   fi
   port_open 127.0.0.1 "$FERRETDB_PORT" &&
     die "port $FERRETDB_PORT is taken by another process; set FERRETDB_PORT to use another"
-  mkdir -p "$FERRETDB_RUN/data"
+  local storage
+  case $FERRETDB_HANDLER in
+    postgresql)
+      "$WIBER_DEV_DIR/postgres.sh" start
+      storage=(-postgresql-url "$("$WIBER_DEV_DIR/postgres.sh" url)")
+      ;;
+    sqlite)
+      mkdir -p "$FERRETDB_RUN/data"
+      storage=(-data-dir "$FERRETDB_RUN/data")
+      ;;
+    *) die "FERRETDB_HANDLER must be postgresql or sqlite, not '$FERRETDB_HANDLER'" ;;
+  esac
+  mkdir -p "$FERRETDB_RUN"
   : >"$FERRETDB_RUN/ferretdb.log"
   start_daemon ferretdb "$FERRETDB_RUN/pid" "$FERRETDB_RUN/ferretdb.log" \
-    "$BIN" -listen "127.0.0.1:$FERRETDB_PORT" -data-dir "$FERRETDB_RUN/data"
+    "$BIN" -listen "127.0.0.1:$FERRETDB_PORT" -handler "$FERRETDB_HANDLER" "${storage[@]}"
   ready() { pid_alive "$FERRETDB_RUN/pid" && port_open 127.0.0.1 "$FERRETDB_PORT"; }
   wait_until 60 ferretdb ready || fail_with_log ferretdb "$FERRETDB_RUN/ferretdb.log"
-  log "ferretdb ready: $(uri)"
+  log "ferretdb ready ($FERRETDB_HANDLER): $(uri)"
 }
 
-stop() { stop_daemon ferretdb "$FERRETDB_RUN/pid"; }
+stop() {
+  stop_daemon ferretdb "$FERRETDB_RUN/pid"
+  [[ $FERRETDB_HANDLER != postgresql ]] || "$WIBER_DEV_DIR/postgres.sh" stop
+}
 
 case "${1:-}" in
   install) install ;;
@@ -65,5 +82,5 @@ case "${1:-}" in
   status) status ;;
   uri) uri ;;
   bin) install && echo "$BIN" ;;
-  *) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; [[ -z ${1:-} ]] || exit 2 ;;
+  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; [[ -z ${1:-} ]] || exit 2 ;;
 esac

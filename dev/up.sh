@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make up: runs Wiber locally on real servers and returns once everything is ready:
-# Kafka on 127.0.0.1:9092, the MongoDB-protocol server on 127.0.0.1:27017, the API on
+# Kafka on 127.0.0.1:9092, the MongoDB-protocol server on 127.0.0.1:27017 (FerretDB on PostgreSQL,
+# 127.0.0.1:15432), the API on
 # http://127.0.0.1:8000 and the consumer (health and metrics on 127.0.0.1:8001).
 # It stays running until `make down`. Every port is a variable: see README.md.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

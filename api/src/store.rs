@@ -5,15 +5,17 @@ use std::future::{Future, IntoFuture};
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use mongodb::bson::{DateTime, Document, doc};
+use mongodb::bson::{DateTime, doc};
 use mongodb::options::WriteConcern;
 use mongodb::{Client, Collection};
 use serde::{Deserialize, Serialize};
 use wiber_common::message::StoredMessage;
+use wiber_common::queries::{self, Query};
 
 use crate::producer::Produced;
 
 pub use wiber_common::mongo::StoreError;
+pub use wiber_common::queries::Cursor;
 
 /// Who holds an idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,38 +28,6 @@ pub enum KeyHolder {
         message_id: String,
         timestamp: Option<i64>,
     },
-}
-
-/// Where a conversation page starts: just after this message in conversation order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cursor {
-    pub timestamp: i64,
-    pub partition: i32,
-    pub offset: i64,
-}
-
-impl Cursor {
-    pub fn after(m: &StoredMessage) -> Self {
-        Self {
-            timestamp: m.timestamp,
-            partition: m.partition,
-            offset: m.offset,
-        }
-    }
-
-    pub fn encode(&self) -> String {
-        format!("{}.{}.{}", self.timestamp, self.partition, self.offset)
-    }
-
-    pub fn decode(s: &str) -> Option<Self> {
-        let mut parts = s.split('.');
-        let cursor = Self {
-            timestamp: parts.next()?.parse().ok()?,
-            partition: parts.next()?.parse().ok()?,
-            offset: parts.next()?.parse().ok()?,
-        };
-        parts.next().is_none().then_some(cursor)
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,6 +117,21 @@ impl MongoStore {
         })
     }
 
+    /// A query, sorted as its index is (a hint would fail every read while the index is missing).
+    async fn find(
+        &self,
+        query: Query,
+        skip: u64,
+        limit: i64,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let mut find = self.messages.find(query.filter).skip(skip).limit(limit);
+        if let Some(sort) = query.sort {
+            find = find.sort(sort);
+        }
+        self.bounded(async { find.await?.try_collect().await })
+            .await
+    }
+
     async fn bounded<T>(
         &self,
         operation: impl IntoFuture<Output = mongodb::error::Result<T>>,
@@ -163,36 +148,10 @@ fn majority() -> WriteConcern {
     WriteConcern::majority()
 }
 
-fn conversation_order(direction: i32) -> Document {
-    doc! { "timestamp": direction, "partition": direction, "offset": direction }
-}
-
-fn user_filter(user: &str) -> Document {
-    doc! { "$or": [{ "fromUser": user }, { "toUser": user }] }
-}
-
 impl MessageStore for MongoStore {
     async fn conversation(&self, page: ConversationPage) -> Result<Vec<StoredMessage>, StoreError> {
-        let mut filter = doc! { "conversationId": &page.conversation_id };
-        if let Some(c) = page.after {
-            // Strictly after the cursor in (timestamp, partition, offset) order.
-            filter.insert(
-                "$or",
-                vec![
-                    doc! { "timestamp": { "$gt": c.timestamp } },
-                    doc! { "timestamp": c.timestamp, "partition": { "$gt": c.partition } },
-                    doc! { "timestamp": c.timestamp, "partition": c.partition, "offset": { "$gt": c.offset } },
-                ],
-            );
-        }
-        let find = self
-            .messages
-            .find(filter)
-            .sort(conversation_order(1))
-            .skip(page.skip)
-            .limit(page.limit);
-        self.bounded(async { find.await?.try_collect().await })
-            .await
+        let query = queries::conversation_page(&page.conversation_id, page.after);
+        self.find(query, page.skip, page.limit).await
     }
 
     async fn user_messages(
@@ -200,22 +159,18 @@ impl MessageStore for MongoStore {
         user: &str,
         limit: i64,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        let find = self
-            .messages
-            .find(user_filter(user))
-            .sort(conversation_order(-1))
-            .limit(limit);
-        self.bounded(async { find.await?.try_collect().await })
-            .await
+        self.find(queries::user_recent(user), 0, limit).await
     }
 
     async fn count(&self, scope: CountScope) -> Result<u64, StoreError> {
-        let filter = match scope {
-            CountScope::All => doc! {},
-            CountScope::User(user) => user_filter(&user),
-            CountScope::Conversation(id) => doc! { "conversationId": id },
+        let query = match scope {
+            // From the collection's metadata on a MongoDB; no index would make an exact count cheap.
+            CountScope::All => return self.bounded(self.messages.estimated_document_count()).await,
+            CountScope::User(user) => queries::user_count(&user),
+            CountScope::Conversation(id) => queries::conversation_count(&id),
         };
-        self.bounded(self.messages.count_documents(filter)).await
+        self.bounded(self.messages.count_documents(query.filter))
+            .await
     }
 
     async fn reserve_key(&self, key_id: &str, message_id: &str) -> Result<KeyHolder, StoreError> {
@@ -268,23 +223,5 @@ impl MessageStore for MongoStore {
 
     async fn ready(&self) -> bool {
         wiber_common::mongo::ping(&self.client.database(&self.db)).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursor_round_trips_and_rejects_garbage() {
-        let c = Cursor {
-            timestamp: 1_700_000_000_123,
-            partition: 2,
-            offset: 99,
-        };
-        assert_eq!(Cursor::decode(&c.encode()), Some(c));
-        for bad in ["", "1.2", "1.2.3.4", "a.b.c", "1..3"] {
-            assert_eq!(Cursor::decode(bad), None, "{bad:?}");
-        }
     }
 }

@@ -11,6 +11,8 @@ pub mod metrics;
 #[cfg(feature = "mongo")]
 pub mod mongo;
 pub mod process;
+#[cfg(feature = "mongo")]
+pub mod queries;
 pub mod serve;
 pub mod shutdown;
 pub mod telemetry;

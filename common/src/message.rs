@@ -71,13 +71,18 @@ impl MessageRecord {
 
 /// A message as stored in MongoDB: the API's message plus where Kafka put it.
 /// `(timestamp, partition, offset)` orders a conversation exactly as Kafka appended it.
+/// The layout (the `_id`, the `participants`) serves the queries in `queries`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredMessage {
+    /// The `messageId`, as `_id`: unique in every collection, so a redelivery is stored once.
+    #[serde(rename = "_id")]
     pub message_id: String,
     pub conversation_id: String,
     pub from_user: String,
     pub to_user: String,
+    /// Sender and recipient, so one equality (on one multikey index) finds a user's messages.
+    pub participants: [String; 2],
     pub content: String,
     pub timestamp: i64,
     pub partition: i32,
@@ -89,6 +94,7 @@ impl StoredMessage {
         Self {
             message_id: record.message_id.to_string(),
             conversation_id: conversation_id(&record.from_user, &record.to_user),
+            participants: [record.from_user.clone(), record.to_user.clone()],
             from_user: record.from_user,
             to_user: record.to_user,
             content: record.content,

@@ -10,7 +10,7 @@ use wiber_consumer::health::{Health, router};
 use wiber_consumer::kafka;
 use wiber_consumer::metrics::Metrics;
 use wiber_consumer::retry::{Backoff, retry};
-use wiber_consumer::store::MongoWriter;
+use wiber_consumer::store::{Layout, MongoWriter};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -65,8 +65,18 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         || {},
         || writer.ensure_indexes(),
     );
-    if indexes.await.is_none() {
-        return Ok(());
+    match indexes.await {
+        None => return Ok(()),
+        Some(Layout::Legacy(index)) => {
+            return Err(format!(
+                "MONGO_COLLECTION {} has the index {index} of the layout before messages were \
+                 stored under _id = messageId: migrate it (README, \"Upgrading the store\") or \
+                 set MONGO_COLLECTION to a new collection",
+                config.mongo_collection
+            )
+            .into());
+        }
+        Some(Layout::Current) => {}
     }
 
     tracing::info!(

@@ -3,12 +3,12 @@
 
 use std::future::Future;
 
-use mongodb::bson::doc;
 use mongodb::error::{ErrorKind, WriteFailure};
-use mongodb::options::{IndexOptions, WriteConcern};
-use mongodb::{Client, Collection, IndexModel};
+use mongodb::options::WriteConcern;
+use mongodb::{Client, Collection};
 use wiber_common::message::StoredMessage;
 use wiber_common::mongo::DUPLICATE_KEY;
+use wiber_common::queries::{INDEXES, LEGACY_INDEXES};
 
 const NAMESPACE_NOT_FOUND: i32 = 26;
 
@@ -28,6 +28,14 @@ pub trait MessageWriter: Send + Sync + 'static {
         &self,
         messages: &[StoredMessage],
     ) -> impl Future<Output = Result<Written, StoreError>> + Send;
+}
+
+/// What the collection was laid out for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    Current,
+    /// The earlier layout, recognised by this index of it.
+    Legacy(&'static str),
 }
 
 pub struct MongoWriter {
@@ -54,36 +62,10 @@ impl MongoWriter {
         })
     }
 
-    /// Creates the indexes the consumer and the API's queries need; a no-op when they exist.
-    pub async fn ensure_indexes(&self) -> Result<(), StoreError> {
-        let index = |name: &str, keys, unique: bool| {
-            IndexModel::builder()
-                .keys(keys)
-                .options(
-                    IndexOptions::builder()
-                        .name(name.to_owned())
-                        .unique(unique.then_some(true))
-                        .build(),
-                )
-                .build()
-        };
-        let wanted = [
-            // Redelivered messages are dropped here: at-least-once delivery, stored once.
-            index("messageId_unique", doc! { "messageId": 1 }, true),
-            // GET /messages/{a}/{b}: equality on the conversation, then its order.
-            index(
-                "conversation_order",
-                doc! { "conversationId": 1, "timestamp": 1, "partition": 1, "offset": 1 },
-                false,
-            ),
-            // GET /messages/user/{u} and counts per user: one index per side of the $or.
-            index(
-                "from_recent",
-                doc! { "fromUser": 1, "timestamp": -1 },
-                false,
-            ),
-            index("to_recent", doc! { "toUser": 1, "timestamp": -1 }, false),
-        ];
+    /// Creates the indexes the API's queries need (`wiber_common::queries`); a no-op when they
+    /// exist. Refuses a store of the earlier layout, whose unique `messageId` index would take
+    /// every new message for a duplicate of the first.
+    pub async fn ensure_indexes(&self) -> Result<Layout, StoreError> {
         // MongoDB's createIndexes is idempotent, but FerretDB v1 panics when asked for indexes that
         // already exist (see README), so only the missing ones are requested.
         let existing = match self.messages.list_index_names().await {
@@ -93,17 +75,21 @@ impl MongoWriter {
             }
             Err(e) => return Err(e.into()),
         };
-        let missing: Vec<IndexModel> = wanted
-            .into_iter()
-            .filter(|m| {
-                let name = m.options.as_ref().and_then(|o| o.name.as_deref());
-                !name.is_some_and(|n| existing.iter().any(|e| e == n))
-            })
+        if let Some(legacy) = LEGACY_INDEXES
+            .iter()
+            .find(|l| existing.iter().any(|e| e == *l))
+        {
+            return Ok(Layout::Legacy(legacy));
+        }
+        let missing: Vec<_> = INDEXES
+            .iter()
+            .filter(|i| !existing.iter().any(|e| e == i.name))
+            .map(|i| i.model())
             .collect();
         if !missing.is_empty() {
             self.messages.create_indexes(missing).await?;
         }
-        Ok(())
+        Ok(Layout::Current)
     }
 
     pub async fn ping(&self) -> bool {

@@ -1,10 +1,12 @@
 // Command ferretdb runs FerretDB v1 embedded, because the upstream binary built by
 // `go install` panics at start (its version.txt is not in the module zip, FerretDB issue #2982).
-// It speaks the MongoDB wire protocol on a TCP address and stores data with the SQLite handler.
+// It speaks the MongoDB wire protocol on a TCP address and stores data in PostgreSQL (the default,
+// through -postgresql-url) or, with -handler sqlite, in SQLite files under -data-dir.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -12,27 +14,45 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:27017", "TCP address to listen on")
-	dataDir := flag.String("data-dir", "", "directory for the SQLite databases (required)")
+	handler := flag.String("handler", "postgresql", "storage: postgresql or sqlite")
+	postgresURL := flag.String("postgresql-url", "", "PostgreSQL database (created when missing); for -handler postgresql")
+	dataDir := flag.String("data-dir", "", "directory for the SQLite databases; for -handler sqlite")
 	debug := flag.Bool("debug", false, "log at debug level")
 	flag.Parse()
 
-	if *dataDir == "" {
-		fmt.Fprintln(os.Stderr, "ferretdb: -data-dir is required")
-		os.Exit(2)
-	}
-	dir, err := filepath.Abs(*dataDir)
-	if err == nil {
-		err = os.MkdirAll(dir, 0o755)
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "ferretdb: data dir %q: %v\n", *dataDir, err)
-		os.Exit(1)
+	config := ferretdb.Config{Listener: ferretdb.ListenerConfig{TCP: *listen}, Handler: *handler}
+	switch *handler {
+	case "postgresql":
+		if *postgresURL == "" {
+			fail(2, "-postgresql-url is required with -handler postgresql")
+		}
+		if err := ensureDatabase(*postgresURL); err != nil {
+			fail(1, "PostgreSQL database: %v", err)
+		}
+		config.PostgreSQLURL = *postgresURL
+	case "sqlite":
+		if *dataDir == "" {
+			fail(2, "-data-dir is required with -handler sqlite")
+		}
+		dir, err := filepath.Abs(*dataDir)
+		if err == nil {
+			err = os.MkdirAll(dir, 0o755)
+		}
+		if err != nil {
+			fail(1, "data dir %q: %v", *dataDir, err)
+		}
+		config.SQLiteURL = "file:" + dir + "/"
+	default:
+		fail(2, "-handler must be postgresql or sqlite, not %q", *handler)
 	}
 
 	level := slog.LevelInfo
@@ -41,12 +61,8 @@ func main() {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: *listen},
-		Logger:    logger,
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + dir + "/",
-	})
+	config.Logger = logger
+	f, err := ferretdb.New(&config)
 	if err != nil {
 		logger.Error("cannot start", "error", err)
 		os.Exit(1)
@@ -55,10 +71,44 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	logger.Info("ferretdb listening", "addr", *listen, "data", dir)
+	logger.Info("ferretdb listening", "addr", *listen, "handler", *handler)
 	if err := f.Run(ctx); err != nil && ctx.Err() == nil {
 		logger.Error("stopped with error", "error", err)
 		os.Exit(1)
 	}
 	logger.Info("ferretdb stopped")
+}
+
+func fail(code int, format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "ferretdb: "+format+"\n", args...)
+	os.Exit(code)
+}
+
+// ensureDatabase creates the database the URL names unless it exists, so that tests can give each
+// private FerretDB instance a database of its own on the one PostgreSQL server.
+func ensureDatabase(url string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	config, err := pgx.ParseConfig(url)
+	if err != nil {
+		return err
+	}
+	name := config.Database
+	config.Database = "postgres"
+	conn, err := pgx.ConnectConfig(ctx, config)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	err = conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists)
+	if err != nil || exists {
+		return err
+	}
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // created meanwhile by another instance
+		return nil
+	}
+	return err
 }

@@ -10,25 +10,27 @@ use mongodb::bson::{Document, doc};
 use serde_json::{Value, json};
 
 use crate::kafka::create_topic;
-use crate::process::{Process, binary, free_port, log_dir};
+use crate::process::{Process, binary, free_port};
 use crate::wait::eventually;
 use crate::{kafka_bootstrap, metrics, mongo_uri, required_env, unique_name};
 
 pub const PARTITIONS: i32 = 3;
 
-/// A private FerretDB instance, for tests that take the store down and bring it back.
+/// A private FerretDB instance, for tests that take the store down and bring it back. Its data
+/// is a PostgreSQL database of its own on the run's one PostgreSQL server, so a stop or a freeze
+/// is the store's outage as the API and the consumer see it, and the data outlives a restart.
 pub struct OwnStore {
     pub port: u16,
-    data: PathBuf,
+    postgres_url: String,
     process: Option<Process>,
 }
 
 impl OwnStore {
     pub async fn start() -> Self {
-        let data = log_dir().join(unique_name("ferretdb-data"));
+        let database = unique_name("ferretdb").replace('-', "_");
         let mut store = Self {
             port: free_port(),
-            data,
+            postgres_url: format!("{}{database}", required_env("WIBER_POSTGRES_URL")),
             process: None,
         };
         store.restart().await;
@@ -58,10 +60,16 @@ impl OwnStore {
     pub async fn restart(&mut self) {
         let bin = PathBuf::from(required_env("WIBER_FERRETDB_BIN"));
         let listen = format!("127.0.0.1:{}", self.port);
-        let data = self.data.display().to_string();
         self.process = Some(Process::spawn(
             bin,
-            &["-listen", &listen, "-data-dir", &data],
+            &[
+                "-listen",
+                &listen,
+                "-handler",
+                "postgresql",
+                "-postgresql-url",
+                &self.postgres_url,
+            ],
             &[],
             "ferretdb",
         ));
@@ -71,12 +79,6 @@ impl OwnStore {
             async move { std::net::TcpStream::connect(&addr).ok().map(|_| ()) }
         })
         .await;
-    }
-}
-
-impl Drop for OwnStore {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.data);
     }
 }
 
@@ -209,13 +211,20 @@ impl Wiber {
 
     /// Starts a consumer and waits until it reports ready.
     pub async fn consumer(&self) -> ConsumerProcess {
+        let consumer = self.spawn_consumer();
+        let readiness = format!("{}/health/readiness", consumer.url);
+        wait_ready(&self.http, &readiness, &consumer.process).await;
+        consumer
+    }
+
+    /// Starts a consumer without waiting for it, e.g. one expected to refuse to start.
+    pub fn spawn_consumer(&self) -> ConsumerProcess {
         let port = free_port();
         let mut env = self.env.clone();
         env.push(("CONSUMER_HOST".into(), "127.0.0.1".into()));
         env.push(("CONSUMER_PORT".into(), port.to_string()));
         let process = Process::spawn(binary("wiber-consumer"), &[], &env, "consumer");
         let url = format!("http://127.0.0.1:{port}");
-        wait_ready(&self.http, &format!("{url}/health/readiness"), &process).await;
         ConsumerProcess { process, url }
     }
 
@@ -285,18 +294,18 @@ impl Wiber {
             .collection("messages")
     }
 
-    /// The `messageId` of every stored document, duplicates included; empty while the store
-    /// cannot be read.
+    /// The `messageId` (stored as `_id`) of every stored document; empty while the store cannot
+    /// be read.
     pub async fn stored_ids(&self) -> Vec<String> {
         let collection = self.collection().await;
-        let find = collection.find(doc! {}).projection(doc! { "messageId": 1 });
+        let find = collection.find(doc! {}).projection(doc! { "_id": 1 });
         match find.await {
             Ok(cursor) => cursor
                 .try_collect::<Vec<Document>>()
                 .await
                 .unwrap_or_default()
                 .iter()
-                .filter_map(|d| d.get_str("messageId").ok().map(str::to_owned))
+                .filter_map(|d| d.get_str("_id").ok().map(str::to_owned))
                 .collect(),
             Err(_) => Vec::new(),
         }

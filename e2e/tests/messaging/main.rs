@@ -7,6 +7,7 @@ use std::time::Duration;
 
 mod edge;
 mod faults;
+mod indexes_serve_queries;
 mod kafka_is_real;
 mod kafka_security;
 mod mongo_is_real;

@@ -17,7 +17,7 @@ fn message(content: &str) -> Value {
     json!({"fromUser": "alice", "toUser": "bob", "content": content})
 }
 
-/// Every stored document's (messageId, content).
+/// Every stored document's (messageId, stored as _id, content).
 async fn stored(wiber: &Wiber) -> Vec<(String, String)> {
     let docs: Vec<Document> = wiber
         .collection()
@@ -31,7 +31,7 @@ async fn stored(wiber: &Wiber) -> Vec<(String, String)> {
     docs.iter()
         .map(|d| {
             let field = |f: &str| d.get_str(f).expect("string field").to_owned();
-            (field("messageId"), field("content"))
+            (field("_id"), field("content"))
         })
         .collect()
 }

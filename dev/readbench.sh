@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# make bench-reads: reads as the store grows. On a stack of its own (bench ports, so `make up` and
+# `make test` stacks keep running; not beside `make bench`, which uses the same Kafka port), loads
+# the store through Kafka and the consumer to each size and times the API's reads there:
+#   1. the old store, FerretDB on SQLite: the first size only (its reads take seconds already);
+#   2. the store, FerretDB on PostgreSQL: every size, plus PostgreSQL's own time for the queries
+#      FerretDB pushes down (EXPLAIN ANALYZE), to show what FerretDB adds.
+# Each store's raw insert rate (wiber-readbench raw-insert) is measured beside its consumer's.
+#
+#   dev/readbench.sh [SIZE...]       default: 100000 300000 1000000 (ascending; the first is also
+#                                    the SQLite comparison's size)
+#
+# Bench ports: Kafka 39092 (controller 40092), PostgreSQL 35432, FerretDB 37017 (PostgreSQL) and
+# 37018 (SQLite), API 38000 and 38010, consumers 38001 and 38011. Every run starts from empty data.
+# Reports are kept in $WIBER_CACHE/run/readbench/. READBENCH_SAMPLES (40) requests per operation.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$WIBER_ROOT"
+
+sizes=("$@")
+((${#sizes[@]})) || sizes=(100000 300000 1000000)
+export KAFKA_PORT="${WIBER_BENCH_KAFKA_PORT:-39092}" KAFKA_NODES=1
+export POSTGRES_PORT="${WIBER_BENCH_POSTGRES_PORT:-35432}"
+PG_FERRETDB_PORT=37017 SQLITE_FERRETDB_PORT=37018
+export WIBER_PROFILE=release
+unset KAFKA_CONTROLLER_PORT
+SAMPLES="${READBENCH_SAMPLES:-40}"
+BIN="${CARGO_TARGET_DIR:-$WIBER_ROOT/target}/release/wiber-readbench"
+REPORTS="$WIBER_CACHE/run/readbench"
+
+for port in "$KAFKA_PORT" $((KAFKA_PORT + 1000)) "$POSTGRES_PORT" $PG_FERRETDB_PORT $SQLITE_FERRETDB_PORT 38000 38001 38010 38011; do
+  port_open 127.0.0.1 "$port" && die "port $port is in use; a bench stack may still run"
+done
+
+log "building wiber-api, wiber-consumer and wiber-readbench (release)"
+ensure_build_deps
+cargo build --locked --release -p wiber-api -p wiber-consumer
+cargo build --locked --release -p wiber-readbench
+
+# A store (FerretDB on HANDLER at PORT) and its API and consumer (API_PORT, API_PORT+1).
+store() { FERRETDB_HANDLER=$1 FERRETDB_PORT=$2 "$WIBER_DEV_DIR/ferretdb.sh" "$3"; }
+stack() {
+  local handler=$1 port=$2 api=$3 action=$4
+  API_PORT=$api CONSUMER_PORT=$((api + 1)) KAFKA_CONSUMER_GROUP="readbench-$handler" \
+    MONGO_URI="mongodb://127.0.0.1:$port/" "$WIBER_DEV_DIR/wiber.sh" "$action"
+}
+cleanup() {
+  local rc=$?
+  stack sqlite $SQLITE_FERRETDB_PORT 38010 stop || true
+  stack postgresql $PG_FERRETDB_PORT 38000 stop || true
+  store sqlite $SQLITE_FERRETDB_PORT stop || true
+  store postgresql $PG_FERRETDB_PORT stop || true
+  "$WIBER_DEV_DIR/kafka.sh" stop || true
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+rm -rf "$WIBER_CACHE/run/kafka-$KAFKA_PORT" "$WIBER_CACHE/run/ferretdb-$SQLITE_FERRETDB_PORT" \
+  "$WIBER_CACHE/run/ferretdb-$PG_FERRETDB_PORT" "$WIBER_CACHE/run/wiber-38000" "$WIBER_CACHE/run/wiber-38010"
+"$WIBER_DEV_DIR/postgres.sh" wipe
+"$WIBER_DEV_DIR/kafka.sh" start
+"$WIBER_DEV_DIR/topics.sh"
+BOOTSTRAP=$("$WIBER_DEV_DIR/kafka.sh" bootstrap)
+
+mkdir -p "$REPORTS"
+report="$REPORTS/$(date +%Y%m%d-%H%M%S).txt"
+exec > >(tee "$report") 2>&1
+echo "date: $(date -Iseconds)"
+echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (uncommitted changes)')"
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo), $(uname -sr)"
+echo "command: dev/readbench.sh ${sizes[*]}; $SAMPLES requests per operation, one at a time"
+echo
+
+rb() { "$BIN" "$@"; }
+load_to() { rb load --bootstrap "$BOOTSTRAP" --from "$1" --to "$2" ${3:+--reference}; }
+# The reference conversation, stored beside the dataset's messages.
+EXTRA=100
+
+log "the old store: FerretDB on SQLite, ${sizes[0]} messages"
+store sqlite $SQLITE_FERRETDB_PORT start
+echo "== FerretDB on SQLite"
+# The store's limit first, while nothing else runs.
+rb raw-insert --mongo-uri "mongodb://127.0.0.1:$SQLITE_FERRETDB_PORT/" --documents 20000
+stack sqlite $SQLITE_FERRETDB_PORT 38010 start
+load_to 0 "${sizes[0]}" reference
+rb wait-stored --metrics http://127.0.0.1:38011/metrics --count $((sizes[0] + EXTRA))
+# Its reads take seconds each: fewer samples, so the comparison does not take most of the run.
+rb measure --api http://127.0.0.1:38010 --label "sqlite-$((sizes[0] / 1000))k" --samples 10 --budget 30
+stack sqlite $SQLITE_FERRETDB_PORT 38010 stop
+store sqlite $SQLITE_FERRETDB_PORT stop
+
+# PostgreSQL's own time for what FerretDB sends it: the pushed-down equality, every matching row.
+pg_time() {
+  local field=$1 value=$2 table
+  table=$("$WIBER_DEV_DIR/postgres.sh" psql -tAc \
+    "SELECT _jsonb->>'table' FROM wiber._ferretdb_database_metadata WHERE _jsonb->>'_id' = 'messages'")
+  "$WIBER_DEV_DIR/postgres.sh" psql -tAc "EXPLAIN (ANALYZE, FORMAT JSON) SELECT _jsonb FROM wiber.\"$table\" WHERE _jsonb->'$field' @> '\"$value\"'" |
+    python3 -c 'import json,sys; p=json.load(sys.stdin)[0]; print("%.1f ms, %d rows, %s" % (p["Execution Time"], p["Plan"]["Actual Rows"], p["Plan"]["Node Type"] + " on " + ", ".join(c.get("Index Name", c["Node Type"]) for c in p["Plan"].get("Plans", []))))'
+}
+
+log "the store: FerretDB on PostgreSQL"
+store postgresql $PG_FERRETDB_PORT start
+echo
+echo "== FerretDB on PostgreSQL"
+rb raw-insert --mongo-uri "mongodb://127.0.0.1:$PG_FERRETDB_PORT/" --documents 50000
+stack postgresql $PG_FERRETDB_PORT 38000 start
+loaded=${sizes[0]}
+for size in "${sizes[@]}"; do
+  echo
+  echo "-- $size messages"
+  # The consumer's group is new: it stores what the topic holds already, then what is loaded now.
+  ((size > loaded)) && load_to "$loaded" "$size"
+  loaded=$size
+  # At least: the keyed POSTs of earlier measurements are stored too (and counted).
+  rb wait-stored --metrics http://127.0.0.1:38001/metrics --count $((size + EXTRA))
+  rb measure --api http://127.0.0.1:38000 --label "pg-$((size / 1000))k" --samples "$SAMPLES"
+  echo "PostgreSQL alone (EXPLAIN ANALYZE of the pushed-down filter):"
+  echo "  conversation user500a:user500b: $(pg_time conversationId user500a:user500b)"
+  echo "  hot user hot0:                  $(pg_time participants hot0)"
+  echo "  reference user ref-ann:         $(pg_time participants ref-ann)"
+done
+log "report saved to $report"

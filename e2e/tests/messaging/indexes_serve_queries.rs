@@ -1,0 +1,163 @@
+//! Every query Wiber runs is served by the index declared for it (`wiber_common::queries`), on the
+//! indexes the real consumer creates, as the store's own planner reports it through `explain`:
+//! on FerretDB, PostgreSQL's plan reads the index's GIN twin; on a MongoDB, an IXSCAN of the
+//! declared index and no in-memory SORT. A collection of the earlier layout is refused.
+
+use mongodb::bson::{Bson, Document, doc};
+use wiber_common::message::{MessageRecord, StoredMessage};
+use wiber_common::queries::{self, Cursor, INDEXES, Query};
+use wiber_e2e::stack::Wiber;
+use wiber_e2e::wait::eventually;
+
+use crate::STORED_WITHIN;
+
+/// Enough documents that a planner prefers an index to reading the table.
+const DOCUMENTS: i64 = 3000;
+
+fn stored(i: i64) -> StoredMessage {
+    let (from, to) = (format!("user{}", i % 40), format!("peer{}", i % 7));
+    let record = MessageRecord {
+        message_id: uuid::Uuid::new_v4(),
+        from_user: from,
+        to_user: to,
+        content: format!("message {i}"),
+    };
+    StoredMessage::new(record, 1_700_000_000_000 + i, (i % 3) as i32, i)
+}
+
+/// Every object in `plan`, depth first.
+fn nodes(plan: &Bson, out: &mut Vec<Document>) {
+    match plan {
+        Bson::Document(d) => {
+            out.push(d.clone());
+            d.values().for_each(|v| nodes(v, out));
+        }
+        Bson::Array(a) => a.iter().for_each(|v| nodes(v, out)),
+        _ => {}
+    }
+}
+
+/// Why `explain`'s answer does not show `query` served by its index, or `None` when it does.
+fn not_served(answer: &Document, query: &Query) -> Option<String> {
+    let planner = Bson::Document(answer.get_document("queryPlanner").ok()?.clone());
+    let mut all = Vec::new();
+    nodes(&planner, &mut all);
+    if answer.contains_key("filterPushdown") {
+        // FerretDB: the equality must reach PostgreSQL, and its plan read the declared index's twin.
+        if !answer.get_bool("filterPushdown").unwrap_or(false) {
+            return Some("the filter was not pushed down".into());
+        }
+        let reads_twin = all.iter().any(|n| {
+            n.get_str("Node Type")
+                .is_ok_and(|t| t.contains("Index Scan"))
+                && n.get_str("Index Name")
+                    .is_ok_and(|i| i.contains(query.index.name) && i.ends_with("_gin"))
+        });
+        return (!reads_twin)
+            .then(|| format!("no index scan of {}'s twin in {planner}", query.index.name));
+    }
+    let ixscan = all.iter().any(|n| {
+        n.get_str("stage") == Ok("IXSCAN") && n.get_str("indexName") == Ok(query.index.name)
+    });
+    let in_memory_sort = all.iter().any(|n| n.get_str("stage") == Ok("SORT"));
+    if !ixscan {
+        return Some(format!("no IXSCAN of {} in {planner}", query.index.name));
+    }
+    (query.sort.is_some() && in_memory_sort).then(|| format!("an in-memory SORT in {planner}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_query_is_served_by_the_index_declared_for_it() {
+    let wiber = Wiber::start().await;
+    let consumer = wiber.consumer().await;
+    let collection = wiber.collection().await;
+    let names = eventually("the consumer's indexes", STORED_WITHIN, || async {
+        let names = collection.list_index_names().await.ok()?;
+        INDEXES
+            .iter()
+            .all(|i| names.iter().any(|n| n == i.name))
+            .then_some(names)
+    })
+    .await;
+    assert!(
+        names
+            .iter()
+            .all(|n| !queries::LEGACY_INDEXES.contains(&n.as_str())),
+        "{names:?}"
+    );
+    let typed = collection.clone_with_type::<StoredMessage>();
+    let documents: Vec<StoredMessage> = (0..DOCUMENTS).map(stored).collect();
+    typed.insert_many(&documents).await.expect("insert");
+
+    let sample = &documents[DOCUMENTS as usize / 2];
+    let cursor = Cursor::after(sample);
+    let checks = [
+        (
+            "conversation page",
+            queries::conversation_page(&sample.conversation_id, None),
+        ),
+        (
+            "deep page by cursor",
+            queries::conversation_page(&sample.conversation_id, Some(cursor)),
+        ),
+        (
+            "conversation count",
+            queries::conversation_count(&sample.conversation_id),
+        ),
+        ("user page", queries::user_recent(&sample.to_user)),
+        ("user count", queries::user_count(&sample.from_user)),
+    ];
+    let db = collection.client().database(&wiber.db);
+    for (what, query) in checks {
+        let mut find = doc! { "find": "messages", "filter": query.filter.clone(), "limit": 50 };
+        if let Some(sort) = &query.sort {
+            find.insert("sort", sort.clone());
+        }
+        let answer = db
+            .run_command(doc! { "explain": find, "verbosity": "queryPlanner" })
+            .await
+            .expect("explain");
+        if let Some(why) = not_served(&answer, &query) {
+            panic!("{what}: {why}");
+        }
+        // The query finds what it should: everything the filter names, from the store.
+        let found = collection
+            .count_documents(query.filter.clone())
+            .await
+            .expect("count");
+        assert!(found > 0, "{what} found nothing");
+    }
+    drop(consumer);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collection_of_the_earlier_layout_is_refused_at_start_naming_the_variable() {
+    let wiber = Wiber::start().await;
+    let collection = wiber.collection().await;
+    let legacy = mongodb::IndexModel::builder()
+        .keys(doc! { "messageId": 1 })
+        .options(
+            mongodb::options::IndexOptions::builder()
+                .name("messageId_unique".to_owned())
+                .unique(true)
+                .build(),
+        )
+        .build();
+    collection.create_index(legacy).await.expect("legacy index");
+
+    let mut consumer = wiber.spawn_consumer();
+    let code = consumer
+        .process
+        .wait_exit(std::time::Duration::from_secs(60));
+    let log = consumer.process.log_text();
+    assert_eq!(code, Some(1), "the consumer must exit with an error: {log}");
+    assert!(
+        log.contains("MONGO_COLLECTION messages") && log.contains("messageId_unique"),
+        "the error names the variable and the index: {log}"
+    );
+    let names = collection.list_index_names().await.expect("indexes");
+    assert!(
+        INDEXES.iter().all(|i| !names.iter().any(|n| n == i.name)),
+        "nothing is created in a refused collection: {names:?}"
+    );
+}
