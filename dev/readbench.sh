@@ -62,6 +62,7 @@ rm -rf "$WIBER_CACHE/run/kafka-$KAFKA_PORT" "$WIBER_CACHE/run/ferretdb-$SQLITE_F
 "$WIBER_DEV_DIR/kafka.sh" start
 "$WIBER_DEV_DIR/topics.sh"
 BOOTSTRAP=$("$WIBER_DEV_DIR/kafka.sh" bootstrap)
+export KAFKA_BOOTSTRAP_SERVERS=$BOOTSTRAP
 
 mkdir -p "$REPORTS"
 report="$REPORTS/$(date +%Y%m%d-%H%M%S).txt"
