@@ -22,6 +22,8 @@ export KAFKA_PORT="${WIBER_BENCH_KAFKA_PORT:-39092}" KAFKA_NODES=1
 export POSTGRES_PORT="${WIBER_BENCH_POSTGRES_PORT:-35432}"
 PG_FERRETDB_PORT=37017 SQLITE_FERRETDB_PORT=37018
 export WIBER_PROFILE=release
+# wiber-readbench sends no tokens: reads of the open API (AUTH_MODE=none), as the store sees them.
+export AUTH_MODE=none
 unset KAFKA_CONTROLLER_PORT
 SAMPLES="${READBENCH_SAMPLES:-40}"
 BIN="${CARGO_TARGET_DIR:-$WIBER_ROOT/target}/release/wiber-readbench"
@@ -40,7 +42,8 @@ cargo build --locked --release -p wiber-readbench
 store() { FERRETDB_HANDLER=$1 FERRETDB_PORT=$2 "$WIBER_DEV_DIR/ferretdb.sh" "$3"; }
 stack() {
   local handler=$1 port=$2 api=$3 action=$4
-  API_PORT=$api CONSUMER_PORT=$((api + 1)) KAFKA_CONSUMER_GROUP="readbench-$handler" \
+  # A read may take as long as it takes (30 s), so slow ones are measured, not answered 503 at 3 s.
+  API_PORT=$api CONSUMER_PORT=$((api + 1)) KAFKA_CONSUMER_GROUP="readbench-$handler" MONGO_TIMEOUT_MS=30000 \
     MONGO_URI="mongodb://127.0.0.1:$port/" "$WIBER_DEV_DIR/wiber.sh" "$action"
 }
 cleanup() {
