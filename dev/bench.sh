@@ -20,6 +20,8 @@ export API_PORT="${WIBER_BENCH_API_PORT:-38000}"
 export CONSUMER_PORT="${WIBER_BENCH_CONSUMER_PORT:-38001}"
 export KAFKA_NODES="${KAFKA_NODES:-1}"
 export WIBER_PROFILE=release
+# wiber-loadgen sends no tokens yet: the figures are of the open API (AUTH_MODE=none).
+export AUTH_MODE="${AUTH_MODE:-none}"
 # Derived from KAFKA_PORT by dev/kafka.sh; one inherited from a `make up` shell would collide.
 unset KAFKA_CONTROLLER_PORT
 

@@ -17,8 +17,9 @@ export KAFKA_BOOTSTRAP_SERVERS MONGO_URI
 cat <<MSG
 
 Wiber is up.
-  curl -s localhost:${API_PORT:-8000}/messages -H 'content-type: application/json' \\
-       -d '{"fromUser":"alice","toUser":"bob","content":"hello"}'
-  curl -s localhost:${API_PORT:-8000}/messages/alice/bob
+  TOKEN=\$(dev/auth.sh token alice)
+  curl -s localhost:${API_PORT:-8000}/messages -H "authorization: Bearer \$TOKEN" \\
+       -H 'content-type: application/json' -d '{"toUser":"bob","content":"hello"}'
+  curl -s localhost:${API_PORT:-8000}/messages/alice/bob -H "authorization: Bearer \$TOKEN"
 Logs: $WIBER_CACHE/run/. Stop everything with: make down
 MSG

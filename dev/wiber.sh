@@ -3,6 +3,7 @@
 #
 #   dev/wiber.sh build                   cargo build of both binaries ($WIBER_PROFILE, default release)
 #   dev/wiber.sh start|stop|status       API on $API_HOST:$API_PORT, consumer health on $CONSUMER_PORT
+#                                        (the API trusts dev/auth.sh's tokens unless AUTH_* say otherwise)
 #
 # Variables (defaults): API_HOST (127.0.0.1), API_PORT (8000), CONSUMER_PORT (8001), WIBER_PROFILE
 # (release), plus the binaries' own (KAFKA_BOOTSTRAP_SERVERS, MONGO_URI, ...: see README.md).
@@ -24,8 +25,18 @@ build() {
 
 http_ok() { curl -fsS -o /dev/null "$1"; }
 
+# AUTH_MODE=jwt is the API's default: without keys of its own, it trusts the local issuer
+# (dev/auth.sh), whose tokens `dev/auth.sh token USER` prints. AUTH_MODE=none opens the API.
+trust_local_issuer() {
+  [[ ${AUTH_MODE:-jwt} == jwt && -z ${AUTH_JWKS_URL:-}${AUTH_JWKS_FILE:-}${AUTH_HS256_SECRET_FILE:-} ]] || return 0
+  "$WIBER_DEV_DIR/auth.sh" keys
+  local line
+  while read -r line; do export "${line?}"; done < <("$WIBER_DEV_DIR/auth.sh" env)
+}
+
 start() {
   build
+  trust_local_issuer
   mkdir -p "$RUN"
   if ! pid_alive "$RUN/api.pid"; then
     port_open "$API_HOST" "$API_PORT" && die "port $API_PORT is taken; set API_PORT"

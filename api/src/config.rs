@@ -6,6 +6,8 @@ use std::time::Duration;
 use wiber_common::config::{ConfigError, parse, parse_in, string};
 use wiber_common::kafka::KafkaConnection;
 
+use crate::auth::config::AuthConfig;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// KAFKA_BOOTSTRAP_SERVERS (localhost:9092) and the KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_* and
@@ -35,6 +37,8 @@ pub struct Config {
     /// API_SHUTDOWN_DRAIN_MS (15000): after SIGTERM, how long requests in flight may finish
     /// before the rest are cut (then queued messages get up to 10 s to reach Kafka).
     pub shutdown_drain: Duration,
+    /// AUTH_MODE and the AUTH_* settings (see `auth::config`).
+    pub auth: AuthConfig,
 }
 
 impl Config {
@@ -59,6 +63,7 @@ impl Config {
             read_timeout: Duration::from_millis(read_timeout_ms),
             max_connections,
             shutdown_drain: Duration::from_millis(drain_ms),
+            auth: AuthConfig::from_env()?,
         })
     }
 }

@@ -16,8 +16,24 @@ const RETRY_AFTER_SECONDS: &str = "5";
 pub const OUTCOME_UNKNOWN_TYPE: &str =
     "https://github.com/wiber-io/wiber/blob/main/api/README.md#outcome-unknown";
 
+/// What is wrong with a request's credentials (RFC 6750 section 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenProblem {
+    /// No `Authorization` header: the challenge carries no error code.
+    Missing,
+    /// Malformed, forged, expired or not for this API: `error="invalid_token"`, with this reason.
+    Invalid(&'static str),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    #[error("not authenticated")]
+    Unauthenticated(TokenProblem),
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    /// No signing key is known because the issuer's JWKS could not be fetched.
+    #[error("token keys unavailable")]
+    AuthUnavailable,
     #[error("invalid request")]
     Validation(Vec<FieldError>),
     #[error("request body too large")]
@@ -53,6 +69,7 @@ impl ApiError {
             Self::KafkaUnavailable(cause)
             | Self::OutcomeUnknown { cause, .. }
             | Self::StoreUnavailable(cause) => Some(cause),
+            Self::AuthUnavailable => Some("the issuer's JWKS could not be fetched"),
             _ => None,
         }
     }
@@ -60,6 +77,9 @@ impl ApiError {
     /// A fixed category for logs and metric labels.
     pub fn category(&self) -> &'static str {
         match self {
+            Self::Unauthenticated(_) => "unauthenticated",
+            Self::Forbidden(_) => "forbidden",
+            Self::AuthUnavailable => "auth_unavailable",
             Self::Validation(_) => "validation",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
@@ -104,6 +124,30 @@ impl IntoResponse for ApiError {
             _ => ("about:blank", None),
         };
         let (status, title, detail, errors) = match &self {
+            Self::Unauthenticated(TokenProblem::Missing) => (
+                StatusCode::UNAUTHORIZED,
+                "Authentication required",
+                "send a bearer token: Authorization: Bearer <token>".to_owned(),
+                vec![FieldError::new("Authorization", "is required")],
+            ),
+            Self::Unauthenticated(TokenProblem::Invalid(reason)) => (
+                StatusCode::UNAUTHORIZED,
+                "Invalid token",
+                (*reason).to_owned(),
+                vec![FieldError::new("Authorization", *reason)],
+            ),
+            Self::Forbidden(reason) => (
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                (*reason).to_owned(),
+                vec![],
+            ),
+            Self::AuthUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Token keys unavailable",
+                "the keys that sign tokens could not be fetched; retry later".to_owned(),
+                vec![],
+            ),
             Self::Validation(errors) => (
                 StatusCode::BAD_REQUEST,
                 "Invalid request",
@@ -201,6 +245,19 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Self::Unauthenticated(problem) = &self {
+            let challenge = match problem {
+                TokenProblem::Missing => "Bearer realm=\"wiber\"".to_owned(),
+                TokenProblem::Invalid(reason) => {
+                    format!(
+                        "Bearer realm=\"wiber\", error=\"invalid_token\", error_description=\"{reason}\""
+                    )
+                }
+            };
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                headers.insert(header::WWW_AUTHENTICATE, value);
+            }
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(
                 header::RETRY_AFTER,

@@ -1,6 +1,7 @@
 //! Wiber's HTTP API: accepts chat messages, produces them to Kafka and reads conversations from
 //! MongoDB. `main.rs` wires config, telemetry and shutdown; the logic lives in these modules.
 
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;

@@ -1,6 +1,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use wiber_api::auth::config::AuthConfig;
+use wiber_api::auth::{Auth, Verifier};
 use wiber_api::config::Config;
 use wiber_api::metrics::Metrics;
 use wiber_api::producer::KafkaProducer;
@@ -28,11 +30,21 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         config.mongo_timeout,
     )
     .await?;
+    let auth = match config.auth.clone() {
+        AuthConfig::None => {
+            tracing::warn!(
+                "AUTH_MODE=none: anyone who reaches the API may send as any user and read every conversation"
+            );
+            Auth::Open
+        }
+        AuthConfig::Jwt(jwt) => Auth::Jwt(Box::new(Verifier::new(jwt).await?)),
+    };
     let state = std::sync::Arc::new(AppState {
         producer,
         store,
         metrics,
         body_timeout: config.read_timeout,
+        auth,
     });
     let listener = wiber_common::serve::bind(config.listen, "API_HOST, API_PORT").await?;
     tracing::info!(listen = %config.listen, topic = %config.kafka_topic, "wiber-api serving");

@@ -10,6 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use wiber_common::message::{Message, StoredMessage};
 
+use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
 use crate::producer::MessageProducer;
 use crate::requests::{ConversationRequest, CountQuery, UserRequest};
@@ -33,22 +34,28 @@ fn to_messages(stored: &[StoredMessage]) -> Vec<Message> {
 
 /// A conversation, oldest first
 ///
-/// Both directions between the two users, in the order Kafka appended them. A full page
+/// Both directions between the two users, in the order Kafka appended them; only they may read
+/// it. A full page
 /// carries `X-Next-Cursor` (and a `Link: rel="next"`); pass it as `after` for the next page.
 #[utoipa::path(
     get, path = "/messages/{user1}/{user2}", tag = "messages",
+    security(("bearer" = [])),
     params(("user1" = String, Path), ("user2" = String, Path), crate::requests::ConversationQuery),
     responses(
         (status = 200, description = "The page", body = Vec<Message>,
          headers(("X-Next-Cursor" = String, description = "Present when the page is full"))),
         (status = 400, description = "Invalid user, limit, skip or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token (see WWW-Authenticate)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller is neither user", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Store unavailable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn conversation<P: MessageProducer, S: MessageStore>(
+    caller: Caller,
     State(state): Shared<P, S>,
     request: ConversationRequest,
 ) -> Result<Response, ApiError> {
+    caller.may_read_conversation(&request.user1, &request.user2)?;
     let limit = request.query.limit;
     let stored = state
         .store
@@ -77,20 +84,25 @@ pub async fn conversation<P: MessageProducer, S: MessageStore>(
 
 /// A user's recent messages, newest first
 ///
-/// Messages the user sent or received, across all conversations.
+/// Messages the user sent or received, across all conversations; only the user may list them.
 #[utoipa::path(
     get, path = "/messages/user/{username}", tag = "messages",
+    security(("bearer" = [])),
     params(("username" = String, Path), crate::requests::UserQuery),
     responses(
         (status = 200, description = "Newest first", body = Vec<Message>),
         (status = 400, description = "Invalid user or limit", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token (see WWW-Authenticate)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller is not that user", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Store unavailable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn user_messages<P: MessageProducer, S: MessageStore>(
+    caller: Caller,
     State(state): Shared<P, S>,
     request: UserRequest,
 ) -> Result<Json<Vec<Message>>, ApiError> {
+    caller.may_read_user(&request.username)?;
     let stored = state
         .store
         .user_messages(&request.username, request.query.limit)
@@ -108,20 +120,26 @@ pub struct MessageCount {
 
 /// Count messages
 ///
-/// All messages; with `user1`, that user's; with both, their conversation's.
+/// All messages (with the admin scope); with `user1`, that user's (only the user); with both,
+/// their conversation's (only they).
 #[utoipa::path(
     get, path = "/messages/count", tag = "messages",
+    security(("bearer" = [])),
     params(CountQuery),
     responses(
         (status = 200, description = "The count", body = MessageCount),
         (status = 400, description = "Invalid user, or user2 without user1", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token (see WWW-Authenticate)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the caller's own messages or conversation, or all messages without the admin scope", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Store unavailable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn count_messages<P: MessageProducer, S: MessageStore>(
+    caller: Caller,
     State(state): Shared<P, S>,
     query: CountQuery,
 ) -> Result<Json<MessageCount>, ApiError> {
+    caller.may_count(query.user1.as_deref(), query.user2.as_deref())?;
     let count = state
         .store
         .count(query.scope())

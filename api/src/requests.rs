@@ -15,8 +15,10 @@ use crate::store::{ConversationPage, CountScope, Cursor};
 #[derive(Debug, Clone, PartialEq, Eq, ToSchema)]
 #[schema(rename_all = "camelCase")]
 pub struct NewMessage {
+    /// The sender: the token's user, which this may repeat but not replace (with AUTH_MODE=none,
+    /// required).
     #[schema(schema_with = openapi::user)]
-    pub from_user: String,
+    pub from_user: Option<String>,
     #[schema(schema_with = openapi::user)]
     pub to_user: String,
     #[schema(schema_with = openapi::content)]
@@ -42,7 +44,11 @@ impl FromJsonBody for NewMessage {
                 None
             }
         };
-        let from = take(&mut object, "fromUser");
+        // The sender may be left to the token: absent is not an error here.
+        let from = match object.get("fromUser") {
+            None => None,
+            Some(_) => take(&mut object, "fromUser"),
+        };
         let to = take(&mut object, "toUser");
         let content = take(&mut object, "content");
         let mut unknown: Vec<&String> = object.keys().collect();
@@ -61,7 +67,7 @@ impl FromJsonBody for NewMessage {
         }
         fields.or_invalid(|| {
             Some(Self {
-                from_user: from?,
+                from_user: from,
                 to_user: to?,
                 content: content?,
             })

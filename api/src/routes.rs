@@ -28,6 +28,7 @@ pub struct AppState<P, S> {
     pub metrics: Metrics,
     /// How long a request body may take to arrive (API_READ_TIMEOUT_MS).
     pub body_timeout: std::time::Duration,
+    pub auth: crate::auth::Auth,
 }
 
 type Shared<P, S> = State<Arc<AppState<P, S>>>;
@@ -132,6 +133,24 @@ async fn metrics_text<P: MessageProducer, S: MessageStore>(State(state): Shared<
         title = "Wiber API",
         description = "Durable, ordered chat messages over Kafka and MongoDB."
     ),
-    components(schemas(Message, NewMessage, MessageCount, Problem, FieldError))
+    components(schemas(Message, NewMessage, MessageCount, Problem, FieldError)),
+    modifiers(&BearerScheme)
 )]
 pub struct ApiDoc;
+
+/// The `bearer` security scheme the message routes name (AUTH_MODE=jwt).
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}

@@ -7,6 +7,7 @@ use axum::extract::State;
 use uuid::Uuid;
 use wiber_common::message::{Message, MessageRecord, conversation_id};
 
+use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
 use crate::extract::{IdempotencyKey, JsonBody};
 use crate::idempotency::{self, Claim};
@@ -18,17 +19,21 @@ use crate::store::MessageStore;
 /// Send a message
 ///
 /// Produces the message to Kafka and answers once the broker acknowledged it (acks=all).
+/// The sender is the token's user: `fromUser` may be left out, and must be that user if given.
 /// The consumer stores it shortly after. Retries that carry the same `Idempotency-Key`
 /// and body from the same sender get the same `messageId`, and the message is stored once;
 /// another body under a key already used gets 422. A 503 whose `type` ends in
 /// `#outcome-unknown` means the message may have been written: retry with the same key.
 #[utoipa::path(
     post, path = "/messages", tag = "messages",
+    security(("bearer" = [])),
     request_body(content = NewMessage, content_type = "application/json"),
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1-255 visible ASCII characters")),
     responses(
         (status = 200, description = "Acknowledged by Kafka", body = Message),
         (status = 400, description = "Invalid body or header", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token (see WWW-Authenticate)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "fromUser is not the token's user", body = Problem, content_type = "application/problem+json"),
         (status = 408, description = "Body slower than API_READ_TIMEOUT_MS", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
@@ -38,13 +43,14 @@ use crate::store::MessageStore;
     )
 )]
 pub async fn send_message<P: MessageProducer, S: MessageStore>(
+    caller: Caller,
     State(state): State<Arc<AppState<P, S>>>,
     IdempotencyKey(key): IdempotencyKey,
     JsonBody(message): JsonBody<NewMessage>,
 ) -> Result<Json<Message>, ApiError> {
     let mut record = MessageRecord {
         message_id: Uuid::nil(),
-        from_user: message.from_user,
+        from_user: caller.sender(message.from_user)?,
         to_user: message.to_user,
         content: message.content,
     };

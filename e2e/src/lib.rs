@@ -6,6 +6,7 @@
 
 pub mod brokers;
 pub mod command;
+pub mod issuer;
 pub mod kafka;
 pub mod kube;
 pub mod metrics;

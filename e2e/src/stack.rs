@@ -167,6 +167,8 @@ impl Wiber {
             ("MONGO_DB", &db),
             ("MONGO_COLLECTION", "messages"),
             ("CONSUMER_STATS_INTERVAL_MS", "500"),
+            // These tests are about the message path; the auth tests pass AUTH_MODE=jwt and keys.
+            ("AUTH_MODE", "none"),
         ]
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

@@ -11,6 +11,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 use serde_json::Value;
 use tower::ServiceExt;
+use wiber_api::auth::Auth;
 use wiber_api::metrics::Metrics;
 use wiber_api::producer::{MessageProducer, ProduceError, Produced};
 use wiber_api::store::{ConversationPage, CountScope, KeyHolder, MessageStore, StoreError};
@@ -157,13 +158,26 @@ impl MessageStore for FakeStore {
 
 pub type State = Arc<AppState<FakeProducer, FakeStore>>;
 
+/// A state with `AUTH_MODE=none`, for the tests of everything but authentication.
 pub fn state(producer: FakeProducer, store: FakeStore) -> State {
+    state_with(producer, store, Auth::Open)
+}
+
+pub fn state_with(producer: FakeProducer, store: FakeStore, auth: Auth) -> State {
     Arc::new(AppState {
         producer,
         store,
         metrics: Metrics::new(),
         body_timeout: std::time::Duration::from_secs(10),
+        auth,
     })
+}
+
+/// `request` with `Authorization: Bearer <token>`.
+pub fn bearer(mut request: Request<Body>, token: &str) -> Request<Body> {
+    let value = format!("Bearer {token}").parse().unwrap();
+    request.headers_mut().insert(header::AUTHORIZATION, value);
+    request
 }
 
 pub fn stored(id: &str, from: &str, to: &str, content: &str, offset: i64) -> StoredMessage {

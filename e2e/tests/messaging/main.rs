@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+mod auth;
 mod edge;
 mod faults;
 mod indexes_serve_queries;

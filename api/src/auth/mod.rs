@@ -1,0 +1,129 @@
+//! Who is calling, and what they may do. `AUTH_MODE=jwt` (the default): a bearer JWT (RFC 6750)
+//! verified against the configured keys names the caller, who sends only as themselves and reads
+//! only their own conversations; `AUTH_MODE=none`: anyone may do anything, for a trusted network.
+
+pub mod config;
+pub mod keys;
+pub mod verify;
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+
+use crate::error::{ApiError, TokenProblem};
+use crate::producer::MessageProducer;
+use crate::routes::AppState;
+use crate::store::MessageStore;
+
+pub use verify::Verifier;
+
+pub enum Auth {
+    /// `AUTH_MODE=none`.
+    Open,
+    Jwt(Box<Verifier>),
+}
+
+/// The authenticated user of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user: String,
+    /// Holds the configured admin scope: may count across users.
+    pub admin: bool,
+}
+
+/// The caller of a request: the extractor that authenticates it, first of a handler's extractors
+/// so nothing of an unauthenticated request is even parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// `AUTH_MODE=none`: no identity, no restriction.
+    Anyone,
+    User(Identity),
+}
+
+impl Caller {
+    /// The sender of a new message: the token's user, whom the body may name but not replace.
+    pub fn sender(&self, from_user: Option<String>) -> Result<String, ApiError> {
+        match (self, from_user) {
+            (Self::Anyone, Some(from)) => Ok(from),
+            (Self::Anyone, None) => Err(ApiError::field("fromUser", "is required")),
+            (Self::User(id), None) => Ok(id.user.clone()),
+            (Self::User(id), Some(from)) if from == id.user => Ok(from),
+            (Self::User(_), Some(_)) => Err(ApiError::Forbidden(
+                "fromUser must be the authenticated user",
+            )),
+        }
+    }
+
+    pub fn may_read_conversation(&self, user1: &str, user2: &str) -> Result<(), ApiError> {
+        match self {
+            Self::Anyone => Ok(()),
+            Self::User(id) if id.user == user1 || id.user == user2 => Ok(()),
+            Self::User(_) => Err(ApiError::Forbidden(
+                "only the two users of a conversation may read it",
+            )),
+        }
+    }
+
+    pub fn may_read_user(&self, user: &str) -> Result<(), ApiError> {
+        match self {
+            Self::Anyone => Ok(()),
+            Self::User(id) if id.user == user => Ok(()),
+            Self::User(_) => Err(ApiError::Forbidden("only the user may list their messages")),
+        }
+    }
+
+    /// Counts: of the caller's own messages or conversations; across users with the admin scope.
+    pub fn may_count(&self, user1: Option<&str>, user2: Option<&str>) -> Result<(), ApiError> {
+        let Self::User(id) = self else { return Ok(()) };
+        if id.admin {
+            return Ok(());
+        }
+        match (user1, user2) {
+            (Some(a), Some(b)) if id.user == a || id.user == b => Ok(()),
+            (Some(u), None) if id.user == u => Ok(()),
+            (None, _) => Err(ApiError::Forbidden(
+                "counting all messages needs the admin scope",
+            )),
+            _ => Err(ApiError::Forbidden(
+                "only a user may count their own messages and conversations",
+            )),
+        }
+    }
+}
+
+impl<P: MessageProducer, S: MessageStore> FromRequestParts<Arc<AppState<P, S>>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState<P, S>>,
+    ) -> Result<Self, ApiError> {
+        let verifier = match &state.auth {
+            Auth::Open => return Ok(Self::Anyone),
+            Auth::Jwt(verifier) => verifier,
+        };
+        let token = bearer(parts)?;
+        verifier.verify(token).await.map(Self::User)
+    }
+}
+
+/// The token of an `Authorization: Bearer` header (RFC 6750 section 2.1).
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return Err(ApiError::Unauthenticated(TokenProblem::Missing));
+    };
+    let value = value.to_str().map_err(|_| {
+        ApiError::Unauthenticated(TokenProblem::Invalid(
+            "the Authorization header is not visible ASCII",
+        ))
+    })?;
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ApiError::Unauthenticated(TokenProblem::Invalid(
+            "the Authorization header must be Bearer <token>",
+        )));
+    }
+    Ok(token.trim())
+}
