@@ -7,6 +7,7 @@ use wiber_common::config::{ConfigError, parse, parse_in, string};
 use wiber_common::kafka::KafkaConnection;
 
 use crate::auth::config::AuthConfig;
+use crate::edge::EdgeConfig;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -39,6 +40,35 @@ pub struct Config {
     pub shutdown_drain: Duration,
     /// AUTH_MODE and the AUTH_* settings (see `auth::config`).
     pub auth: AuthConfig,
+    /// API_CORS_ORIGINS, API_MAX_IN_FLIGHT, API_RATE_LIMIT_* (see `edge`).
+    pub edge: EdgeConfig,
+}
+
+fn edge_from_env() -> Result<EdgeConfig, ConfigError> {
+    let origins = string("API_CORS_ORIGINS", "");
+    let mut cors_origins = Vec::new();
+    for origin in origins.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        let valid = (origin.starts_with("https://") || origin.starts_with("http://"))
+            && !origin.trim_end_matches('/').contains(['*', ' ']);
+        let value = axum::http::HeaderValue::from_str(origin.trim_end_matches('/'));
+        match value {
+            Ok(v) if valid => cors_origins.push(v),
+            _ => {
+                return Err(ConfigError {
+                    var: "API_CORS_ORIGINS".into(),
+                    value: origin.into(),
+                    reason: "each origin must be scheme://host[:port], comma-separated".into(),
+                });
+            }
+        }
+    }
+    let per_second: u32 = parse_in("API_RATE_LIMIT_PER_SECOND", 20, 0..=1_000_000)?;
+    let burst: u32 = parse_in("API_RATE_LIMIT_BURST", 40, 1..=1_000_000)?;
+    Ok(EdgeConfig {
+        cors_origins,
+        max_in_flight: parse_in("API_MAX_IN_FLIGHT", 512, 1..=1_000_000)?,
+        rate: std::num::NonZeroU32::new(per_second).zip(std::num::NonZeroU32::new(burst)),
+    })
 }
 
 impl Config {
@@ -64,6 +94,7 @@ impl Config {
             max_connections,
             shutdown_drain: Duration::from_millis(drain_ms),
             auth: AuthConfig::from_env()?,
+            edge: edge_from_env()?,
         })
     }
 }

@@ -31,6 +31,11 @@ pub enum ApiError {
     Unauthenticated(TokenProblem),
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
+    #[error("rate limited")]
+    RateLimited { retry_after: u64 },
+    /// More requests in flight than API_MAX_IN_FLIGHT.
+    #[error("overloaded")]
+    Overloaded,
     /// No signing key is known because the issuer's JWKS could not be fetched.
     #[error("token keys unavailable")]
     AuthUnavailable,
@@ -79,6 +84,8 @@ impl ApiError {
         match self {
             Self::Unauthenticated(_) => "unauthenticated",
             Self::Forbidden(_) => "forbidden",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Overloaded => "overloaded",
             Self::AuthUnavailable => "auth_unavailable",
             Self::Validation(_) => "validation",
             Self::PayloadTooLarge { .. } => "payload_too_large",
@@ -140,6 +147,18 @@ impl IntoResponse for ApiError {
                 StatusCode::FORBIDDEN,
                 "Forbidden",
                 (*reason).to_owned(),
+                vec![],
+            ),
+            Self::RateLimited { retry_after } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests",
+                format!("this user's request rate is over the limit; retry in {retry_after} s"),
+                vec![],
+            ),
+            Self::Overloaded => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Overloaded",
+                "the API is serving as many requests as it takes; retry later".to_owned(),
                 vec![],
             ),
             Self::AuthUnavailable => (
@@ -257,6 +276,9 @@ impl IntoResponse for ApiError {
             if let Ok(value) = HeaderValue::from_str(&challenge) {
                 headers.insert(header::WWW_AUTHENTICATE, value);
             }
+        }
+        if let Self::RateLimited { retry_after } = &self {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(

@@ -4,6 +4,7 @@ use std::time::Duration;
 use wiber_api::auth::config::AuthConfig;
 use wiber_api::auth::{Auth, Verifier};
 use wiber_api::config::Config;
+use wiber_api::edge::UserLimits;
 use wiber_api::metrics::Metrics;
 use wiber_api::producer::KafkaProducer;
 use wiber_api::store::MongoStore;
@@ -45,6 +46,20 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         metrics,
         body_timeout: config.read_timeout,
         auth,
+        limits: config
+            .edge
+            .rate
+            .map(|(rate, burst)| UserLimits::new(rate, burst)),
+    });
+    let idle = state.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            if let Some(limits) = &idle.limits {
+                limits.forget_idle();
+            }
+        }
     });
     let listener = wiber_common::serve::bind(config.listen, "API_HOST, API_PORT").await?;
     tracing::info!(listen = %config.listen, topic = %config.kafka_topic, "wiber-api serving");
@@ -55,7 +70,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     };
     serve(
         listener,
-        app(state.clone()),
+        wiber_api::edge::wrap(app(state.clone()), &config.edge),
         limits,
         wiber_common::shutdown::signal(),
     )

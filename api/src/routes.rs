@@ -29,6 +29,8 @@ pub struct AppState<P, S> {
     /// How long a request body may take to arrive (API_READ_TIMEOUT_MS).
     pub body_timeout: std::time::Duration,
     pub auth: crate::auth::Auth,
+    /// Each authenticated user's request rate; `None` when API_RATE_LIMIT_PER_SECOND=0.
+    pub limits: Option<crate::edge::UserLimits>,
 }
 
 type Shared<P, S> = State<Arc<AppState<P, S>>>;

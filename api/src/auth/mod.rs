@@ -105,7 +105,11 @@ impl<P: MessageProducer, S: MessageStore> FromRequestParts<Arc<AppState<P, S>>> 
             Auth::Jwt(verifier) => verifier,
         };
         let token = bearer(parts)?;
-        verifier.verify(token).await.map(Self::User)
+        let identity = verifier.verify(token).await?;
+        if let Some(limits) = &state.limits {
+            limits.check(&identity.user)?;
+        }
+        Ok(Self::User(identity))
     }
 }
 

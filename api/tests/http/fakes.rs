@@ -170,6 +170,7 @@ pub fn state_with(producer: FakeProducer, store: FakeStore, auth: Auth) -> State
         metrics: Metrics::new(),
         body_timeout: std::time::Duration::from_secs(10),
         auth,
+        limits: None,
     })
 }
 
