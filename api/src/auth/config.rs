@@ -41,6 +41,21 @@ pub enum AuthConfig {
     Jwt(JwtConfig),
 }
 
+impl JwtConfig {
+    /// Tokens from `issuer` for `audience`, signed by `keys`, with every other setting at its default.
+    pub fn new(issuer: &str, audience: &str, keys: KeySource) -> Self {
+        Self {
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            keys,
+            user_claim: "sub".to_owned(),
+            admin_scope: "wiber:admin".to_owned(),
+            leeway: Duration::from_secs(30),
+            refresh_interval: Duration::from_secs(60),
+        }
+    }
+}
+
 fn error(var: &str, value: &str, reason: &str) -> ConfigError {
     ConfigError {
         var: var.to_owned(),
@@ -94,16 +109,19 @@ impl AuthConfig {
                 ));
             }
         };
-        let leeway: u64 = parse_in("AUTH_LEEWAY_SECONDS", 30, 0..=300)?;
-        let refresh: u64 = parse_in("AUTH_JWKS_REFRESH_SECONDS", 60, 1..=86_400)?;
+        let defaults = JwtConfig::new(&required("AUTH_ISSUER")?, &required("AUTH_AUDIENCE")?, keys);
+        let leeway = parse_in("AUTH_LEEWAY_SECONDS", defaults.leeway.as_secs(), 0..=300)?;
+        let refresh = parse_in(
+            "AUTH_JWKS_REFRESH_SECONDS",
+            defaults.refresh_interval.as_secs(),
+            1..=86_400,
+        )?;
         Ok(Self::Jwt(JwtConfig {
-            issuer: required("AUTH_ISSUER")?,
-            audience: required("AUTH_AUDIENCE")?,
-            keys,
-            user_claim: string("AUTH_USER_CLAIM", "sub"),
-            admin_scope: string("AUTH_ADMIN_SCOPE", "wiber:admin"),
+            user_claim: string("AUTH_USER_CLAIM", &defaults.user_claim),
+            admin_scope: string("AUTH_ADMIN_SCOPE", &defaults.admin_scope),
             leeway: Duration::from_secs(leeway),
             refresh_interval: Duration::from_secs(refresh),
+            ..defaults
         }))
     }
 }

@@ -20,27 +20,19 @@ struct Setup {
     jwks_file: PathBuf,
 }
 
-fn config(keys: KeySource) -> JwtConfig {
-    JwtConfig {
-        issuer: ISSUER.into(),
-        audience: AUDIENCE.into(),
-        keys,
-        user_claim: "sub".into(),
-        admin_scope: "wiber:admin".into(),
-        leeway: Duration::from_secs(30),
-        refresh_interval: Duration::from_secs(60),
-    }
-}
-
 async fn setup(store: FakeStore) -> Setup {
     let dir = issuer::key_dir();
     let rsa = IssuerKey::rsa(&dir, "rsa-1");
     let ed = IssuerKey::ed25519(&dir, "ed-1");
     let jwks_file = dir.join("jwks.json");
     std::fs::write(&jwks_file, issuer::jwks(&[&rsa, &ed])).unwrap();
-    let verifier = Verifier::new(config(KeySource::File(jwks_file.clone())))
-        .await
-        .unwrap();
+    let verifier = Verifier::new(JwtConfig::new(
+        ISSUER,
+        AUDIENCE,
+        KeySource::File(jwks_file.clone()),
+    ))
+    .await
+    .unwrap();
     let state = state_with(
         FakeProducer::default(),
         store,

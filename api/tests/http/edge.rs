@@ -89,17 +89,9 @@ async fn a_user_over_the_rate_limit_gets_429_with_retry_after_then_is_served_aga
     let key = IssuerKey::ed25519(&dir, "k");
     let jwks = dir.join("jwks.json");
     std::fs::write(&jwks, issuer::jwks(&[&key])).unwrap();
-    let verifier = Verifier::new(JwtConfig {
-        issuer: ISSUER.into(),
-        audience: AUDIENCE.into(),
-        keys: KeySource::File(jwks),
-        user_claim: "sub".into(),
-        admin_scope: "wiber:admin".into(),
-        leeway: Duration::from_secs(30),
-        refresh_interval: Duration::from_secs(60),
-    })
-    .await
-    .unwrap();
+    let verifier = Verifier::new(JwtConfig::new(ISSUER, AUDIENCE, KeySource::File(jwks)))
+        .await
+        .unwrap();
     let mut s = state_with(
         FakeProducer::default(),
         FakeStore::default(),
