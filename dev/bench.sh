@@ -7,7 +7,7 @@
 #   dev/bench.sh [wiber-loadgen options]    e.g. dev/bench.sh --messages 10000 (see its --help)
 #
 # Bench ports: Kafka 39092 (controller 40092), MongoDB protocol 37017 (on PostgreSQL 35432), API
-# 38000, consumer 38001. Every run starts from empty Kafka and store data, so figures do not drift as earlier runs'
+# 38000 (admin 38002), consumer 38001. Every run starts from empty Kafka and store data, so figures do not drift as earlier runs'
 # messages pile up. The binaries' own variables pass through, e.g. CONSUMER_BATCH_SIZE=2000.
 # Reports are kept in $WIBER_CACHE/run/bench-38000/.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -18,6 +18,7 @@ export FERRETDB_PORT="${WIBER_BENCH_FERRETDB_PORT:-37017}"
 export POSTGRES_PORT="${WIBER_BENCH_POSTGRES_PORT:-35432}"
 export API_PORT="${WIBER_BENCH_API_PORT:-38000}"
 export CONSUMER_PORT="${WIBER_BENCH_CONSUMER_PORT:-38001}"
+export API_ADMIN_PORT="${WIBER_BENCH_API_ADMIN_PORT:-38002}"
 export KAFKA_NODES="${KAFKA_NODES:-1}"
 export WIBER_PROFILE=release
 # wiber-loadgen sends no tokens yet: the figures are of the open API (AUTH_MODE=none).
@@ -35,7 +36,7 @@ BIN="${CARGO_TARGET_DIR:-$WIBER_ROOT/target}/release/wiber-loadgen"
 # The data is wiped below, so nothing may be running on the bench ports, ours or anyone's.
 ports=()
 for ((i = 0; i < KAFKA_NODES; i++)); do ports+=($((KAFKA_PORT + i)) $((KAFKA_PORT + 1000 + i))); done
-for port in "${ports[@]}" "$FERRETDB_PORT" "$POSTGRES_PORT" "$API_PORT" "$CONSUMER_PORT"; do
+for port in "${ports[@]}" "$FERRETDB_PORT" "$POSTGRES_PORT" "$API_PORT" "$CONSUMER_PORT" "$API_ADMIN_PORT"; do
   port_open 127.0.0.1 "$port" && die "port $port is in use; a bench stack may still run (stop it, or set WIBER_BENCH_*_PORT)"
 done
 
@@ -87,5 +88,6 @@ report="$REPORTS/$(date +%Y%m%d-%H%M%S).txt"
   echo
 } | tee "$report"
 log "running wiber-loadgen; the report is also saved to $report"
-"$BIN" --api "http://127.0.0.1:$API_PORT" --consumer-metrics "http://127.0.0.1:$CONSUMER_PORT/metrics" \
+"$BIN" --api "http://127.0.0.1:$API_PORT" --api-metrics "http://127.0.0.1:$API_ADMIN_PORT/metrics" \
+  --consumer-metrics "http://127.0.0.1:$CONSUMER_PORT/metrics" \
   "${watch[@]}" "$@" | tee -a "$report"

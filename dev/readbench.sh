@@ -11,7 +11,7 @@
 #                                    the SQLite comparison's size)
 #
 # Bench ports: Kafka 39092 (controller 40092), PostgreSQL 35432, FerretDB 37017 (PostgreSQL) and
-# 37018 (SQLite), API 38000 and 38010, consumers 38001 and 38011. Every run starts from empty data.
+# 37018 (SQLite), API 38000 and 38010 (admin ports 38002, 38012), consumers 38001 and 38011. Every run starts from empty data.
 # Reports are kept in $WIBER_CACHE/run/readbench/. READBENCH_SAMPLES (40) requests per operation.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$WIBER_ROOT"
@@ -29,7 +29,7 @@ SAMPLES="${READBENCH_SAMPLES:-40}"
 BIN="${CARGO_TARGET_DIR:-$WIBER_ROOT/target}/release/wiber-readbench"
 REPORTS="$WIBER_CACHE/run/readbench"
 
-for port in "$KAFKA_PORT" $((KAFKA_PORT + 1000)) "$POSTGRES_PORT" $PG_FERRETDB_PORT $SQLITE_FERRETDB_PORT 38000 38001 38010 38011; do
+for port in "$KAFKA_PORT" $((KAFKA_PORT + 1000)) "$POSTGRES_PORT" $PG_FERRETDB_PORT $SQLITE_FERRETDB_PORT 38000 38001 38002 38010 38011 38012; do
   port_open 127.0.0.1 "$port" && die "port $port is in use; a bench stack may still run"
 done
 

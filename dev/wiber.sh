@@ -2,15 +2,18 @@
 # Wiber's own processes, the API and the consumer, as local daemons against the local servers.
 #
 #   dev/wiber.sh build                   cargo build of both binaries ($WIBER_PROFILE, default release)
-#   dev/wiber.sh start|stop|status       API on $API_HOST:$API_PORT, consumer health on $CONSUMER_PORT
+#   dev/wiber.sh start|stop|status       API on $API_HOST:$API_PORT (admin: health and /metrics on
+#                                        $API_ADMIN_PORT), consumer health on $CONSUMER_PORT
 #                                        (the API trusts dev/auth.sh's tokens unless AUTH_* say otherwise)
 #
-# Variables (defaults): API_HOST (127.0.0.1), API_PORT (8000), CONSUMER_PORT (8001), WIBER_PROFILE
+# Variables (defaults): API_HOST (127.0.0.1), API_PORT (8000), API_ADMIN_PORT (API_PORT + 2),
+# CONSUMER_PORT (8001), WIBER_PROFILE
 # (release), plus the binaries' own (KAFKA_BOOTSTRAP_SERVERS, MONGO_URI, ...: see README.md).
 # Logs and pids: $WIBER_CACHE/run/wiber-$API_PORT.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 export API_HOST="${API_HOST:-127.0.0.1}" API_PORT="${API_PORT:-8000}"
+export API_ADMIN_PORT="${API_ADMIN_PORT:-$((API_PORT + 2))}"
 export CONSUMER_HOST="${CONSUMER_HOST:-127.0.0.1}" CONSUMER_PORT="${CONSUMER_PORT:-8001}"
 WIBER_PROFILE="${WIBER_PROFILE:-release}"
 RUN="$WIBER_CACHE/run/wiber-$API_PORT"
@@ -40,6 +43,7 @@ start() {
   mkdir -p "$RUN"
   if ! pid_alive "$RUN/api.pid"; then
     port_open "$API_HOST" "$API_PORT" && die "port $API_PORT is taken; set API_PORT"
+    port_open "$API_HOST" "$API_ADMIN_PORT" && die "port $API_ADMIN_PORT is taken; set API_ADMIN_PORT"
     start_daemon wiber-api "$RUN/api.pid" "$RUN/api.log" "$BIN_DIR/wiber-api"
   fi
   if ! pid_alive "$RUN/consumer.pid"; then
@@ -50,7 +54,7 @@ start() {
     fail_with_log wiber-api "$RUN/api.log"
   wait_until 60 "wiber-consumer readiness" http_ok "http://$CONSUMER_HOST:$CONSUMER_PORT/health/readiness" ||
     fail_with_log wiber-consumer "$RUN/consumer.log"
-  log "wiber ready: API http://$API_HOST:$API_PORT, consumer http://$CONSUMER_HOST:$CONSUMER_PORT/metrics"
+  log "wiber ready: API http://$API_HOST:$API_PORT (metrics http://$API_HOST:$API_ADMIN_PORT/metrics), consumer http://$CONSUMER_HOST:$CONSUMER_PORT/metrics"
 }
 
 stop() {

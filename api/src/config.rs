@@ -3,7 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use wiber_common::config::{ConfigError, parse, parse_in, string};
+use wiber_common::config::{ConfigError, ensure, parse, parse_in, string};
 use wiber_common::kafka::KafkaConnection;
 
 use crate::auth::config::AuthConfig;
@@ -28,8 +28,14 @@ pub struct Config {
     /// MONGO_TIMEOUT_MS (3000): how long one store operation may take before the request
     /// fails with 503 (or, for an Idempotency-Key's reservation, goes ahead without it).
     pub mongo_timeout: Duration,
-    /// API_HOST (0.0.0.0) and API_PORT (8000)
+    /// API_HOST (0.0.0.0) and API_PORT (8000): the message API, `/health/*` and `/openapi.json`.
     pub listen: SocketAddr,
+    /// API_HOST and API_ADMIN_PORT (8002): `/health/*` and `/metrics`, for the kubelet and
+    /// Prometheus; kept off the public port.
+    pub admin_listen: SocketAddr,
+    /// API_REQUEST_TIMEOUT_MS (5000): how long a read (GET) may take in all before it is answered
+    /// 503. POST is bounded by KAFKA_PRODUCE_TIMEOUT_MS and MONGO_TIMEOUT_MS instead.
+    pub request_timeout: Duration,
     /// API_READ_TIMEOUT_MS (10000): a request's headers, and then its body, must each arrive
     /// within this; an idle keep-alive connection is closed after it too.
     pub read_timeout: Duration,
@@ -75,6 +81,14 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let host: IpAddr = parse("API_HOST", IpAddr::from([0, 0, 0, 0]))?;
         let port: u16 = parse("API_PORT", 8000)?;
+        let admin_port: u16 = parse("API_ADMIN_PORT", 8002)?;
+        ensure(
+            "API_ADMIN_PORT",
+            &admin_port,
+            admin_port != port || port == 0,
+            "must differ from API_PORT: /metrics stays off the public port",
+        )?;
+        let request_timeout_ms: u64 = parse_in("API_REQUEST_TIMEOUT_MS", 5_000, 100..=300_000)?;
         let timeout_ms: u64 = parse_in("KAFKA_PRODUCE_TIMEOUT_MS", 10_000, 100..=300_000)?;
         let mongo_timeout_ms: u64 = parse_in("MONGO_TIMEOUT_MS", 3_000, 100..=60_000)?;
         let read_timeout_ms: u64 = parse_in("API_READ_TIMEOUT_MS", 10_000, 100..=300_000)?;
@@ -90,6 +104,8 @@ impl Config {
             mongo_collection: string("MONGO_COLLECTION", "messages"),
             mongo_timeout: Duration::from_millis(mongo_timeout_ms),
             listen: SocketAddr::new(host, port),
+            admin_listen: SocketAddr::new(host, admin_port),
+            request_timeout: Duration::from_millis(request_timeout_ms),
             read_timeout: Duration::from_millis(read_timeout_ms),
             max_connections,
             shutdown_drain: Duration::from_millis(drain_ms),

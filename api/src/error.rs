@@ -61,6 +61,9 @@ pub enum ApiError {
     OutcomeUnknown { message_id: Uuid, cause: String },
     #[error("message store unavailable: {0}")]
     StoreUnavailable(String),
+    /// A read took longer than API_REQUEST_TIMEOUT_MS, all of its store operations together.
+    #[error("read timed out after {limit:?}")]
+    ReadTimeout { limit: std::time::Duration },
 }
 
 impl ApiError {
@@ -75,6 +78,7 @@ impl ApiError {
             | Self::OutcomeUnknown { cause, .. }
             | Self::StoreUnavailable(cause) => Some(cause),
             Self::AuthUnavailable => Some("the issuer's JWKS could not be fetched"),
+            Self::ReadTimeout { .. } => Some("the request timeout ran out"),
             _ => None,
         }
     }
@@ -97,6 +101,7 @@ impl ApiError {
             Self::KafkaUnavailable(_) => "kafka_unavailable",
             Self::OutcomeUnknown { .. } => "outcome_unknown",
             Self::StoreUnavailable(_) => "store_unavailable",
+            Self::ReadTimeout { .. } => "read_timeout",
         }
     }
 }
@@ -241,6 +246,15 @@ impl IntoResponse for ApiError {
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Message store unavailable",
                     "the message store did not answer; retry later".to_owned(),
+                    vec![],
+                ),
+            Self::ReadTimeout { limit } => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Read timed out",
+                    format!(
+                        "the message store did not answer within {} ms; retry later",
+                        limit.as_millis()
+                    ),
                     vec![],
                 ),
         };

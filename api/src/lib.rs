@@ -15,4 +15,4 @@ pub mod routes;
 pub mod send;
 pub mod store;
 
-pub use routes::{AppState, app};
+pub use routes::{AppState, admin, app};

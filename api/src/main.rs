@@ -8,7 +8,7 @@ use wiber_api::edge::UserLimits;
 use wiber_api::metrics::Metrics;
 use wiber_api::producer::KafkaProducer;
 use wiber_api::store::MongoStore;
-use wiber_api::{AppState, app};
+use wiber_api::{AppState, admin, app};
 use wiber_common::serve::{Limits, serve};
 
 #[tokio::main]
@@ -45,6 +45,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         store,
         metrics,
         body_timeout: config.read_timeout,
+        request_timeout: config.request_timeout,
         auth,
         limits: config
             .edge
@@ -62,12 +63,27 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         }
     });
     let listener = wiber_common::serve::bind(config.listen, "API_HOST, API_PORT").await?;
-    tracing::info!(listen = %config.listen, topic = %config.kafka_topic, "wiber-api serving");
+    let admin_listener =
+        wiber_common::serve::bind(config.admin_listen, "API_HOST, API_ADMIN_PORT").await?;
+    tracing::info!(listen = %config.listen, admin = %config.admin_listen, topic = %config.kafka_topic, "wiber-api serving");
     let limits = Limits {
         header_read_timeout: config.read_timeout,
         max_connections: config.max_connections,
         drain: config.shutdown_drain,
     };
+    // The admin port answers the kubelet and Prometheus until the public port has drained.
+    let (drained, admin_stop) = tokio::sync::oneshot::channel::<()>();
+    let admin = tokio::spawn(serve(
+        admin_listener,
+        admin(state.clone()),
+        Limits {
+            max_connections: 64,
+            ..limits
+        },
+        async {
+            let _ = admin_stop.await;
+        },
+    ));
     serve(
         listener,
         wiber_api::edge::wrap(app(state.clone()), &config.edge),
@@ -75,6 +91,8 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         wiber_common::shutdown::signal(),
     )
     .await;
+    let _ = drained.send(());
+    let _ = admin.await;
     // Requests in flight have been answered; nothing queued may be lost on the way out.
     state.producer.flush(Duration::from_secs(10));
     tracing::info!("wiber-api stopped");

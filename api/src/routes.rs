@@ -1,11 +1,14 @@
 //! The router: every route is registered once, from its handler's `#[utoipa::path]`, so the
-//! routes served and the OpenAPI document cannot disagree. Health, metrics and the document
-//! itself live here too.
+//! routes served and the OpenAPI document cannot disagree. Health and the document itself live
+//! here too, and the admin port's router (health and `/metrics`, for the kubelet and Prometheus).
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::handler::Handler;
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::IntoResponse;
 use axum::response::Response;
 use axum::routing::{MethodFilter, MethodRouter};
 use axum::{Extension, Json, Router, middleware};
@@ -28,6 +31,8 @@ pub struct AppState<P, S> {
     pub metrics: Metrics,
     /// How long a request body may take to arrive (API_READ_TIMEOUT_MS).
     pub body_timeout: std::time::Duration,
+    /// How long a read may take in all (API_REQUEST_TIMEOUT_MS).
+    pub request_timeout: std::time::Duration,
     pub auth: crate::auth::Auth,
     /// Each authenticated user's request rate; `None` when API_RATE_LIMIT_PER_SECOND=0.
     pub limits: Option<crate::edge::UserLimits>,
@@ -81,7 +86,6 @@ fn documented<P: MessageProducer, S: MessageStore>() -> Documented<Arc<AppState<
     .route::<read::__path_conversation, _, _>(read::conversation::<P, S>)
     .route::<__path_liveness, _, _>(liveness)
     .route::<__path_readiness, _, _>(readiness::<P, S>)
-    .route::<__path_metrics_text, _, _>(metrics_text::<P, S>)
 }
 
 pub fn app<P: MessageProducer, S: MessageStore>(state: Arc<AppState<P, S>>) -> Router {
@@ -95,6 +99,10 @@ pub fn app<P: MessageProducer, S: MessageStore>(state: Arc<AppState<P, S>>) -> R
         )
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(
+            state.request_timeout,
+            read_deadline,
+        ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(Extension(BodyTimeout(state.body_timeout)))
         .layer(middleware::from_fn_with_state(metrics, track))
@@ -121,11 +129,31 @@ async fn readiness<P: MessageProducer, S: MessageStore>(State(state): Shared<P, 
     wiber_common::health::readiness(kafka, mongo)
 }
 
-/// Prometheus metrics
-#[utoipa::path(get, path = "/metrics", tag = "health",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-async fn metrics_text<P: MessageProducer, S: MessageStore>(State(state): Shared<P, S>) -> Response {
-    wiber_common::metrics::response(&state.metrics.registry)
+/// Cuts a read off at `limit` with 503. Only reads: a POST past the point of handing its message
+/// to the producer must not be abandoned, or a message that was sent would be answered as not sent;
+/// it is bounded by KAFKA_PRODUCE_TIMEOUT_MS and MONGO_TIMEOUT_MS instead.
+async fn read_deadline(
+    State(limit): State<std::time::Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        return next.run(request).await;
+    }
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::ReadTimeout { limit }.into_response(),
+    }
+}
+
+/// The admin port: the kubelet's health checks and Prometheus's `/metrics`, which the public port
+/// does not serve (and the API Service does not expose).
+pub fn admin<P: MessageProducer, S: MessageStore>(state: Arc<AppState<P, S>>) -> Router {
+    let registry = state.metrics.registry.clone();
+    wiber_common::health::router(registry, move || {
+        let state = state.clone();
+        async move { readiness(State(state)).await }
+    })
 }
 
 /// The document's frame; `documented` adds every path.

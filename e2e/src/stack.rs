@@ -87,6 +87,8 @@ impl OwnStore {
 pub struct Wiber {
     pub http: reqwest::Client,
     pub api_url: String,
+    /// The API's admin port: `/metrics` and the health checks.
+    pub admin_url: String,
     pub topic: String,
     pub group: String,
     pub db: String,
@@ -159,6 +161,7 @@ impl Wiber {
         let group = unique_name("wiber-e2e-group");
         let db = unique_name("e2e").replace('-', "_");
         let api_port = free_port();
+        let admin_port = free_port();
         let env: Vec<(String, String)> = [
             ("KAFKA_BOOTSTRAP_SERVERS", bootstrap.as_str()),
             ("KAFKA_TOPIC", &topic),
@@ -181,10 +184,12 @@ impl Wiber {
         let mut api_env = env.clone();
         api_env.push(("API_HOST".into(), "127.0.0.1".into()));
         api_env.push(("API_PORT".into(), api_port.to_string()));
+        api_env.push(("API_ADMIN_PORT".into(), admin_port.to_string()));
         let api = Process::spawn(binary("wiber-api"), &[], &api_env, "api");
         Self {
             http: reqwest::Client::new(),
             api_url: format!("http://127.0.0.1:{api_port}"),
+            admin_url: format!("http://127.0.0.1:{admin_port}"),
             topic,
             group,
             db,

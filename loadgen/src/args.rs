@@ -28,10 +28,9 @@ pub struct Args {
     /// The API under load
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8000", value_parser = Target::parse)]
     pub api: Target,
-    // Read through api_metrics(): its default depends on --api, which clap cannot declare.
-    /// The API's Prometheus endpoint [default: <api>/metrics]
-    #[arg(long, value_name = "URL", value_parser = Target::parse)]
-    api_metrics: Option<Target>,
+    /// The API's Prometheus endpoint, on its admin port (API_ADMIN_PORT)
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8002/metrics", value_parser = Target::parse)]
+    pub api_metrics: Target,
     /// The consumer's Prometheus endpoint
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8001/metrics", value_parser = Target::parse)]
     pub consumer_metrics: Target,
@@ -75,14 +74,6 @@ pub struct Args {
     /// Also report /proc CPU and RSS of this process; repeatable
     #[arg(long = "pid", value_name = "NAME=PID", value_parser = pid)]
     pub pids: Vec<(String, String)>,
-}
-
-impl Args {
-    pub fn api_metrics(&self) -> Target {
-        self.api_metrics
-            .clone()
-            .unwrap_or_else(|| self.api.with_path("/metrics"))
-    }
 }
 
 fn count(bounds: RangeInclusive<u64>) -> impl TypedValueParser<Value = usize> {
@@ -153,7 +144,8 @@ mod tests {
         );
         assert_eq!((a.content_chars, a.e2e_messages), (100, 200));
         assert_eq!(a.api.addr.port(), 8000);
-        assert_eq!(a.api_metrics().path, "/metrics");
+        assert_eq!(a.api_metrics.addr.port(), 8002);
+        assert_eq!(a.api_metrics.path, "/metrics");
         assert_eq!(a.consumer_metrics.addr.port(), 8001);
         assert_eq!(
             (a.request_timeout, a.post_deadline, a.drain_deadline),
@@ -177,13 +169,14 @@ mod tests {
             "--messages=10",
             "--api",
             "http://127.0.0.1:38000",
+            "--api-metrics=http://127.0.0.1:38002/metrics",
             "--pid",
             "kafka=42",
             "--pid=ferretdb=43",
         ])
         .unwrap();
         assert_eq!(a.messages, 10);
-        assert_eq!(a.api_metrics().addr.port(), 38000);
+        assert_eq!(a.api_metrics.addr.port(), 38002);
         assert_eq!(
             a.pids,
             [

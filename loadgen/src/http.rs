@@ -69,14 +69,6 @@ impl Target {
             path: path.to_owned(),
         })
     }
-
-    /// The same server with another path.
-    pub fn with_path(&self, path: &str) -> Self {
-        Self {
-            path: path.to_owned(),
-            ..self.clone()
-        }
-    }
 }
 
 impl std::fmt::Display for Target {

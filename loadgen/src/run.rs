@@ -21,7 +21,7 @@ pub async fn run(args: Args) -> Result<Vec<String>, Error> {
         + args.drain_deadline
         + (args.visible_deadline + args.request_timeout) * (args.e2e_messages as u32 + 1);
     let sampler = Sampler::start(
-        args.api_metrics(),
+        args.api_metrics.clone(),
         args.consumer_metrics.clone(),
         args.sample_interval,
         lifetime,

@@ -128,7 +128,7 @@ pub struct Snapshot {
 }
 
 pub async fn snapshot(args: &Args) -> Result<Snapshot, Error> {
-    let api_metrics = args.api_metrics();
+    let api_metrics = args.api_metrics.clone();
     let mut api = Conn::new(api_metrics.clone());
     let mut consumer = Conn::new(args.consumer_metrics.clone());
     let api = scrape(&mut api, SCRAPE_TIMEOUT)

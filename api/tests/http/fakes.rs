@@ -79,6 +79,8 @@ impl MessageProducer for FakeProducer {
 #[derive(Default)]
 pub struct FakeStore {
     pub down: bool,
+    /// How long each conversation read takes: a store slower than the request timeout.
+    pub delay: Option<std::time::Duration>,
     pub messages: Vec<StoredMessage>,
     pub pages: Mutex<Vec<ConversationPage>>,
     pub counts: Mutex<Vec<CountScope>>,
@@ -95,6 +97,9 @@ pub fn unavailable() -> StoreError {
 
 impl MessageStore for FakeStore {
     async fn conversation(&self, page: ConversationPage) -> Result<Vec<StoredMessage>, StoreError> {
+        if let Some(delay) = self.delay {
+            tokio::time::sleep(delay).await;
+        }
         if self.down {
             return Err(unavailable());
         }
@@ -169,6 +174,7 @@ pub fn state_with(producer: FakeProducer, store: FakeStore, auth: Auth) -> State
         store,
         metrics: Metrics::new(),
         body_timeout: std::time::Duration::from_secs(10),
+        request_timeout: std::time::Duration::from_secs(5),
         auth,
         limits: None,
     })

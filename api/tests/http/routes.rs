@@ -3,8 +3,11 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use serde_json::json;
-use wiber_api::app;
+use std::sync::Arc;
+use std::time::Duration;
+
 use wiber_api::store::CountScope;
+use wiber_api::{admin, app};
 use wiber_common::message::StoredMessage;
 
 use crate::fakes::*;
@@ -267,7 +270,7 @@ async fn metrics_count_requests_by_route_template_not_raw_path() {
     let s = state(FakeProducer::default(), FakeStore::default());
     call(app(s.clone()), get("/messages/alice/bob")).await;
     call(app(s.clone()), get("/messages/alice/bob?limit=0")).await;
-    let (status, headers, body) = call(app(s), get("/metrics")).await;
+    let (status, headers, body) = call(admin(s), get("/metrics")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
         headers[header::CONTENT_TYPE]
@@ -284,6 +287,47 @@ async fn metrics_count_requests_by_route_template_not_raw_path() {
     }
     assert!(!text.contains("alice"), "raw path leaked into labels");
     assert!(text.contains("wiber_api_http_requests_in_flight"));
+}
+
+#[tokio::test]
+async fn metrics_are_served_on_the_admin_port_only_with_the_kubelets_health_checks() {
+    let s = state(FakeProducer::default(), FakeStore::default());
+    let (status, _, body) = call(app(s.clone()), get("/metrics")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "public /metrics: {body}");
+    for path in ["/metrics", "/health/liveness", "/health/readiness"] {
+        assert_eq!(
+            call(admin(s.clone()), get(path)).await.0,
+            StatusCode::OK,
+            "{path}"
+        );
+    }
+    // The admin port serves nothing else: no messages leave through it.
+    let (status, _, _) = call(admin(s), get("/messages/alice/bob")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_read_slower_than_the_request_timeout_is_answered_503_in_time() {
+    let store = FakeStore {
+        delay: Some(Duration::from_secs(30)),
+        ..FakeStore::default()
+    };
+    let mut s = state(FakeProducer::default(), store);
+    Arc::get_mut(&mut s).unwrap().request_timeout = Duration::from_millis(200);
+    let started = std::time::Instant::now();
+    let (status, headers, body) = call(app(s.clone()), get("/messages/alice/bob")).await;
+    let took = started.elapsed();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
+    assert_eq!(body["title"], "Read timed out");
+    assert!(took < Duration::from_secs(2), "answered after {took:?}");
+    // Sends are not cut off by it: their outcome must be reported as it is.
+    let sent = call(
+        app(s.clone()),
+        post(r#"{"fromUser":"alice","toUser":"bob","content":"hi"}"#),
+    )
+    .await;
+    assert_eq!(sent.0, StatusCode::OK, "{}", sent.2);
 }
 
 #[tokio::test]
@@ -308,7 +352,6 @@ async fn openapi_document_lists_every_route_and_the_real_message_shape() {
             "/messages/count",
             "/messages/user/{username}",
             "/messages/{user1}/{user2}",
-            "/metrics",
         ]
     );
     // Every documented route answers (no 404 from the router).
@@ -318,7 +361,6 @@ async fn openapi_document_lists_every_route_and_the_real_message_shape() {
         "/messages/count",
         "/messages/user/alice",
         "/messages/alice/bob",
-        "/metrics",
     ] {
         assert_ne!(
             call(app(s.clone()), get(path)).await.0,

@@ -297,6 +297,10 @@ async fn bad_auth_settings_stop_the_api_at_start_naming_the_variable() {
                 "API_PORT".into(),
                 wiber_e2e::process::free_port().to_string(),
             ),
+            (
+                "API_ADMIN_PORT".into(),
+                wiber_e2e::process::free_port().to_string(),
+            ),
         ];
         env.extend(
             settings

@@ -85,3 +85,64 @@ async fn held_connections_cannot_keep_the_api_from_stopping_on_sigterm() {
     // Drain (2 s) plus the producer's flush (at most 10 s) and start-up slack.
     assert_eq!(wiber.api.terminate(Duration::from_secs(15)), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_from_a_frozen_store_are_answered_503_within_the_request_timeout() {
+    let store = wiber_e2e::stack::OwnStore::start().await;
+    // The store's own per-operation limit is far off: the whole-request timeout must answer.
+    let limits = [
+        ("API_REQUEST_TIMEOUT_MS", "1000".to_owned()),
+        ("MONGO_TIMEOUT_MS", "60000".to_owned()),
+    ];
+    let wiber = Wiber::spawn(store.uri(), &limits).await;
+    wiber.wait_ready().await;
+    let (status, _, _) = wiber.get("/messages/alice/bob").await;
+    assert_eq!(status, 200);
+
+    store.freeze();
+    let started = Instant::now();
+    let (status, headers, body) = wiber.get("/messages/alice/bob").await;
+    let took = started.elapsed();
+    store.thaw();
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert_eq!(body["title"], "Read timed out");
+    assert!(
+        took < Duration::from_secs(3),
+        "answered after {took:?} with a 1 s timeout"
+    );
+    // Thawed, the same read is served again.
+    wiber_e2e::wait::eventually("reads after the thaw", Duration::from_secs(30), || async {
+        (wiber.get("/messages/alice/bob").await.0 == 200).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_served_on_the_admin_port_and_not_on_the_public_one() {
+    let wiber = Wiber::start().await;
+    wiber.send("alice", "bob", "counted").await;
+    let public = wiber
+        .http
+        .get(format!("{}/metrics", wiber.api_url))
+        .send()
+        .await
+        .expect("public /metrics");
+    assert_eq!(public.status(), 404);
+    let text = wiber_e2e::metrics::scrape(&wiber.http, &wiber.admin_url)
+        .await
+        .expect("admin /metrics");
+    assert!(
+        text.contains(r#"route="/messages",status="200""#),
+        "the send is not counted on the admin port:\n{text}"
+    );
+    for path in ["/health/liveness", "/health/readiness"] {
+        let r = wiber
+            .http
+            .get(format!("{}{path}", wiber.admin_url))
+            .send()
+            .await
+            .expect("admin health");
+        assert_eq!(r.status(), 200, "{path}");
+    }
+}

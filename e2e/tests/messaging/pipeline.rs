@@ -247,6 +247,7 @@ async fn kafka_unreachable_answers_503_with_retry_after_and_reports_not_ready() 
         ("MONGO_URI", wiber_e2e::mongo_uri()),
         ("API_HOST", "127.0.0.1".to_owned()),
         ("API_PORT", port.to_string()),
+        ("API_ADMIN_PORT", free_port().to_string()),
         ("AUTH_MODE", "none".to_owned()),
     ]
     .into_iter()

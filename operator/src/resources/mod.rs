@@ -20,6 +20,8 @@ use pods::{build_deployment, config_data, config_hash, secret_refs};
 
 pub const MANAGER: &str = "wiber-operator";
 pub const API_PORT: i32 = 8000;
+/// The API's health checks and `/metrics`; not in the API Service.
+pub const API_ADMIN_PORT: i32 = 8002;
 pub const CONSUMER_PORT: i32 = 8001;
 /// The image's non-root user (distroless "nonroot").
 pub const RUN_AS_USER: i64 = 65532;
@@ -198,7 +200,6 @@ pub fn desired(wc: &WiberCluster, inputs: &Inputs) -> Desired {
         wc,
         Component::Api,
         s.api.replicas,
-        ("http", API_PORT),
         s.api.resources.clone(),
         &hash,
     );
@@ -206,7 +207,6 @@ pub fn desired(wc: &WiberCluster, inputs: &Inputs) -> Desired {
         wc,
         Component::Consumer,
         inputs.consumer_replicas,
-        ("metrics", CONSUMER_PORT),
         s.consumers.resources.clone(),
         &hash,
     );
@@ -260,7 +260,7 @@ pub fn desired(wc: &WiberCluster, inputs: &Inputs) -> Desired {
                     "app.kubernetes.io/instance": wc.name_any(),
                 }},
                 "podMetricsEndpoints": [
-                    { "port": "http", "path": "/metrics" },
+                    { "port": "admin", "path": "/metrics" },
                     { "port": "metrics", "path": "/metrics" },
                 ]
             }

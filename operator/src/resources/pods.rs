@@ -16,7 +16,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{
-    API_PORT, CONSUMER_PORT, Component, Inputs, RUN_AS_USER, labels, meta, name, selector_labels,
+    API_ADMIN_PORT, API_PORT, CONSUMER_PORT, Component, Inputs, RUN_AS_USER, labels, meta, name,
+    selector_labels,
 };
 use crate::crd::WiberCluster;
 use crate::kafka_access::{KafkaAccess, SecretMount};
@@ -58,6 +59,7 @@ pub(super) fn config_data(wc: &WiberCluster, inputs: &Inputs) -> BTreeMap<String
             s.consumers.batch_size.to_string(),
         ),
         ("API_PORT".to_owned(), API_PORT.to_string()),
+        ("API_ADMIN_PORT".to_owned(), API_ADMIN_PORT.to_string()),
         ("CONSUMER_PORT".to_owned(), CONSUMER_PORT.to_string()),
         ("LOG_FORMAT".to_owned(), "json".to_owned()),
         // The API verifies bearer tokens by default; until WiberCluster names an issuer
@@ -139,7 +141,6 @@ pub(super) fn build_deployment(
     wc: &WiberCluster,
     component: Component,
     replicas: i32,
-    port: (&str, i32),
     resources: Option<ResourceRequirements>,
     hash: &str,
 ) -> Deployment {
@@ -148,6 +149,12 @@ pub(super) fn build_deployment(
     pod_labels.extend(selector_labels(wc, component));
     let access = KafkaAccess::of(&s.kafka);
     let secret_volumes: Vec<(Volume, VolumeMount)> = access.mounts().iter().map(mounted).collect();
+    // The kubelet probes, and Prometheus scrapes, a port of their own: the API's public port sheds
+    // load and limits callers, which must not fail a probe.
+    let (ports, health) = match component {
+        Component::Api => (vec![("http", API_PORT), ("admin", API_ADMIN_PORT)], "admin"),
+        Component::Consumer => (vec![("metrics", CONSUMER_PORT)], "metrics"),
+    };
     let container = Container {
         name: component.as_str().to_owned(),
         image: Some(s.image.reference()),
@@ -161,14 +168,19 @@ pub(super) fn build_deployment(
             ..EnvFromSource::default()
         }]),
         env: Some(secret_envs(wc, &access)),
-        ports: Some(vec![ContainerPort {
-            name: Some(port.0.to_owned()),
-            container_port: port.1,
-            protocol: Some("TCP".to_owned()),
-            ..ContainerPort::default()
-        }]),
-        liveness_probe: Some(probe("/health/liveness", port.0, 10)),
-        readiness_probe: Some(probe("/health/readiness", port.0, 5)),
+        ports: Some(
+            ports
+                .iter()
+                .map(|(name, port)| ContainerPort {
+                    name: Some((*name).to_owned()),
+                    container_port: *port,
+                    protocol: Some("TCP".to_owned()),
+                    ..ContainerPort::default()
+                })
+                .collect(),
+        ),
+        liveness_probe: Some(probe("/health/liveness", health, 10)),
+        readiness_probe: Some(probe("/health/readiness", health, 5)),
         resources: Some(resources.unwrap_or_else(default_resources)),
         security_context: Some(container_security()),
         // librdkafka and the TLS stack may write temp files; the root filesystem stays read-only.

@@ -225,7 +225,7 @@ fn plaintext_needs_no_credentials_and_another_secret_rolls_the_pods() {
 #[test]
 fn pods_are_locked_down_and_probed() {
     let d = desired(&plain(), &inputs(1));
-    for (deployment, port) in [(&d.api, "http"), (&d.consumer, "metrics")] {
+    for (deployment, port) in [(&d.api, "admin"), (&d.consumer, "metrics")] {
         let pod = pod(deployment);
         let c = &pod.containers[0];
         let sc = c.security_context.as_ref().unwrap();
@@ -370,11 +370,36 @@ fn pod_monitor_only_when_the_crd_exists() {
     let mut i = inputs(1);
     i.pod_monitor = true;
     let m = desired(&plain(), &i).pod_monitor.unwrap();
+    let ports: Vec<&str> = m.data["spec"]["podMetricsEndpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["port"].as_str().unwrap())
+        .collect();
+    assert_eq!(ports, ["admin", "metrics"]);
+}
+
+#[test]
+fn the_api_service_exposes_the_message_port_and_not_the_admin_port() {
+    let d = desired(&plain(), &inputs(1));
+    let ports = d.api_service.spec.unwrap().ports.unwrap();
+    let targets: Vec<_> = ports.iter().map(|p| p.target_port.clone()).collect();
+    assert_eq!(targets, [Some(IntOrString::String("http".into()))]);
+    let container = &pod(&d.api).containers[0];
+    let named: Vec<(String, i32)> = container
+        .ports
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|p| (p.name.clone().unwrap(), p.container_port))
+        .collect();
     assert_eq!(
-        m.data["spec"]["podMetricsEndpoints"]
-            .as_array()
-            .unwrap()
-            .len(),
-        2
+        named,
+        [
+            ("http".to_owned(), API_PORT),
+            ("admin".to_owned(), API_ADMIN_PORT)
+        ]
     );
+    let config = d.config.data.unwrap();
+    assert_eq!(config["API_ADMIN_PORT"], API_ADMIN_PORT.to_string());
 }

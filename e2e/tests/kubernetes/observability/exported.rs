@@ -174,7 +174,7 @@ async fn every_metric_in_dashboards_and_alerts_is_exported() {
     // Every referenced metric shows up in the union of what the three processes expose. Some
     // arrive with the consumer's statistics or the operator's next lag poll: wait for them.
     let urls = [
-        wiber.api_url.clone(),
+        wiber.admin_url.clone(),
         consumer.url.clone(),
         format!("http://127.0.0.1:{op_port}"),
     ];

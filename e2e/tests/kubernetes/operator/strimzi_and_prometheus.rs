@@ -137,7 +137,7 @@ async fn a_pod_monitor_scrapes_both_components_when_the_prometheus_operator_crd_
         .iter()
         .map(|e| e["port"].as_str().unwrap())
         .collect();
-    assert_eq!(ports, ["http", "metrics"]);
+    assert_eq!(ports, ["admin", "metrics"]);
 
     // Its selector picks exactly the pods of both Deployments (kwok runs them).
     let selector = monitor.data["spec"]["selector"]["matchLabels"]
