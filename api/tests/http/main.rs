@@ -5,5 +5,6 @@
 mod auth;
 mod edge;
 mod fakes;
+mod fuzz;
 mod routes;
 mod sending;
