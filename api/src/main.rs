@@ -52,16 +52,18 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
             .rate
             .map(|(rate, burst)| UserLimits::new(rate, burst)),
     });
-    let idle = state.clone();
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            every.tick().await;
-            if let Some(limits) = &idle.limits {
-                limits.forget_idle();
+    if state.limits.is_some() {
+        let idle = state.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                if let Some(limits) = &idle.limits {
+                    limits.forget_idle();
+                }
             }
-        }
-    });
+        });
+    }
     let listener = wiber_common::serve::bind(config.listen, "API_HOST, API_PORT").await?;
     let admin_listener =
         wiber_common::serve::bind(config.admin_listen, "API_HOST, API_ADMIN_PORT").await?;
