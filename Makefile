@@ -1,7 +1,7 @@
 # The two commands a fresh machine needs: `make up` and `make test`. See README.md.
 SHELL := /bin/bash
 
-.PHONY: up down status test lint fmt build bench bench-reads cluster-up cluster-down crds
+.PHONY: up down status test lint fmt build bench bench-auth bench-reads cluster-up cluster-down crds
 
 up: ## Run Wiber locally on real servers; returns when ready, runs until `make down`.
 	dev/up.sh
@@ -20,6 +20,9 @@ test: ## Every check CI runs: lints, then all tests against real local servers.
 
 bench: ## Load test on a fresh release stack on bench ports (see BENCHMARKS.md); BENCH_ARGS go to wiber-loadgen.
 	dev/bench.sh $(BENCH_ARGS)
+
+bench-auth: ## POST throughput and latency with authentication on and off, rounds alternating on one stack (see BENCHMARKS.md).
+	AUTH_MODE=compare dev/bench.sh $(BENCH_ARGS)
 
 bench-reads: ## Reads as the store grows (100k, 300k, 1M messages; SQLite vs PostgreSQL under FerretDB): see BENCHMARKS.md.
 	dev/readbench.sh $(READBENCH_SIZES)

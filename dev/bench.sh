@@ -10,6 +10,12 @@
 # 38000 (admin 38002), consumer 38001. Every run starts from empty Kafka and store data, so figures do not drift as earlier runs'
 # messages pile up. The binaries' own variables pass through, e.g. CONSUMER_BATCH_SIZE=2000.
 # Reports are kept in $WIBER_CACHE/run/bench-38000/.
+#
+# AUTH_MODE (jwt): the API verifies bearer tokens from the local issuer (dev/auth.sh), which
+# wiber-loadgen signs, one per user; AUTH_MODE=none measures the open API. AUTH_MODE=compare (make
+# bench-auth) measures what authentication costs: on one stack, BENCH_ROUNDS (2) rounds of each,
+# ordered none, jwt, jwt, none, ... so drift over the run falls on both alike, each round's API
+# restarted in its mode; it defaults to --messages 20000 --e2e-messages 0 and ends with a summary.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$WIBER_ROOT"
 
@@ -21,8 +27,10 @@ export CONSUMER_PORT="${WIBER_BENCH_CONSUMER_PORT:-38001}"
 export API_ADMIN_PORT="${WIBER_BENCH_API_ADMIN_PORT:-38002}"
 export KAFKA_NODES="${KAFKA_NODES:-1}"
 export WIBER_PROFILE=release
-# wiber-loadgen sends no tokens yet: the figures are of the open API (AUTH_MODE=none).
-export AUTH_MODE="${AUTH_MODE:-none}"
+BENCH_AUTH="${AUTH_MODE:-jwt}"
+[[ $BENCH_AUTH =~ ^(jwt|none|compare)$ ]] || die "AUTH_MODE must be jwt, none or compare, not '$BENCH_AUTH'"
+ROUNDS="${BENCH_ROUNDS:-2}"
+[[ $ROUNDS =~ ^[1-9][0-9]?$ ]] || die "BENCH_ROUNDS must be 1-99, not '$ROUNDS'"
 # Derived from KAFKA_PORT by dev/kafka.sh; one inherited from a `make up` shell would collide.
 unset KAFKA_CONTROLLER_PORT
 
@@ -67,13 +75,28 @@ rm -rf "$KAFKA_RUN" "$FERRETDB_RUN" "$WIBER_RUN"
 KAFKA_BOOTSTRAP_SERVERS=$("$WIBER_DEV_DIR/kafka.sh" bootstrap)
 MONGO_URI=$("$WIBER_DEV_DIR/ferretdb.sh" uri)
 export KAFKA_BOOTSTRAP_SERVERS MONGO_URI
-"$WIBER_DEV_DIR/wiber.sh" start
 
 # CPU time (all four) and the memory of Kafka and FerretDB, which have no /metrics, come from /proc.
 # PostgreSQL works in one process per connection, which a pid cannot follow: its CPU is not shown.
-watch=(--pid "wiber-api=$(cat "$WIBER_RUN/api.pid")" --pid "wiber-consumer=$(cat "$WIBER_RUN/consumer.pid")")
-for ((i = 1; i <= KAFKA_NODES; i++)); do watch+=(--pid "kafka-$i=$(cat "$KAFKA_RUN/node-$i/pid")"); done
-watch+=(--pid "ferretdb=$(cat "$FERRETDB_RUN/pid")")
+watched() {
+  local i
+  echo --pid "wiber-api=$(cat "$WIBER_RUN/api.pid")" --pid "wiber-consumer=$(cat "$WIBER_RUN/consumer.pid")"
+  for ((i = 1; i <= KAFKA_NODES; i++)); do echo --pid "kafka-$i=$(cat "$KAFKA_RUN/node-$i/pid")"; done
+  echo --pid "ferretdb=$(cat "$FERRETDB_RUN/pid")"
+}
+
+# Starts the API and consumer with AUTH_MODE=$1 and runs wiber-loadgen against them with tokens
+# when the API verifies them; the rest of the arguments go to wiber-loadgen.
+measure() {
+  local mode=$1 signing=()
+  shift
+  AUTH_MODE=$mode "$WIBER_DEV_DIR/wiber.sh" start
+  [[ $mode == none ]] || read -ra signing < <("$WIBER_DEV_DIR/auth.sh" loadgen-args)
+  local watch
+  read -ra watch < <(watched | tr '\n' ' ')
+  "$BIN" --api "http://127.0.0.1:$API_PORT" --api-metrics "http://127.0.0.1:$API_ADMIN_PORT/metrics" \
+    --consumer-metrics "http://127.0.0.1:$CONSUMER_PORT/metrics" "${signing[@]}" "${watch[@]}" "$@"
+}
 
 mkdir -p "$REPORTS"
 report="$REPORTS/$(date +%Y%m%d-%H%M%S).txt"
@@ -82,12 +105,47 @@ report="$REPORTS/$(date +%Y%m%d-%H%M%S).txt"
   echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (uncommitted changes)')"
   echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo), $(uname -sr)"
   echo "stack: Kafka $KAFKA_BOOTSTRAP_SERVERS ($KAFKA_NODES node), FerretDB $MONGO_URI (on PostgreSQL :$POSTGRES_PORT), API :$API_PORT, consumer :$CONSUMER_PORT"
-  echo "command: dev/bench.sh $*"
+  echo "command: AUTH_MODE=$BENCH_AUTH dev/bench.sh $*"
   # Settings from the environment change the figures, so the report names them.
-  echo "settings: $(env | grep -E '^(CONSUMER|KAFKA|MONGO|RUST_LOG)[A-Z_]*=' | grep -vE '^(KAFKA_BOOTSTRAP_SERVERS|MONGO_URI)=' | sort | tr '\n' ' ')"
+  echo "settings: $(env | grep -E '^(API|AUTH|CONSUMER|KAFKA|MONGO|RUST_LOG)[A-Z_]*=' | grep -vE '^(KAFKA_BOOTSTRAP_SERVERS|MONGO_URI|API_(HOST|PORT|ADMIN_PORT)|AUTH_MODE)=' | sort | tr '\n' ' ')"
   echo
 } | tee "$report"
 log "running wiber-loadgen; the report is also saved to $report"
-"$BIN" --api "http://127.0.0.1:$API_PORT" --api-metrics "http://127.0.0.1:$API_ADMIN_PORT/metrics" \
-  --consumer-metrics "http://127.0.0.1:$CONSUMER_PORT/metrics" \
-  "${watch[@]}" "$@" | tee -a "$report"
+if [[ $BENCH_AUTH != compare ]]; then
+  measure "$BENCH_AUTH" "$@" | tee -a "$report"
+  exit "${PIPESTATUS[0]}"
+fi
+
+# A round's throughput and POST latency, from its wiber-loadgen report.
+figures() {
+  awk '/throughput \(200s per second\)/ {t = $(NF - 1)} /^  latency p50 \/ p90 \/ p99 \/ max/ {l = $(NF - 10) " / " $(NF - 4) " ms"} END {print t " msg/s, p50 / p99 " l}' "$1"
+}
+rounds_dir=$(mktemp -d)
+failed=0
+for ((r = 1; r <= ROUNDS; r++)); do
+  order=(none jwt)
+  ((r % 2)) || order=(jwt none)
+  for mode in "${order[@]}"; do
+    "$WIBER_DEV_DIR/wiber.sh" stop
+    echo "== round $r, AUTH_MODE=$mode" | tee -a "$report"
+    measure "$mode" --messages 20000 --e2e-messages 0 "$@" | tee "$rounds_dir/$r-$mode" | tee -a "$report"
+    ((PIPESTATUS[0] == 0)) || failed=1
+  done
+done
+{
+  echo
+  echo "== authentication on (jwt) and off (none), $ROUNDS rounds each"
+  for mode in none jwt; do
+    for ((r = 1; r <= ROUNDS; r++)); do echo "  $mode, round $r: $(figures "$rounds_dir/$r-$mode")"; done
+  done
+  awk -v rounds="$ROUNDS" -v dir="$rounds_dir" 'BEGIN {
+    for (r = 1; r <= rounds; r++) for (m = 0; m < 2; m++) {
+      mode = m ? "jwt" : "none"; file = dir "/" r "-" mode
+      while ((getline line < file) > 0) if (line ~ /throughput \(200s per second\)/) { n = split(line, f, " "); sum[mode] += f[n - 1] }
+      close(file)
+    }
+    if (sum["none"] > 0) printf "  mean throughput: none %.0f msg/s, jwt %.0f msg/s; jwt / none = %.3f\n", sum["none"] / rounds, sum["jwt"] / rounds, sum["jwt"] / sum["none"]
+  }'
+} | tee -a "$report"
+rm -rf "$rounds_dir"
+exit "$failed"

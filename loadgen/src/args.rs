@@ -74,6 +74,19 @@ pub struct Args {
     /// Also report /proc CPU and RSS of this process; repeatable
     #[arg(long = "pid", value_name = "NAME=PID", value_parser = pid)]
     pub pids: Vec<(String, String)>,
+    /// Send each user's bearer token, signed with this Ed25519 key (PEM), to an API with
+    /// AUTH_MODE=jwt; without it, requests carry no token
+    #[arg(long, value_name = "PEM")]
+    pub token_key: Option<std::path::PathBuf>,
+    /// The signing key's id in the issuer's JWKS
+    #[arg(long, value_name = "KID", default_value = "wiber-dev-1")]
+    pub token_kid: String,
+    /// The tokens' `iss` (the API's AUTH_ISSUER)
+    #[arg(long, value_name = "ISS", default_value = "wiber-dev")]
+    pub token_issuer: String,
+    /// The tokens' `aud` (the API's AUTH_AUDIENCE)
+    #[arg(long, value_name = "AUD", default_value = "wiber")]
+    pub token_audience: String,
 }
 
 fn count(bounds: RangeInclusive<u64>) -> impl TypedValueParser<Value = usize> {

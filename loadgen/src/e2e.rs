@@ -9,6 +9,7 @@ use crate::args::Args;
 use crate::http::{Conn, Error, short};
 use crate::probe::{SCRAPE_TIMEOUT, scrape};
 use crate::report::seconds;
+use crate::tokens::Tokens;
 use crate::workload::{message_body, pair};
 
 #[derive(Default)]
@@ -24,9 +25,16 @@ pub struct E2eOutcome {
     pub poll_errors: usize,
 }
 
-async fn count(conn: &mut Conn, from: &str, to: &str, timeout: Duration) -> Result<u64, Error> {
+async fn count(
+    conn: &mut Conn,
+    authorization: Option<&str>,
+    (from, to): (&str, &str),
+    timeout: Duration,
+) -> Result<u64, Error> {
     let path = format!("/messages/count?user1={from}&user2={to}");
-    let (status, body) = conn.request(Method::GET, &path, None, timeout).await?;
+    let (status, body) = conn
+        .request_as(authorization, Method::GET, &path, None, timeout)
+        .await?;
     if status != StatusCode::OK {
         return Err(format!("HTTP {}: {}", status.as_u16(), short(&body)).into());
     }
@@ -43,7 +51,7 @@ async fn stored_total(conn: &mut Conn) -> Result<f64, Error> {
         .ok_or_else(|| "no wiber_consumer_messages_stored_total".into())
 }
 
-pub async fn phase(args: &Args) -> E2eOutcome {
+pub async fn phase(args: &Args, tokens: &Tokens) -> E2eOutcome {
     let mut api = Conn::new(args.api.clone());
     let mut consumer = Conn::new(args.consumer_metrics.clone());
     let mut out = E2eOutcome::default();
@@ -60,6 +68,14 @@ pub async fn phase(args: &Args) -> E2eOutcome {
         // A conversation of its own, so "visible" is simply a count of one.
         let (from, to) = pair(&args.prefix, "e", j);
         let body = message_body(&from, &to, j, args.content_chars);
+        let authorization = match tokens.authorization(&from) {
+            Ok(value) => value,
+            Err(e) => {
+                out.failures.push(format!("token: {e}"));
+                continue;
+            }
+        };
+        let authorization = authorization.as_deref();
         // The system is idle, so the counter moves for this message only.
         let before = match stored_total(&mut consumer).await {
             Ok(v) => v,
@@ -71,7 +87,13 @@ pub async fn phase(args: &Args) -> E2eOutcome {
         let started = Instant::now();
         let deadline = started + args.visible_deadline;
         match api
-            .request(Method::POST, "/messages", Some(body), args.request_timeout)
+            .request_as(
+                authorization,
+                Method::POST,
+                "/messages",
+                Some(body),
+                args.request_timeout,
+            )
             .await
         {
             Ok((StatusCode::OK, _)) => out.post.push(started.elapsed()),
@@ -107,7 +129,8 @@ pub async fn phase(args: &Args) -> E2eOutcome {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let asked = Instant::now();
-            match count(&mut api, &from, &to, left.max(Duration::from_millis(1))).await {
+            let within = left.max(Duration::from_millis(1));
+            match count(&mut api, authorization, (&from, &to), within).await {
                 Ok(n) => {
                     out.count_times.push(asked.elapsed());
                     if n >= 1 {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::{CONTENT_TYPE, HOST};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -106,7 +106,20 @@ impl Conn {
         json_body: Option<Bytes>,
         timeout: Duration,
     ) -> Result<(StatusCode, Bytes), Error> {
-        let exchange = self.exchange(method, path_and_query, json_body);
+        self.request_as(None, method, path_and_query, json_body, timeout)
+            .await
+    }
+
+    /// `request` with an `Authorization` header when `authorization` is given.
+    pub async fn request_as(
+        &mut self,
+        authorization: Option<&str>,
+        method: Method,
+        path_and_query: &str,
+        json_body: Option<Bytes>,
+        timeout: Duration,
+    ) -> Result<(StatusCode, Bytes), Error> {
+        let exchange = self.exchange(authorization, method, path_and_query, json_body);
         match tokio::time::timeout(timeout, exchange).await {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(e)) => {
@@ -122,6 +135,7 @@ impl Conn {
 
     async fn exchange(
         &mut self,
+        authorization: Option<&str>,
         method: Method,
         path_and_query: &str,
         json_body: Option<Bytes>,
@@ -137,6 +151,9 @@ impl Conn {
             .header(HOST, &self.target.authority);
         if json_body.is_some() {
             request = request.header(CONTENT_TYPE, "application/json");
+        }
+        if let Some(value) = authorization {
+            request = request.header(AUTHORIZATION, value);
         }
         let request = request.body(Full::new(json_body.unwrap_or_default()))?;
         let response = sender.send_request(request).await?;

@@ -10,6 +10,7 @@ mod report;
 mod run;
 mod sampler;
 mod stats;
+mod tokens;
 mod workload;
 
 use std::process::ExitCode;

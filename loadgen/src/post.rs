@@ -11,6 +11,7 @@ use hyper::{Method, StatusCode};
 use crate::args::Args;
 use crate::http::{Conn, Target, short};
 use crate::report::FAILURE_SAMPLES;
+use crate::tokens::Tokens;
 use crate::workload::{message_body, pair};
 
 #[derive(Default)]
@@ -58,6 +59,7 @@ struct PostPlan {
     deadline: Instant,
     /// The next message to send: workers take numbers from it, so each is sent exactly once.
     next: AtomicUsize,
+    tokens: Arc<Tokens>,
 }
 
 async fn worker(plan: Arc<PostPlan>) -> PostOutcome {
@@ -78,9 +80,22 @@ async fn worker(plan: Arc<PostPlan>) -> PostOutcome {
         };
         let body = message_body(&from, &to, i, plan.content_chars);
         out.attempted += 1;
+        let authorization = match plan.tokens.authorization(&from) {
+            Ok(value) => value,
+            Err(e) => {
+                out.fail("no token".to_owned(), e.to_string());
+                continue;
+            }
+        };
         let started = Instant::now();
         let answer = conn
-            .request(Method::POST, "/messages", Some(body), plan.timeout)
+            .request_as(
+                authorization.as_deref(),
+                Method::POST,
+                "/messages",
+                Some(body),
+                plan.timeout,
+            )
             .await;
         let now = Instant::now();
         out.last_answer = Some(now);
@@ -95,7 +110,18 @@ async fn worker(plan: Arc<PostPlan>) -> PostOutcome {
 }
 
 /// Every worker's outcome merged, and how long the phase took.
-pub async fn phase(args: &Args) -> (PostOutcome, Duration) {
+pub async fn phase(args: &Args, tokens: Arc<Tokens>) -> (PostOutcome, Duration) {
+    // Signed before the clock starts: the phase measures the API, not the generator's signing.
+    for c in 0..args.conversations {
+        let (a, b) = pair(&args.prefix, "c", c);
+        for user in [a, b] {
+            if let Err(e) = tokens.authorization(&user) {
+                let mut out = PostOutcome::default();
+                out.fail("no token".to_owned(), e.to_string());
+                return (out, Duration::ZERO);
+            }
+        }
+    }
     let plan = Arc::new(PostPlan {
         api: args.api.clone(),
         prefix: args.prefix.clone(),
@@ -105,6 +131,7 @@ pub async fn phase(args: &Args) -> (PostOutcome, Duration) {
         timeout: args.request_timeout,
         deadline: Instant::now() + args.post_deadline,
         next: AtomicUsize::new(0),
+        tokens,
     });
     let started = Instant::now();
     let workers: Vec<_> = (0..args.concurrency)

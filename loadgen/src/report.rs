@@ -24,9 +24,18 @@ pub fn seconds(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
 }
 
-pub fn header(args: &Args) {
+pub fn header(args: &Args, tokens: bool) {
     println!("wiber-loadgen");
     row("API", format!("http://{}", args.api.authority));
+    let auth = if tokens {
+        format!(
+            "bearer tokens (EdDSA, kid {}, iss {}, aud {})",
+            args.token_kid, args.token_issuer, args.token_audience
+        )
+    } else {
+        "none (an open API, AUTH_MODE=none)".to_owned()
+    };
+    row("authentication", auth);
     row("consumer metrics", &args.consumer_metrics);
     row("run prefix", &args.prefix);
     if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {

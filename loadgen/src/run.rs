@@ -1,14 +1,18 @@
 //! The run: the phases in order, each reported as it ends, and what went wrong across them.
 
+use std::sync::Arc;
+
 use crate::args::Args;
 use crate::http::Error;
 use crate::sampler::{Sampler, snapshot};
+use crate::tokens::Tokens;
 use crate::{e2e, post, report};
 
 /// Runs every phase, prints the report, and returns what went wrong (empty for a valid run).
 pub async fn run(args: Args) -> Result<Vec<String>, Error> {
     let mut problems = Vec::new();
-    report::header(&args);
+    let tokens = Arc::new(Tokens::from_args(&args)?);
+    report::header(&args, tokens.enabled());
 
     let start = snapshot(&args).await?;
     let baseline = start
@@ -27,7 +31,7 @@ pub async fn run(args: Args) -> Result<Vec<String>, Error> {
         lifetime,
     );
 
-    let (post, post_elapsed) = post::phase(&args).await;
+    let (post, post_elapsed) = post::phase(&args, tokens.clone()).await;
     report::post(&args, &post, post_elapsed, &mut problems);
 
     // Phase 2: wait for the consumer to store every acknowledged message.
@@ -39,7 +43,7 @@ pub async fn run(args: Args) -> Result<Vec<String>, Error> {
 
     // Phase 3, only on an idle system: an undrained consumer would time every message out.
     if drained && args.e2e_messages > 0 {
-        let e2e = e2e::phase(&args).await;
+        let e2e = e2e::phase(&args, &tokens).await;
         report::e2e(&args, &e2e, &mut problems);
     }
 
