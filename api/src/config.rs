@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use wiber_common::config::{ConfigError, ensure, parse, parse_in, string};
 use wiber_common::kafka::KafkaConnection;
+use wiber_common::tls::TlsFiles;
 
 use crate::auth::config::AuthConfig;
 use crate::edge::EdgeConfig;
@@ -48,6 +49,38 @@ pub struct Config {
     pub auth: AuthConfig,
     /// API_CORS_ORIGINS, API_MAX_IN_FLIGHT, API_RATE_LIMIT_* (see `edge`).
     pub edge: EdgeConfig,
+    /// API_TLS_CERT_FILE and API_TLS_KEY_FILE (both or neither; unset: plain HTTP): the public
+    /// port serves HTTPS with this PEM chain and key. The admin port stays plain HTTP, for the
+    /// kubelet and Prometheus inside the cluster.
+    pub tls: Option<TlsFiles>,
+    /// API_TLS_RELOAD_SECONDS (10): how often the certificate files are checked for a renewal.
+    pub tls_reload: Duration,
+}
+
+fn tls_from_env() -> Result<Option<TlsFiles>, ConfigError> {
+    let cert = string("API_TLS_CERT_FILE", "");
+    let key = string("API_TLS_KEY_FILE", "");
+    match (cert.is_empty(), key.is_empty()) {
+        (true, true) => Ok(None),
+        (false, false) => Ok(Some(TlsFiles {
+            cert: cert.into(),
+            key: key.into(),
+            cert_var: "API_TLS_CERT_FILE",
+            key_var: "API_TLS_KEY_FILE",
+        })),
+        (cert_missing, _) => {
+            let (var, other) = if cert_missing {
+                ("API_TLS_CERT_FILE", "API_TLS_KEY_FILE")
+            } else {
+                ("API_TLS_KEY_FILE", "API_TLS_CERT_FILE")
+            };
+            Err(ConfigError {
+                var: var.into(),
+                value: String::new(),
+                reason: format!("is required when {other} is set"),
+            })
+        }
+    }
 }
 
 fn edge_from_env() -> Result<EdgeConfig, ConfigError> {
@@ -111,6 +144,8 @@ impl Config {
             shutdown_drain: Duration::from_millis(drain_ms),
             auth: AuthConfig::from_env()?,
             edge: edge_from_env()?,
+            tls: tls_from_env()?,
+            tls_reload: Duration::from_secs(parse_in("API_TLS_RELOAD_SECONDS", 10, 1..=3600)?),
         })
     }
 }

@@ -10,6 +10,7 @@ use wiber_api::producer::KafkaProducer;
 use wiber_api::store::MongoStore;
 use wiber_api::{AppState, admin, app};
 use wiber_common::serve::{Limits, serve};
+use wiber_common::tls::ServerTls;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -64,10 +65,19 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
             }
         });
     }
+    let tls = match config.tls.clone() {
+        Some(files) => {
+            let tls = ServerTls::load(files)?;
+            tls.spawn_reloads(config.tls_reload);
+            Some(tls)
+        }
+        None => None,
+    };
     let listener = wiber_common::serve::bind(config.listen, "API_HOST, API_PORT").await?;
     let admin_listener =
         wiber_common::serve::bind(config.admin_listen, "API_HOST, API_ADMIN_PORT").await?;
-    tracing::info!(listen = %config.listen, admin = %config.admin_listen, topic = %config.kafka_topic, "wiber-api serving");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(listen = %config.listen, scheme, admin = %config.admin_listen, topic = %config.kafka_topic, "wiber-api serving");
     let limits = Limits {
         header_read_timeout: config.read_timeout,
         max_connections: config.max_connections,
@@ -82,6 +92,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
             max_connections: 64,
             ..limits
         },
+        None,
         async {
             let _ = admin_stop.await;
         },
@@ -90,6 +101,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         listener,
         wiber_api::edge::wrap(app(state.clone()), &config.edge),
         limits,
+        tls,
         wiber_common::shutdown::signal(),
     )
     .await;

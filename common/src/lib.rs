@@ -16,3 +16,4 @@ pub mod queries;
 pub mod serve;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tls;

@@ -1,7 +1,8 @@
 //! Serving HTTP on a port that clients reach, with the limits such a port needs and `axum::serve`
 //! does not set: a deadline for a request's headers (which also closes idle keep-alive
 //! connections), a cap on open connections, and a bounded drain at shutdown, so slow or idle
-//! clients can neither exhaust the process nor keep it from stopping.
+//! clients can neither exhaust the process nor keep it from stopping. With `ServerTls` the port
+//! speaks HTTPS, the handshake held to the same deadline as the headers.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -15,6 +16,8 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+
+use crate::tls::ServerTls;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -34,11 +37,13 @@ pub async fn bind(addr: SocketAddr, vars: &str) -> Result<TcpListener, String> {
         .map_err(|e| format!("cannot listen on {addr} ({vars}): {e}"))
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then drains within `limits.drain`.
+/// Serves `router` on `listener` (over TLS when `tls` is given) until `shutdown` resolves, then
+/// drains within `limits.drain`.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,
+    tls: Option<Arc<ServerTls>>,
     shutdown: impl Future<Output = ()>,
 ) {
     // HTTP/1.1 only: detecting HTTP/2 reads the first bytes before any header timer runs, so a
@@ -71,10 +76,35 @@ pub async fn serve(
             continue;
         };
         let service = TowerToHyperService::new(router.clone());
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+        let watcher = graceful.watcher();
+        let builder = builder.clone();
+        let acceptor = tls.as_ref().map(|t| t.acceptor());
+        let handshake_within = limits.header_read_timeout;
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            let ended = match acceptor {
+                None => {
+                    let connection = builder.serve_connection(TokioIo::new(stream), service);
+                    watcher.watch(connection).await
+                }
+                Some(acceptor) => {
+                    match tokio::time::timeout(handshake_within, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            let connection =
+                                builder.serve_connection(TokioIo::new(stream), service);
+                            watcher.watch(connection).await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, "TLS handshake failed");
+                            Ok(())
+                        }
+                        Err(_) => {
+                            tracing::debug!("TLS handshake not done within the header deadline");
+                            Ok(())
+                        }
+                    }
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
             drop(slot);

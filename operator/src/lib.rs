@@ -2,6 +2,7 @@
 //! the consumers to the topic's partitions and the group's lag. `main.rs` wires config, telemetry,
 //! leader election and shutdown; the logic lives in these modules.
 
+pub mod api_access;
 pub mod conditions;
 pub mod config;
 pub mod controller;

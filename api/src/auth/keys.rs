@@ -271,7 +271,11 @@ impl Keys {
     }
 
     async fn reload_changed_file(&self, path: &Path) {
-        let mut refresh = self.refresh.lock().await;
+        // Every request passes here: one that finds another already checking goes on with the
+        // keys it has rather than queueing behind it.
+        let Ok(mut refresh) = self.refresh.try_lock() else {
+            return;
+        };
         if refresh.last.is_some_and(|t| t.elapsed() < FILE_CHECK) {
             return;
         }

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod keys;
+pub mod verified;
 pub mod verify;
 
 use std::sync::Arc;

@@ -1,6 +1,8 @@
 //! Verifying a bearer token: its key by `kid`, the key's own algorithm, signature, `exp`/`nbf` with
 //! leeway, `iss`, `aud`, and the user claim, which must be a valid Wiber user name.
 
+use std::time::Instant;
+
 use jsonwebtoken::{Validation, decode, decode_header};
 use serde_json::{Map, Value};
 use wiber_common::message::validate_user;
@@ -8,11 +10,13 @@ use wiber_common::message::validate_user;
 use super::Identity;
 use super::config::JwtConfig;
 use super::keys::{KeyError, Keys, Lookup};
+use super::verified::VerifiedTokens;
 use crate::error::{ApiError, TokenProblem};
 
 pub struct Verifier {
     config: JwtConfig,
     keys: Keys,
+    verified: VerifiedTokens,
 }
 
 fn invalid(reason: &'static str) -> ApiError {
@@ -35,10 +39,18 @@ fn has_scope(claims: &Map<String, Value>, wanted: &str) -> bool {
 impl Verifier {
     pub async fn new(config: JwtConfig) -> Result<Self, KeyError> {
         let keys = Keys::load(config.keys.clone(), config.refresh_interval).await?;
-        Ok(Self { config, keys })
+        Ok(Self {
+            config,
+            keys,
+            verified: VerifiedTokens::default(),
+        })
     }
 
     pub async fn verify(&self, token: &str) -> Result<Identity, ApiError> {
+        let now = Instant::now();
+        if let Some(identity) = self.verified.get(token, now) {
+            return Ok(identity);
+        }
         // The header is read unverified only to pick the key; the key then fixes the algorithm.
         let header = decode_header(token)
             .map_err(|_| invalid("the token is malformed or its algorithm is not supported"))?;
@@ -76,9 +88,16 @@ impl Verifier {
             .ok_or_else(|| invalid("the token names no user"))?;
         validate_user(&self.config.user_claim, user)
             .map_err(|_| invalid("the token's user is not a valid Wiber user name"))?;
-        Ok(Identity {
+        let identity = Identity {
             user: user.to_owned(),
             admin: has_scope(&data.claims, &self.config.admin_scope),
-        })
+        };
+        // `exp` is required and was checked; a fractional one is truncated, which only shortens trust.
+        if let Some(exp) = data.claims.get("exp").and_then(Value::as_f64) {
+            let exp = exp.max(0.0) as u64;
+            self.verified
+                .insert(token, &identity, exp, self.config.leeway, now);
+        }
+        Ok(identity)
     }
 }

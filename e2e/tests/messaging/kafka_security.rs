@@ -197,6 +197,7 @@ async fn operator_measures_lag_over_sasl_ssl_with_credentials_from_secrets() {
                 "authentication": authentication,
             },
             "mongodb": {"connectionSecret": {"name": "mongo"}},
+            "api": {"auth": {"mode": "None"}},
             "consumers": {"minReplicas": 1, "maxReplicas": 3, "targetLagPerReplica": 5, "lagPollSeconds": 1},
         })
     };

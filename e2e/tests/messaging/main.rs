@@ -8,6 +8,7 @@ use std::time::Duration;
 mod auth;
 mod edge;
 mod faults;
+mod https;
 mod indexes_serve_queries;
 mod kafka_is_real;
 mod kafka_security;

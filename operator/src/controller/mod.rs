@@ -106,6 +106,10 @@ pub async fn reconcile(wc: Arc<WiberCluster>, ctx: Arc<Context>) -> Result<Actio
 
 async fn stages(wc: &WiberCluster, ctx: &Context) -> Result<Action, Error> {
     let scope = Scope::of(wc, &ctx.client)?;
+    if wc.spec.api.auth.is_none() {
+        // Stored before spec.api.auth was required: kept open rather than broken by an upgrade.
+        tracing::warn!(ns = %scope.ns, name = %scope.name, "spec.api.auth is not set: the API is open (AUTH_MODE=none) until it names an issuer, or mode None");
+    }
     let observation = observe::observe(wc, &scope, ctx.lag_timeout).await?;
     let scaling = scale::scale(
         wc,

@@ -8,9 +8,11 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+mod api;
 mod kafka;
 mod status;
 
+pub use api::*;
 pub use kafka::*;
 pub use status::*;
 
@@ -35,7 +37,9 @@ pub const DEFAULT_IMAGE: &str = "ghcr.io/wiber-io/wiber";
     printcolumn(name = "Partitions", type_ = "integer", json_path = ".status.partitions"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     // Child names add up to 9 characters and pod names a hash; labels allow 63.
-    validation = Rule::new("self.metadata.name.size() <= 40").message("metadata.name must be at most 40 characters")
+    validation = Rule::new("self.metadata.name.size() <= 40").message("metadata.name must be at most 40 characters"),
+    // Required rather than defaulted: an open API must be chosen, never fallen into.
+    validation = Rule::new("has(self.spec.api) && has(self.spec.api.auth)").message("spec.api.auth is required: name the token issuer (issuer, audience, jwksUrl or jwksSecret), or set mode: None for an open API on a trusted network")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct WiberClusterSpec {
@@ -121,92 +125,6 @@ impl PullPolicy {
             Self::Always => "Always",
             Self::IfNotPresent => "IfNotPresent",
             Self::Never => "Never",
-        }
-    }
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ApiSpec {
-    /// API pods.
-    #[serde(default = "default_api_replicas")]
-    #[schemars(range(min = 0, max = 100))]
-    pub replicas: i32,
-    /// Container resources; defaults to requests of 100m CPU and 128Mi memory.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resources: Option<ResourceRequirements>,
-    /// The Service in front of the API.
-    #[serde(default)]
-    pub service: ServiceSpec,
-    /// A PodDisruptionBudget keeping at least one API pod during voluntary disruptions.
-    #[serde(default = "default_true")]
-    pub pod_disruption_budget: bool,
-}
-
-impl Default for ApiSpec {
-    fn default() -> Self {
-        Self {
-            replicas: default_api_replicas(),
-            resources: None,
-            service: ServiceSpec::default(),
-            pod_disruption_budget: true,
-        }
-    }
-}
-
-fn default_api_replicas() -> i32 {
-    2
-}
-fn default_true() -> bool {
-    true
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ServiceSpec {
-    /// ClusterIP, NodePort or LoadBalancer.
-    #[serde(default = "default_service_type", rename = "type")]
-    pub service_type: ServiceType,
-    /// The Service port.
-    #[serde(default = "default_service_port")]
-    #[schemars(range(min = 1, max = 65535))]
-    pub port: i32,
-    /// The node port when the type is NodePort (30000-32767); chosen by Kubernetes when unset.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 30000, max = 32767))]
-    pub node_port: Option<i32>,
-}
-
-impl Default for ServiceSpec {
-    fn default() -> Self {
-        Self {
-            service_type: default_service_type(),
-            port: default_service_port(),
-            node_port: None,
-        }
-    }
-}
-
-fn default_service_type() -> ServiceType {
-    ServiceType::ClusterIP
-}
-fn default_service_port() -> i32 {
-    8000
-}
-
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
-pub enum ServiceType {
-    ClusterIP,
-    NodePort,
-    LoadBalancer,
-}
-
-impl ServiceType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ClusterIP => "ClusterIP",
-            Self::NodePort => "NodePort",
-            Self::LoadBalancer => "LoadBalancer",
         }
     }
 }

@@ -282,3 +282,5 @@ pub fn desired(wc: &WiberCluster, inputs: &Inputs) -> Desired {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_api;

@@ -19,6 +19,7 @@ use super::{
     API_ADMIN_PORT, API_PORT, CONSUMER_PORT, Component, Inputs, RUN_AS_USER, labels, meta, name,
     selector_labels,
 };
+use crate::api_access::ApiAccess;
 use crate::crd::WiberCluster;
 use crate::kafka_access::{KafkaAccess, SecretMount};
 
@@ -62,12 +63,10 @@ pub(super) fn config_data(wc: &WiberCluster, inputs: &Inputs) -> BTreeMap<String
         ("API_ADMIN_PORT".to_owned(), API_ADMIN_PORT.to_string()),
         ("CONSUMER_PORT".to_owned(), CONSUMER_PORT.to_string()),
         ("LOG_FORMAT".to_owned(), "json".to_owned()),
-        // The API verifies bearer tokens by default; until WiberCluster names an issuer
-        // (spec.api.auth, not there yet), its pods keep today's open API, and say so in their log.
-        ("AUTH_MODE".to_owned(), "none".to_owned()),
     ])
     .into_iter()
     .chain(KafkaAccess::of(&s.kafka).config())
+    .chain(ApiAccess::of(&s.api).config())
     .collect()
 }
 
@@ -148,7 +147,11 @@ pub(super) fn build_deployment(
     let mut pod_labels = labels(wc, Some(component));
     pod_labels.extend(selector_labels(wc, component));
     let access = KafkaAccess::of(&s.kafka);
-    let secret_volumes: Vec<(Volume, VolumeMount)> = access.mounts().iter().map(mounted).collect();
+    let mut mounts = access.mounts();
+    if component == Component::Api {
+        mounts.extend(ApiAccess::of(&s.api).mounts());
+    }
+    let secret_volumes: Vec<(Volume, VolumeMount)> = mounts.iter().map(mounted).collect();
     // The kubelet probes, and Prometheus scrapes, a port of their own: the API's public port sheds
     // load and limits callers, which must not fail a probe.
     let (ports, health) = match component {
@@ -311,6 +314,7 @@ pub(super) fn secret_refs(wc: &WiberCluster) -> String {
     [format!("{}/{}", m.name, m.key)]
         .into_iter()
         .chain(KafkaAccess::of(&wc.spec.kafka).secret_refs())
+        .chain(ApiAccess::of(&wc.spec.api).secret_refs())
         .collect::<Vec<_>>()
         .join(",")
 }

@@ -6,7 +6,7 @@ use super::*;
 use crate::crd::{SecretKeyRef, WiberClusterSpec};
 use crate::kafka_access::{CA_DIR as KAFKA_CA_DIR, CLIENT_DIR as KAFKA_CLIENT_DIR};
 
-fn cluster(spec_json: serde_json::Value) -> WiberCluster {
+pub(super) fn cluster(spec_json: serde_json::Value) -> WiberCluster {
     let spec: WiberClusterSpec = serde_json::from_value(spec_json).unwrap();
     let mut wc = WiberCluster::new("chat", spec);
     wc.metadata.namespace = Some("team-a".into());
@@ -14,14 +14,14 @@ fn cluster(spec_json: serde_json::Value) -> WiberCluster {
     wc
 }
 
-fn plain() -> WiberCluster {
+pub(super) fn plain() -> WiberCluster {
     cluster(json!({
         "kafka": { "bootstrapServers": "kafka:9092" },
         "mongodb": { "connectionSecret": { "name": "mongo" } }
     }))
 }
 
-fn inputs(replicas: i32) -> Inputs {
+pub(super) fn inputs(replicas: i32) -> Inputs {
     Inputs {
         bootstrap_servers: "kafka:9092".into(),
         consumer_replicas: replicas,
@@ -83,11 +83,11 @@ fn secured(authentication: serde_json::Value) -> WiberCluster {
     }))
 }
 
-fn pod(d: &Deployment) -> &PodSpec {
+pub(super) fn pod(d: &Deployment) -> &PodSpec {
     d.spec.as_ref().unwrap().template.spec.as_ref().unwrap()
 }
 
-fn secret_volume<'a>(pod: &'a PodSpec, name: &str) -> &'a SecretVolumeSource {
+pub(super) fn secret_volume<'a>(pod: &'a PodSpec, name: &str) -> &'a SecretVolumeSource {
     pod.volumes
         .as_ref()
         .unwrap()

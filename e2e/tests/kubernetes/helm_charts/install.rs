@@ -155,6 +155,10 @@ async fn operator_chart_installs_and_its_rbac_runs_the_operator() {
         "cluster.mongodb.connectionSecret.name=mongo",
         "--set",
         "cluster.api.replicas=1",
+        "--set",
+        "cluster.api.auth.issuer=https://idp.example",
+        "--set",
+        "cluster.api.auth.jwksUrl=https://idp.example/.well-known/jwks.json",
         "--set-json",
         &wiber_toleration,
     ])

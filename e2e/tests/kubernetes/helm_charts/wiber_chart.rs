@@ -289,12 +289,24 @@ async fn wiber_chart_wibercluster_passes_the_api_servers_validation() {
         "--set-json",
         r#"cluster.kafka.authentication={"type":"tls","certificateAndKey":{"secretName":"user"}}"#,
     ]);
-    let variants: [&[&str]; 5] = [
+    let mut external_secured_api = external.to_vec();
+    external_secured_api.extend([
+        "--set",
+        "cluster.api.auth.jwksUrl=",
+        "--set",
+        "cluster.api.auth.jwksSecret.name=idp-jwks",
+        "--set",
+        "cluster.api.tls.secretName=api-cert",
+    ]);
+    let open_api: &[&str] = &["--set", "cluster.api.auth.mode=None"];
+    let variants: [&[&str]; 7] = [
         &[],
         WIBER_OPTIONS,
         &external,
         &secured_kafka,
         &external_mtls,
+        &external_secured_api,
+        open_api,
     ];
     for values in variants {
         let docs = template("wiber", "chat", &ns, values);

@@ -125,6 +125,7 @@ async fn every_metric_in_dashboards_and_alerts_is_exported() {
         "kafka": {"bootstrapServers": bootstrap, "topic": {"name": op_topic},
                   "consumerGroup": unique_name("wiber-obs-group")},
         "mongodb": {"connectionSecret": {"name": "mongo"}},
+        "api": {"auth": {"mode": "None"}},
         "consumers": {"minReplicas": 1, "maxReplicas": 10, "targetLagPerReplica": 10,
                       "lagPollSeconds": 1},
     });

@@ -121,6 +121,7 @@ async fn two_least_privilege_operators_share_one_lease_and_a_missing_secret_is_a
         json!({
             "kafka": {"bootstrapServers": bootstrap, "topic": {"name": topic}},
             "mongodb": {"connectionSecret": {"name": "not-there"}},
+            "api": {"auth": {"mode": "None"}},
             "consumers": {"lagPollSeconds": 1},
         }),
     )

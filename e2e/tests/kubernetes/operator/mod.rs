@@ -50,7 +50,10 @@ fn chat_spec(bootstrap: &str, topic: &str, group: &str, api_replicas: i32) -> Va
     json!({
         "kafka": {"bootstrapServers": bootstrap, "topic": {"name": topic}, "consumerGroup": group},
         "mongodb": {"connectionSecret": {"name": "mongo"}},
-        "api": {"replicas": api_replicas},
+        "api": {"replicas": api_replicas, "auth": {
+            "issuer": "https://idp.example", "audience": "wiber",
+            "jwksUrl": "https://idp.example/.well-known/jwks.json",
+        }},
         "consumers": {"minReplicas": 1, "maxReplicas": 10, "targetLagPerReplica": 10,
                       "scaleDownStabilizationSeconds": 6, "lagPollSeconds": 1},
     })

@@ -46,6 +46,7 @@ async fn wibercluster_reconciles_scales_with_lag_and_is_cleaned_up() {
         json!({
             "kafka": {"bootstrapServers": bootstrap},
             "mongodb": {"connectionSecret": {"name": "mongo"}},
+            "api": {"auth": {"mode": "None"}},
             "consumers": {"minReplicas": 5, "maxReplicas": 2},
         }),
     )
@@ -62,6 +63,7 @@ async fn wibercluster_reconciles_scales_with_lag_and_is_cleaned_up() {
         json!({
             "kafka": {"bootstrapServers": bootstrap, "strimziCluster": "k"},
             "mongodb": {"connectionSecret": {"name": "mongo"}},
+            "api": {"auth": {"mode": "None"}},
         }),
     )
     .await
@@ -77,11 +79,40 @@ async fn wibercluster_reconciles_scales_with_lag_and_is_cleaned_up() {
         json!({
             "kafka": {"bootstrapServers": bootstrap, "topic": {"partitions": 0}},
             "mongodb": {"connectionSecret": {"name": "mongo"}},
+            "api": {"auth": {"mode": "None"}},
         }),
     )
     .await
     .expect_err("zero partitions must be rejected");
     assert!(zero.to_string().contains("partitions"), "{zero}");
+    // An open API must be chosen: no auth at all, or a half-named issuer, is refused.
+    for (auth, message) in [
+        (None, "spec.api.auth is required"),
+        (
+            Some(json!({"issuer": "https://idp.example", "jwksUrl": "https://idp.example/jwks"})),
+            "api.auth.issuer and api.auth.audience are required with mode Jwt",
+        ),
+        (
+            Some(json!({"issuer": "https://idp.example", "audience": "wiber"})),
+            "set exactly one of jwksUrl and jwksSecret",
+        ),
+        (
+            Some(json!({"mode": "None", "jwksSecret": {"name": "jwks"}})),
+            "api.auth.mode None verifies no tokens",
+        ),
+    ] {
+        let mut spec = json!({
+            "kafka": {"bootstrapServers": bootstrap},
+            "mongodb": {"connectionSecret": {"name": "mongo"}},
+        });
+        if let Some(auth) = auth {
+            spec["api"] = json!({ "auth": auth });
+        }
+        let refused = apply_wibercluster(&clusters, "bad", spec)
+            .await
+            .expect_err(message);
+        assert!(refused.to_string().contains(message), "{refused}");
+    }
 
     apply_wibercluster(&clusters, "chat", chat_spec(&bootstrap, &topic, &group, 2))
         .await
@@ -132,7 +163,12 @@ async fn wibercluster_reconciles_scales_with_lag_and_is_cleaned_up() {
         .get("chat-config")
         .await
         .unwrap();
-    assert_eq!(config.data.unwrap()["KAFKA_BOOTSTRAP_SERVERS"], bootstrap);
+    let data = config.data.unwrap();
+    assert_eq!(data["KAFKA_BOOTSTRAP_SERVERS"], bootstrap);
+    assert_eq!(
+        (data["AUTH_MODE"].as_str(), data["AUTH_ISSUER"].as_str()),
+        ("jwt", "https://idp.example")
+    );
     let service = Api::<Service>::namespaced(client.clone(), &ns)
         .get("chat-api")
         .await

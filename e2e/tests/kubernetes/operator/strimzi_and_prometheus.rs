@@ -52,6 +52,7 @@ async fn strimzi_mode_creates_kafka_topics_and_reads_the_bootstrap_from_kafka_st
     apply_wibercluster(&clusters, "chat", json!({
         "kafka": {"strimziCluster": "events", "topic": {"name": topic, "partitions": 3, "replicas": 1}},
         "mongodb": {"connectionSecret": {"name": "mongo"}},
+        "api": {"auth": {"mode": "None"}},
         "consumers": {"lagPollSeconds": 1},
     }))
     .await
