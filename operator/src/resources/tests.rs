@@ -83,6 +83,20 @@ fn secured(authentication: serde_json::Value) -> WiberCluster {
     }))
 }
 
+/// The API pods' configuration hash for `wc`.
+pub(super) fn hash(wc: &WiberCluster) -> String {
+    let d = desired(wc, &inputs(1));
+    d.api
+        .spec
+        .unwrap()
+        .template
+        .metadata
+        .unwrap()
+        .annotations
+        .unwrap()["wiber.io/config-hash"]
+        .clone()
+}
+
 pub(super) fn pod(d: &Deployment) -> &PodSpec {
     d.spec.as_ref().unwrap().template.spec.as_ref().unwrap()
 }
@@ -199,18 +213,6 @@ fn plaintext_needs_no_credentials_and_another_secret_rolls_the_pods() {
         "plaintext"
     );
     assert_eq!(pod(&d.api).volumes.as_ref().unwrap().len(), 1, "only /tmp");
-    let hash = |wc: &WiberCluster| {
-        desired(wc, &inputs(1))
-            .api
-            .spec
-            .unwrap()
-            .template
-            .metadata
-            .unwrap()
-            .annotations
-            .unwrap()["wiber.io/config-hash"]
-            .clone()
-    };
     let scram = |secret: &str| {
         secured(json!({
             "type": "scram-sha-512",

@@ -1,6 +1,6 @@
 //! The API pods' authentication and TLS settings, checked without a cluster.
 
-use super::tests::{cluster, inputs, plain, pod, secret_volume};
+use super::tests::{cluster, hash, inputs, plain, pod, secret_volume};
 use super::*;
 use crate::api_access::{JWKS_DIR, TLS_DIR};
 
@@ -14,19 +14,6 @@ fn with_api(api: serde_json::Value) -> WiberCluster {
 
 fn config(wc: &WiberCluster) -> BTreeMap<String, String> {
     desired(wc, &inputs(1)).config.data.unwrap()
-}
-
-fn hash(wc: &WiberCluster) -> String {
-    let d = desired(wc, &inputs(1));
-    d.api
-        .spec
-        .unwrap()
-        .template
-        .metadata
-        .unwrap()
-        .annotations
-        .unwrap()["wiber.io/config-hash"]
-        .clone()
 }
 
 fn mount_dirs(d: &Deployment) -> Vec<String> {
