@@ -204,6 +204,22 @@ impl Wiber {
     /// Another API process with this one's configuration and port (after the first was killed),
     /// once it reports ready.
     pub async fn another_api(&self) -> Process {
+        // A SIGKILLed process holds its listening socket until the kernel has torn it down.
+        let port = self
+            .api_env
+            .iter()
+            .find(|(k, _)| k == "API_PORT")
+            .map(|(_, v)| v.clone())
+            .expect("API_PORT in the API's environment");
+        eventually(
+            "the old API's port free again",
+            Duration::from_secs(30),
+            || {
+                let addr = format!("127.0.0.1:{port}");
+                async move { std::net::TcpListener::bind(addr).ok().map(drop) }
+            },
+        )
+        .await;
         let api = Process::spawn(binary("wiber-api"), &[], &self.api_env, "api-again");
         let url = format!("{}/health/readiness", self.api_url);
         wait_ready(&self.http, &url, &api).await;
