@@ -9,6 +9,7 @@ use wiber_common::tls::TlsFiles;
 
 use crate::auth::config::AuthConfig;
 use crate::edge::EdgeConfig;
+use crate::push::PushConfig;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -17,6 +18,12 @@ pub struct Config {
     pub kafka: KafkaConnection,
     /// KAFKA_TOPIC (wiber.messages)
     pub kafka_topic: String,
+    /// KAFKA_CONSUMER_GROUP (wiber-consumers): the push feed starts where this group committed.
+    pub consumer_group: String,
+    /// KAFKA_STORED_TOPIC (<KAFKA_TOPIC>.stored): the consumer's stored announcements.
+    pub stored_topic: String,
+    /// API_PUSH_BUFFER, API_PUSH_MAX_STREAMS, API_PUSH_HEARTBEAT_SECONDS (see `push::PushConfig`).
+    pub push: PushConfig,
     /// KAFKA_PRODUCE_TIMEOUT_MS (10000): how long a message may wait for the broker's
     /// acknowledgement before the request fails with 503.
     pub produce_timeout: Duration,
@@ -40,7 +47,7 @@ pub struct Config {
     /// API_READ_TIMEOUT_MS (10000): a request's headers, and then its body, must each arrive
     /// within this; an idle keep-alive connection is closed after it too.
     pub read_timeout: Duration,
-    /// API_MAX_CONNECTIONS (1024): open connections per process; more are closed at once.
+    /// API_MAX_CONNECTIONS (16384): open connections per process (push streams included); more are closed at once.
     pub max_connections: usize,
     /// API_SHUTDOWN_DRAIN_MS (15000): after SIGTERM, how long requests in flight may finish
     /// before the rest are cut (then queued messages get up to 10 s to reach Kafka).
@@ -125,11 +132,19 @@ impl Config {
         let timeout_ms: u64 = parse_in("KAFKA_PRODUCE_TIMEOUT_MS", 10_000, 100..=300_000)?;
         let mongo_timeout_ms: u64 = parse_in("MONGO_TIMEOUT_MS", 3_000, 100..=60_000)?;
         let read_timeout_ms: u64 = parse_in("API_READ_TIMEOUT_MS", 10_000, 100..=300_000)?;
-        let max_connections: usize = parse_in("API_MAX_CONNECTIONS", 1024, 1..=1_000_000)?;
+        let max_connections: usize = parse_in("API_MAX_CONNECTIONS", 16_384, 1..=1_000_000)?;
         let drain_ms: u64 = parse_in("API_SHUTDOWN_DRAIN_MS", 15_000, 0..=300_000)?;
         let topic = string("KAFKA_TOPIC", "wiber.messages");
+        let push = PushConfig {
+            buffer: parse_in("API_PUSH_BUFFER", 256, 1..=100_000)?,
+            max_streams: parse_in("API_PUSH_MAX_STREAMS", 10_000, 0..=1_000_000)?,
+            heartbeat: Duration::from_secs(parse_in("API_PUSH_HEARTBEAT_SECONDS", 15, 1..=3600)?),
+        };
         Ok(Self {
             kafka: KafkaConnection::from_env()?,
+            consumer_group: string("KAFKA_CONSUMER_GROUP", "wiber-consumers"),
+            stored_topic: wiber_common::stored::stored_topic_from_env(&topic),
+            push,
             kafka_topic: topic,
             produce_timeout: Duration::from_millis(timeout_ms),
             mongo_uri: string("MONGO_URI", "mongodb://localhost:27017"),

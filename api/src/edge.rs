@@ -1,19 +1,17 @@
 //! The HTTP edge, from tower-http and tower: a request id set and echoed, one span and one log line
 //! per request (method, route template, status, latency, request id; never the token or the
 //! content), `Authorization` marked sensitive, CORS for configured origins, gzip, a bound on requests
-//! in flight that sheds the rest with 503 instead of queueing them, and each user's rate limit.
+//! in flight that sheds the rest with 503 instead of queueing them (applied in `routes`, to
+//! all but push streams), and each user's rate limit.
 
 use std::num::NonZeroU32;
 use std::time::Duration;
 
 use axum::Router;
-use axum::error_handling::HandleErrorLayer;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use axum::response::IntoResponse;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -105,20 +103,11 @@ fn cors(origins: &[HeaderValue]) -> CorsLayer {
 /// `router` behind the edge's layers (the outermost first: the request id is set before the span
 /// that logs it, and the shed answer still carries it).
 pub fn wrap(router: Router, config: &EdgeConfig) -> Router {
-    let shed = ServiceBuilder::new()
-        .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
-            ApiError::Overloaded.into_response()
-        }))
-        .load_shed()
-        .concurrency_limit(config.max_in_flight);
-    let mut router = router
-        .layer(shed)
-        .layer(CompressionLayer::new().gzip(true))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(span)
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
-        );
+    let mut router = router.layer(CompressionLayer::new().gzip(true)).layer(
+        TraceLayer::new_for_http()
+            .make_span_with(span)
+            .on_response(DefaultOnResponse::new().level(Level::INFO)),
+    );
     if !config.cors_origins.is_empty() {
         router = router.layer(cors(&config.cors_origins));
     }

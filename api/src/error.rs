@@ -61,6 +61,9 @@ pub enum ApiError {
     OutcomeUnknown { message_id: Uuid, cause: String },
     #[error("message store unavailable: {0}")]
     StoreUnavailable(String),
+    /// A push stream cannot open now: the feed is starting, the replica is full or stopping.
+    #[error("push streams unavailable: {0}")]
+    PushUnavailable(&'static str),
     /// A read took longer than API_REQUEST_TIMEOUT_MS, all of its store operations together.
     #[error("read timed out after {limit:?}")]
     ReadTimeout { limit: std::time::Duration },
@@ -102,6 +105,7 @@ impl ApiError {
             Self::OutcomeUnknown { .. } => "outcome_unknown",
             Self::StoreUnavailable(_) => "store_unavailable",
             Self::ReadTimeout { .. } => "read_timeout",
+            Self::PushUnavailable(_) => "push_unavailable",
         }
     }
 }
@@ -246,6 +250,12 @@ impl IntoResponse for ApiError {
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Message store unavailable",
                     "the message store did not answer; retry later".to_owned(),
+                    vec![],
+                ),
+            Self::PushUnavailable(reason) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Push streams unavailable",
+                    format!("{reason}; retry later"),
                     vec![],
                 ),
             Self::ReadTimeout { limit } => (

@@ -9,6 +9,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod metrics;
 pub mod producer;
+pub mod push;
 pub mod read;
 pub mod requests;
 pub mod routes;

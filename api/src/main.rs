@@ -7,6 +7,8 @@ use wiber_api::config::Config;
 use wiber_api::edge::UserLimits;
 use wiber_api::metrics::Metrics;
 use wiber_api::producer::KafkaProducer;
+use wiber_api::push::feed::FeedConfig;
+use wiber_api::push::{Hub, PushMetrics};
 use wiber_api::store::MongoStore;
 use wiber_api::{AppState, admin, app};
 use wiber_common::serve::{Limits, serve};
@@ -41,6 +43,18 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         }
         AuthConfig::Jwt(jwt) => Auth::Jwt(Box::new(Verifier::new(jwt).await?)),
     };
+    let push = Hub::new(config.push, PushMetrics::register(&metrics.registry));
+    let (feed_stop, feed_stopped) = tokio::sync::watch::channel(false);
+    let feed = tokio::spawn(wiber_api::push::feed::run(
+        FeedConfig {
+            kafka: config.kafka.clone(),
+            topic: config.kafka_topic.clone(),
+            stored_topic: config.stored_topic.clone(),
+            consumer_group: config.consumer_group.clone(),
+        },
+        push.clone(),
+        feed_stopped,
+    ));
     let state = std::sync::Arc::new(AppState {
         producer,
         store,
@@ -52,6 +66,8 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
             .edge
             .rate
             .map(|(rate, burst)| UserLimits::new(rate, burst)),
+        max_in_flight: config.edge.max_in_flight,
+        push: push.clone(),
     });
     if state.limits.is_some() {
         let idle = state.clone();
@@ -102,9 +118,15 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         wiber_api::edge::wrap(app(state.clone()), &config.edge),
         limits,
         tls,
-        wiber_common::shutdown::signal(),
+        async {
+            wiber_common::shutdown::signal().await;
+            // Streams end first, each telling its client to reconnect (to another replica).
+            push.close_all();
+            let _ = feed_stop.send(true);
+        },
     )
     .await;
+    let _ = feed.await;
     let _ = drained.send(());
     let _ = admin.await;
     // Requests in flight have been answered; nothing queued may be lost on the way out.

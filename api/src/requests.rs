@@ -10,6 +10,7 @@ use wiber_common::message::{conversation_id, openapi, validate_content, validate
 use crate::error::ApiError;
 use crate::extract::{Fields, FromJsonBody, QueryParams, path_error};
 use crate::store::{ConversationPage, CountScope, Cursor};
+use wiber_common::stored::Position;
 
 /// The body of `POST /messages`.
 #[derive(Debug, Clone, PartialEq, Eq, ToSchema)]
@@ -216,5 +217,67 @@ impl<S: Send + Sync> FromRequestParts<S> for CountQuery {
             }
         }
         fields.or_invalid(|| Some(Self { user1, user2 }))
+    }
+}
+
+/// `GET /messages/stream` and `GET /messages/ws`: whose messages, and from where.
+#[derive(Debug, Clone, PartialEq, Eq, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StreamQuery {
+    /// Only the conversation with this user.
+    pub with: Option<String>,
+    /// Resume after this event id (SSE's `Last-Event-ID` header takes precedence).
+    pub after: Option<String>,
+    /// With AUTH_MODE=none, whose messages (required); otherwise, if given, the token's user.
+    pub user: Option<String>,
+    /// The bearer token, for clients that cannot set `Authorization` (a browser's EventSource
+    /// and WebSocket).
+    pub access_token: Option<String>,
+}
+
+/// A stream's parsed request: `after` decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamRequest {
+    pub with: Option<String>,
+    pub after: Option<Position>,
+    pub user: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for StreamRequest {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let q = QueryParams::from_parts(parts, &["with", "after", "user", "access_token"])?;
+        let mut fields = Fields::default();
+        let mut user_field = |field: &str| {
+            let value = q.get(field).map(str::to_owned);
+            if let Some(v) = &value {
+                fields.check(validate_user(field, v));
+            }
+            value
+        };
+        let with = user_field("with");
+        let user = user_field("user");
+        let last_event_id = parts
+            .headers
+            .get("last-event-id")
+            .map(|v| ("Last-Event-ID", v.to_str().unwrap_or("\u{0}")));
+        let after = match last_event_id.or(q.get("after").map(|a| ("after", a))) {
+            None => Some(None),
+            Some((field, raw)) => match Position::decode(raw) {
+                Some(p) => Some(Some(p)),
+                None => {
+                    fields.push(field, "must be the id of an event of this stream");
+                    None
+                }
+            },
+        };
+        fields.or_invalid(|| {
+            Some(Self {
+                with,
+                after: after?,
+                user,
+            })
+        })
     }
 }

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::handler::Handler;
 use axum::http::Method;
@@ -12,6 +13,8 @@ use axum::response::IntoResponse;
 use axum::response::Response;
 use axum::routing::{MethodFilter, MethodRouter};
 use axum::{Extension, Json, Router, middleware};
+use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
 use utoipa::OpenApi;
 use utoipa::openapi::path::HttpMethod;
 use wiber_common::message::{FieldError, Message};
@@ -20,6 +23,7 @@ use crate::error::{ApiError, Problem};
 use crate::extract::{BODY_LIMIT_BYTES, BodyTimeout};
 use crate::metrics::{Metrics, track};
 use crate::producer::MessageProducer;
+use crate::push;
 use crate::read::{self, MessageCount};
 use crate::requests::NewMessage;
 use crate::send;
@@ -36,6 +40,9 @@ pub struct AppState<P, S> {
     pub auth: crate::auth::Auth,
     /// Each authenticated user's request rate; `None` when API_RATE_LIMIT_PER_SECOND=0.
     pub limits: Option<crate::edge::UserLimits>,
+    /// API_MAX_IN_FLIGHT: requests (other than push streams) served at once.
+    pub max_in_flight: usize,
+    pub push: Arc<crate::push::Hub>,
 }
 
 type Shared<P, S> = State<Arc<AppState<P, S>>>;
@@ -91,7 +98,23 @@ fn documented<P: MessageProducer, S: MessageStore>() -> Documented<Arc<AppState<
 pub fn app<P: MessageProducer, S: MessageStore>(state: Arc<AppState<P, S>>) -> Router {
     let metrics = state.metrics.clone();
     let Documented { router, doc } = documented::<P, S>();
+    // Push streams stay open: neither the read deadline nor the in-flight bound applies to them.
+    let Documented {
+        router: streams,
+        doc,
+    } = Documented {
+        router: Router::new(),
+        doc,
+    }
+    .route::<push::sse::__path_stream, _, _>(push::sse::stream::<P, S>);
     let doc = Arc::new(doc);
+    let shed = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+            ApiError::Overloaded.into_response()
+        }))
+        .load_shed()
+        // One semaphore shared by every route the layer wraps.
+        .layer(GlobalConcurrencyLimitLayer::new(state.max_in_flight));
     router
         .route(
             "/openapi.json",
@@ -103,6 +126,8 @@ pub fn app<P: MessageProducer, S: MessageStore>(state: Arc<AppState<P, S>>) -> R
             state.request_timeout,
             read_deadline,
         ))
+        .layer(shed)
+        .merge(streams)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(Extension(BodyTimeout(state.body_timeout)))
         .layer(middleware::from_fn_with_state(metrics, track))

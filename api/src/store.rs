@@ -59,6 +59,16 @@ pub trait MessageStore: Send + Sync + 'static {
         limit: i64,
     ) -> impl Future<Output = Result<Vec<StoredMessage>, StoreError>> + Send;
     fn count(&self, scope: CountScope) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Up to `limit` of a user's messages in `partition` with an offset in `(after, upto]`, in
+    /// offset order: what a push stream replays on resume.
+    fn stream_range(
+        &self,
+        user: &str,
+        partition: i32,
+        after: i64,
+        upto: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<StoredMessage>, StoreError>> + Send;
     /// Reserves the key `key_id` for `message_id` in one atomic write, unless a message holds it.
     fn reserve_key(
         &self,
@@ -160,6 +170,18 @@ impl MessageStore for MongoStore {
         limit: i64,
     ) -> Result<Vec<StoredMessage>, StoreError> {
         self.find(queries::user_recent(user), 0, limit).await
+    }
+
+    async fn stream_range(
+        &self,
+        user: &str,
+        partition: i32,
+        after: i64,
+        upto: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let query = queries::stream_range(user, partition, after, upto);
+        self.find(query, 0, limit).await
     }
 
     async fn count(&self, scope: CountScope) -> Result<u64, StoreError> {

@@ -13,7 +13,9 @@ pub mod mongo;
 pub mod process;
 #[cfg(feature = "mongo")]
 pub mod queries;
+pub mod record;
 pub mod serve;
 pub mod shutdown;
+pub mod stored;
 pub mod telemetry;
 pub mod tls;

@@ -60,8 +60,15 @@ pub const PARTICIPANT_RECENT: Index = Index {
     ],
 };
 
+/// A user's messages in Kafka's order within each partition: what a push stream missed while it
+/// was away (`stream_range`).
+pub const STREAM_ORDER: Index = Index {
+    name: "stream_order",
+    keys: &[("participants", 1), ("partition", 1), ("offset", 1)],
+};
+
 /// Every index the queries need, for the consumer's set-up.
-pub const INDEXES: [Index; 2] = [CONVERSATION_ORDER, PARTICIPANT_RECENT];
+pub const INDEXES: [Index; 3] = [CONVERSATION_ORDER, PARTICIPANT_RECENT, STREAM_ORDER];
 
 /// Indexes of the earlier layout (`messageId` beside an ObjectId `_id`, an `$or` over two fields).
 /// A unique index on a field the new documents lack would take every message after the first for
@@ -162,6 +169,19 @@ pub fn user_count(user: &str) -> Query {
     }
 }
 
+/// A user's messages in one partition with an offset in `(after, upto]`, in offset order.
+pub fn stream_range(user: &str, partition: i32, after: i64, upto: i64) -> Query {
+    Query {
+        filter: doc! {
+            "participants": user,
+            "partition": partition,
+            "offset": { "$gt": after, "$lte": upto },
+        },
+        sort: Some(order(&STREAM_ORDER, 1)),
+        index: STREAM_ORDER,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +201,7 @@ mod tests {
             ("conversation count", conversation_count("a:b")),
             ("user page", user_recent("a")),
             ("user count", user_count("a")),
+            ("stream range", stream_range("a", 2, 10, 20)),
         ]
     }
 

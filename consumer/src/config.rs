@@ -18,6 +18,9 @@ pub struct Config {
     pub consumer_group: String,
     /// KAFKA_DLQ_TOPIC (<KAFKA_TOPIC>.dlq): where poison messages go, with the reason.
     pub dlq_topic: String,
+    /// KAFKA_STORED_TOPIC (<KAFKA_TOPIC>.stored): where what is stored is announced, for the API's
+    /// push streams (`wiber_common::stored`).
+    pub stored_topic: String,
     /// MONGO_URI (mongodb://localhost:27017)
     pub mongo_uri: String,
     /// MONGO_DB (wiber)
@@ -100,6 +103,7 @@ impl Config {
         Ok(Self {
             kafka: KafkaConnection::from_env()?,
             dlq_topic: string("KAFKA_DLQ_TOPIC", &format!("{topic}.dlq")),
+            stored_topic: wiber_common::stored::stored_topic_from_env(&topic),
             kafka_topic: topic,
             consumer_group: string("KAFKA_CONSUMER_GROUP", "wiber-consumers"),
             mongo_uri: string("MONGO_URI", "mongodb://localhost:27017"),

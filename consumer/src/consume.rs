@@ -7,6 +7,7 @@ use std::time::Duration;
 use rdkafka::consumer::Consumer;
 use tokio::sync::watch;
 
+use crate::announce::Announcer;
 use crate::dlq::DeadLetters;
 use crate::kafka::{WiberConsumer, commit_stored, store_offsets};
 use crate::metrics::Metrics;
@@ -59,6 +60,7 @@ pub async fn consume<W: MessageWriter, D: DeadLetters>(
     consumer: Arc<WiberConsumer>,
     writer: Arc<W>,
     dead_letters: D,
+    announcer: Announcer,
     metrics: Metrics,
     batching: Batching,
     mut stop: watch::Receiver<bool>,
@@ -68,7 +70,10 @@ pub async fn consume<W: MessageWriter, D: DeadLetters>(
             break;
         };
         match process_batch(&batch, writer.as_ref(), &dead_letters, &metrics, &mut stop).await {
-            Outcome::Done(offsets) => store_offsets(&consumer, &offsets),
+            Outcome::Done(offsets) => {
+                store_offsets(&consumer, &offsets);
+                announcer.announce(&offsets);
+            }
             Outcome::Abandoned => {
                 tracing::warn!(
                     records = batch.len(),
@@ -85,4 +90,5 @@ pub async fn consume<W: MessageWriter, D: DeadLetters>(
         }
     }
     consumer.unsubscribe();
+    announcer.flush();
 }

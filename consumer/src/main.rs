@@ -3,6 +3,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
+use wiber_consumer::announce::Announcer;
 use wiber_consumer::config::Config;
 use wiber_consumer::consume::{Batching, consume};
 use wiber_consumer::dlq::KafkaDeadLetters;
@@ -36,6 +37,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
 
     let consumer = Arc::new(kafka::create(&config, metrics.clone())?);
     let dead_letters = KafkaDeadLetters::new(&config.kafka, &config.dlq_topic)?;
+    let announcer = Announcer::new(&config.kafka, &config.stored_topic, metrics.clone())?;
     let listener = wiber_common::serve::bind(config.listen, "CONSUMER_HOST, CONSUMER_PORT").await?;
     let health = Arc::new(Health {
         consumer: consumer.clone(),
@@ -90,7 +92,16 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         wait: config.batch_wait,
         idle: config.batch_idle,
     };
-    consume(consumer, writer, dead_letters, metrics, batching, stop).await;
+    consume(
+        consumer,
+        writer,
+        dead_letters,
+        announcer,
+        metrics,
+        batching,
+        stop,
+    )
+    .await;
     server.await??;
     tracing::info!("wiber-consumer stopped");
     Ok(())

@@ -17,6 +17,7 @@ pub struct Metrics {
     pub duplicates: IntCounter,
     pub dead_lettered: IntCounterVec,
     pub store_retries: IntCounter,
+    pub announce_failures: IntCounter,
     pub batch_size: Histogram,
     pub store_duration: Histogram,
     pub lag: IntGaugeVec,
@@ -42,6 +43,10 @@ impl Metrics {
         let store_retries = counter(
             "wiber_consumer_store_retries_total",
             "Batch writes (or dead-letter sends) that failed and were retried",
+        );
+        let announce_failures = counter(
+            "wiber_consumer_stored_announcements_failed_total",
+            "Announcements of stored offsets (for push streams) that were not delivered",
         );
         let dead_lettered = IntCounterVec::new(
             Opts::new(
@@ -87,6 +92,7 @@ impl Metrics {
             Box::new(stored.clone()),
             Box::new(duplicates.clone()),
             Box::new(store_retries.clone()),
+            Box::new(announce_failures.clone()),
             Box::new(dead_lettered.clone()),
             Box::new(batch_size.clone()),
             Box::new(store_duration.clone()),
@@ -105,6 +111,7 @@ impl Metrics {
             duplicates,
             dead_lettered,
             store_retries,
+            announce_failures,
             batch_size,
             store_duration,
             lag,

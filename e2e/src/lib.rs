@@ -12,6 +12,7 @@ pub mod kube;
 pub mod metrics;
 pub mod process;
 pub mod promql;
+pub mod sse;
 pub mod stack;
 pub mod wait;
 

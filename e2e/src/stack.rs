@@ -158,6 +158,7 @@ impl Wiber {
         let topic = unique_name("wiber-e2e");
         create_topic(&bootstrap, &topic, PARTITIONS).await;
         create_topic(&bootstrap, &format!("{topic}.dlq"), 1).await;
+        create_topic(&bootstrap, &format!("{topic}.stored"), 1).await;
         let group = unique_name("wiber-e2e-group");
         let db = unique_name("e2e").replace('-', "_");
         let api_port = free_port();
@@ -224,6 +225,44 @@ impl Wiber {
         let url = format!("{}/health/readiness", self.api_url);
         wait_ready(&self.http, &url, &api).await;
         api
+    }
+
+    /// A second API process beside the first (same topic and store, its own ports), with `extra`
+    /// settings, once ready; and its URL.
+    pub async fn second_api(&self, extra: &[(&str, &str)]) -> (Process, String) {
+        let (port, admin) = (free_port(), free_port());
+        let mut env = self.api_env.clone();
+        env.retain(|(k, _)| k != "API_PORT" && k != "API_ADMIN_PORT");
+        env.push(("API_PORT".into(), port.to_string()));
+        env.push(("API_ADMIN_PORT".into(), admin.to_string()));
+        for (key, value) in extra {
+            env.retain(|(k, _)| k != key);
+            env.push(((*key).to_owned(), (*value).to_owned()));
+        }
+        let api = Process::spawn(binary("wiber-api"), &[], &env, "api-second");
+        let url = format!("http://127.0.0.1:{port}");
+        wait_ready(&self.http, &format!("{url}/health/readiness"), &api).await;
+        (api, url)
+    }
+
+    /// Opens `GET /messages/stream?<query>` on the API at `base` (the first one's when `None`)
+    /// and returns the response, whatever its status.
+    pub async fn open_stream(
+        &self,
+        base: Option<&str>,
+        query: &str,
+        token: Option<&str>,
+        last_event_id: Option<&str>,
+    ) -> reqwest::Response {
+        let base = base.unwrap_or(&self.api_url);
+        let mut request = self.http.get(format!("{base}/messages/stream?{query}"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        request.send().await.expect("GET /messages/stream")
     }
 
     /// Waits until the API reports ready.

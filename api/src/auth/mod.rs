@@ -75,6 +75,23 @@ impl Caller {
         }
     }
 
+    /// Whose push stream: the token's user (whom `asked` may repeat), or with AUTH_MODE=none the
+    /// user asked for.
+    pub fn stream_user(&self, asked: Option<String>) -> Result<String, ApiError> {
+        match (self, asked) {
+            (Self::Anyone, Some(user)) => Ok(user),
+            (Self::Anyone, None) => Err(ApiError::field(
+                "user",
+                "is required when the API does not authenticate (AUTH_MODE=none)",
+            )),
+            (Self::User(id), None) => Ok(id.user.clone()),
+            (Self::User(id), Some(user)) if user == id.user => Ok(user),
+            (Self::User(_), Some(_)) => Err(ApiError::Forbidden(
+                "a stream carries only the authenticated user's messages",
+            )),
+        }
+    }
+
     /// Counts: of the caller's own messages or conversations; across users with the admin scope.
     pub fn may_count(&self, user1: Option<&str>, user2: Option<&str>) -> Result<(), ApiError> {
         let Self::User(id) = self else { return Ok(()) };
@@ -101,16 +118,51 @@ impl<P: MessageProducer, S: MessageStore> FromRequestParts<Arc<AppState<P, S>>> 
         parts: &mut Parts,
         state: &Arc<AppState<P, S>>,
     ) -> Result<Self, ApiError> {
-        let verifier = match &state.auth {
-            Auth::Open => return Ok(Self::Anyone),
-            Auth::Jwt(verifier) => verifier,
+        authenticate(state, bearer(parts)).await
+    }
+}
+
+async fn authenticate<P: MessageProducer, S: MessageStore>(
+    state: &AppState<P, S>,
+    token: Result<&str, ApiError>,
+) -> Result<Caller, ApiError> {
+    let verifier = match &state.auth {
+        Auth::Open => return Ok(Caller::Anyone),
+        Auth::Jwt(verifier) => verifier,
+    };
+    let identity = verifier.verify(token?).await?;
+    if let Some(limits) = &state.limits {
+        limits.check(&identity.user)?;
+    }
+    Ok(Caller::User(identity))
+}
+
+/// The caller of a push stream: as `Caller`, but the token may also come as the `access_token`
+/// query parameter (RFC 6750 section 2.3), since a browser's EventSource and WebSocket cannot set
+/// headers. The request log never holds the query, so the token is not logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamCaller(pub Caller);
+
+impl<P: MessageProducer, S: MessageStore> FromRequestParts<Arc<AppState<P, S>>> for StreamCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState<P, S>>,
+    ) -> Result<Self, ApiError> {
+        let from_query = parts.uri.query().and_then(|q| {
+            q.split('&')
+                .find_map(|pair| pair.strip_prefix("access_token="))
+                .map(str::to_owned)
+        });
+        let token = match (
+            &from_query,
+            parts.headers.contains_key(header::AUTHORIZATION),
+        ) {
+            (Some(t), false) if !t.is_empty() => Ok(t.as_str()),
+            _ => bearer(parts),
         };
-        let token = bearer(parts)?;
-        let identity = verifier.verify(token).await?;
-        if let Some(limits) = &state.limits {
-            limits.check(&identity.user)?;
-        }
-        Ok(Self::User(identity))
+        authenticate(state, token).await.map(Self)
     }
 }
 

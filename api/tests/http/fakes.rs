@@ -14,6 +14,7 @@ use tower::ServiceExt;
 use wiber_api::auth::Auth;
 use wiber_api::metrics::Metrics;
 use wiber_api::producer::{MessageProducer, ProduceError, Produced};
+use wiber_api::push::{Hub, PushConfig, PushMetrics};
 use wiber_api::store::{ConversationPage, CountScope, KeyHolder, MessageStore, StoreError};
 use wiber_api::{AppState, app};
 use wiber_common::message::{MessageRecord, StoredMessage};
@@ -122,6 +123,24 @@ impl MessageStore for FakeStore {
         Ok(self.messages.iter().take(limit as usize).cloned().collect())
     }
 
+    async fn stream_range(
+        &self,
+        user: &str,
+        partition: i32,
+        after: i64,
+        upto: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        Ok(self
+            .messages
+            .iter()
+            .filter(|m| m.participants.iter().any(|p| p == user) && m.partition == partition)
+            .filter(|m| m.offset > after && m.offset <= upto)
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+
     async fn count(&self, scope: CountScope) -> Result<u64, StoreError> {
         self.counts.lock().unwrap().push(scope);
         Ok(self.messages.len() as u64)
@@ -169,10 +188,21 @@ pub fn state(producer: FakeProducer, store: FakeStore) -> State {
 }
 
 pub fn state_with(producer: FakeProducer, store: FakeStore, auth: Auth) -> State {
+    let metrics = Metrics::new();
+    let push = Hub::new(
+        PushConfig {
+            buffer: 16,
+            max_streams: 100,
+            heartbeat: std::time::Duration::from_secs(15),
+        },
+        PushMetrics::register(&metrics.registry),
+    );
     Arc::new(AppState {
         producer,
         store,
-        metrics: Metrics::new(),
+        metrics,
+        max_in_flight: 512,
+        push,
         body_timeout: std::time::Duration::from_secs(10),
         request_timeout: std::time::Duration::from_secs(5),
         auth,

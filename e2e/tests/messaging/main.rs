@@ -14,6 +14,7 @@ mod kafka_is_real;
 mod kafka_security;
 mod mongo_is_real;
 mod pipeline;
+mod push;
 
 /// How long the message path gets to store (and count) what it acknowledged when nothing goes wrong.
 const STORED_WITHIN: Duration = Duration::from_secs(60);

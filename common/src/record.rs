@@ -1,8 +1,8 @@
 //! A consumed Kafka record, owned, and its decoding into a message to store or a reason to
 //! dead-letter it.
 
+use crate::message::{MessageRecord, StoredMessage};
 use rdkafka::Message;
-use wiber_common::message::{MessageRecord, StoredMessage};
 
 /// What the pipeline needs of a Kafka record, detached from the consumer's buffers.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,292 @@
+//! This replica's open streams, by user, and the one place messages are handed to them. A stream
+//! subscribes and learns the hub's position in one step under the lock that releases messages,
+//! so every message released later is above that position and every one before it is at or below:
+//! the seam between what a stream replays from the store and what it receives live.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+use wiber_common::message::{Message, StoredMessage};
+use wiber_common::stored::Position;
+
+use super::PushMetrics;
+
+/// A stored message, as streams receive it.
+#[derive(Debug)]
+pub struct Event {
+    pub partition: i32,
+    pub offset: i64,
+    pub message: Message,
+    /// The other user of the conversation, for each of the two users.
+    pub from_user: String,
+    pub to_user: String,
+    /// When this replica learned it was stored, for the stored-to-pushed latency.
+    pub released_at: Instant,
+}
+
+impl Event {
+    pub fn from_stored(stored: &StoredMessage, released_at: Instant) -> Option<Self> {
+        Some(Self {
+            partition: stored.partition,
+            offset: stored.offset,
+            message: stored.to_message()?,
+            from_user: stored.from_user.clone(),
+            to_user: stored.to_user.clone(),
+            released_at,
+        })
+    }
+
+    /// Whether a stream of `user`, limited to the conversation with `with`, carries this.
+    pub fn is_for(&self, user: &str, with: Option<&str>) -> bool {
+        let peer = if self.from_user == user {
+            &self.to_user
+        } else if self.to_user == user {
+            &self.from_user
+        } else {
+            return false;
+        };
+        with.is_none_or(|w| w == peer)
+    }
+}
+
+/// Why a stream ended on the server's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Its buffer filled: the client reads slower than its messages arrive.
+    SlowReader = 1,
+    /// The replica is shutting down; the client reconnects elsewhere and resumes.
+    ShuttingDown = 2,
+}
+
+impl Ended {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::SlowReader => "slow_reader",
+            Self::ShuttingDown => "shutting_down",
+        }
+    }
+}
+
+struct Subscriber {
+    id: u64,
+    with: Option<String>,
+    events: mpsc::Sender<Arc<Event>>,
+    ended: Arc<AtomicU8>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Every message at or below this, per partition, has been released (`None` until the feed
+    /// has found where it starts).
+    position: Option<Position>,
+    by_user: HashMap<String, Vec<Subscriber>>,
+    next_id: u64,
+    open: usize,
+    closing: bool,
+}
+
+pub struct Hub {
+    state: Mutex<State>,
+    config: PushConfig,
+    pub metrics: PushMetrics,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PushConfig {
+    /// API_PUSH_BUFFER (256): messages a stream may have waiting; one more and it is cut off.
+    pub buffer: usize,
+    /// API_PUSH_MAX_STREAMS (10000): streams open at once on this replica; more get 503.
+    pub max_streams: usize,
+    /// API_PUSH_HEARTBEAT_SECONDS (15): an idle stream gets a heartbeat this often, which keeps
+    /// proxies from closing it and finds clients that are gone.
+    pub heartbeat: std::time::Duration,
+}
+
+/// A stream's end of the hub: its live messages, and its place, given back when dropped.
+pub struct Subscription {
+    hub: Arc<Hub>,
+    user: String,
+    id: u64,
+    pub events: mpsc::Receiver<Arc<Event>>,
+    ended: Arc<AtomicU8>,
+    /// The hub's position when the stream subscribed.
+    pub position: Position,
+}
+
+impl Subscription {
+    /// Why the hub ended this stream, once `events` has run dry.
+    pub fn ended(&self) -> Option<Ended> {
+        match self.ended.load(Ordering::SeqCst) {
+            1 => Some(Ended::SlowReader),
+            2 => Some(Ended::ShuttingDown),
+            _ => None,
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.hub.remove(&self.user, self.id);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The feed has not found its start yet (just after start-up, or Kafka is unreachable).
+    NotReady,
+    /// API_PUSH_MAX_STREAMS are open.
+    Full,
+    ShuttingDown,
+}
+
+impl Hub {
+    pub fn new(config: PushConfig, metrics: PushMetrics) -> Arc<Self> {
+        Arc::new(Self {
+            state: Mutex::new(State::default()),
+            config,
+            metrics,
+        })
+    }
+
+    pub fn config(&self) -> &PushConfig {
+        &self.config
+    }
+
+    pub fn subscribe(
+        self: &Arc<Self>,
+        user: &str,
+        with: Option<&str>,
+    ) -> Result<Subscription, Refused> {
+        let mut state = self.state.lock().expect("hub lock");
+        if state.closing {
+            return Err(Refused::ShuttingDown);
+        }
+        let position = state.position.clone().ok_or(Refused::NotReady)?;
+        if state.open >= self.config.max_streams {
+            return Err(Refused::Full);
+        }
+        let (tx, rx) = mpsc::channel(self.config.buffer);
+        let ended = Arc::new(AtomicU8::new(0));
+        state.next_id += 1;
+        let id = state.next_id;
+        state.open += 1;
+        state
+            .by_user
+            .entry(user.to_owned())
+            .or_default()
+            .push(Subscriber {
+                id,
+                with: with.map(str::to_owned),
+                events: tx,
+                ended: ended.clone(),
+            });
+        self.metrics.push_streams.set(state.open as i64);
+        Ok(Subscription {
+            hub: self.clone(),
+            user: user.to_owned(),
+            id,
+            events: rx,
+            ended,
+            position,
+        })
+    }
+
+    fn remove(&self, user: &str, id: u64) {
+        let mut state = self.state.lock().expect("hub lock");
+        if let Some(subs) = state.by_user.get_mut(user) {
+            let before = subs.len();
+            subs.retain(|s| s.id != id);
+            let removed = before - subs.len();
+            if subs.is_empty() {
+                state.by_user.remove(user);
+            }
+            state.open -= removed;
+            // Still listed: the client went away, not the hub's doing.
+            self.metrics
+                .push_disconnects
+                .with_label_values(&["client"])
+                .inc_by(removed as u64);
+        }
+        self.metrics.push_streams.set(state.open as i64);
+    }
+
+    /// Where the feed starts: every message at or below `position` is stored and not pushed.
+    pub fn start(&self, position: Position) {
+        self.state.lock().expect("hub lock").position = Some(position);
+    }
+
+    /// Whether streams can be opened.
+    pub fn ready(&self) -> bool {
+        self.state.lock().expect("hub lock").position.is_some()
+    }
+
+    /// Hands `events` (stored, in offset order) to their users' streams and moves the position of
+    /// `partition` to `upto`, which also covers offsets that carried no message for anyone.
+    pub fn release(&self, partition: i32, upto: i64, events: &[Arc<Event>]) {
+        let mut state = self.state.lock().expect("hub lock");
+        for event in events {
+            for user in [&event.from_user, &event.to_user] {
+                let Some(subs) = state.by_user.get_mut(user.as_str()) else {
+                    continue;
+                };
+                subs.retain(|s| {
+                    if !event.is_for(user, s.with.as_deref()) {
+                        return true;
+                    }
+                    match s.events.try_send(event.clone()) {
+                        Ok(()) => true,
+                        Err(mpsc::error::TrySendError::Full(_)) => {
+                            s.ended.store(Ended::SlowReader as u8, Ordering::SeqCst);
+                            false
+                        }
+                        // The stream is going away; its Drop removes nothing more.
+                        Err(mpsc::error::TrySendError::Closed(_)) => false,
+                    }
+                });
+                if event.from_user == event.to_user {
+                    break;
+                }
+            }
+        }
+        let open: usize = state.by_user.values().map(Vec::len).sum();
+        let cut = state.open - open;
+        if cut > 0 {
+            state.open = open;
+            state.by_user.retain(|_, subs| !subs.is_empty());
+            self.metrics
+                .push_disconnects
+                .with_label_values(&[Ended::SlowReader.reason()])
+                .inc_by(cut as u64);
+            self.metrics.push_streams.set(open as i64);
+        }
+        if let Some(position) = state.position.as_mut() {
+            position.pass(partition, upto);
+        }
+    }
+
+    /// Ends every stream (SIGTERM): each tells its client to reconnect, and no new one opens.
+    pub fn close_all(&self) {
+        let mut state = self.state.lock().expect("hub lock");
+        state.closing = true;
+        for subs in state.by_user.values() {
+            for s in subs {
+                s.ended.store(Ended::ShuttingDown as u8, Ordering::SeqCst);
+            }
+        }
+        let cut = state.open as u64;
+        state.by_user.clear();
+        state.open = 0;
+        self.metrics
+            .push_disconnects
+            .with_label_values(&[Ended::ShuttingDown.reason()])
+            .inc_by(cut);
+        self.metrics.push_streams.set(0);
+    }
+}
+
+#[cfg(test)]
+#[path = "hub_tests.rs"]
+mod tests;

@@ -1,0 +1,139 @@
+use std::time::{Duration, Instant};
+
+use wiber_common::message::{MessageRecord, StoredMessage};
+
+use super::*;
+
+fn hub(buffer: usize, max_streams: usize) -> Arc<Hub> {
+    let registry = prometheus::Registry::new();
+    let hub = Hub::new(
+        PushConfig {
+            buffer,
+            max_streams,
+            heartbeat: Duration::from_secs(15),
+        },
+        PushMetrics::register(&registry),
+    );
+    hub.start(Position::decode("0:-1,1:-1").unwrap());
+    hub
+}
+
+fn event(partition: i32, offset: i64, from: &str, to: &str) -> Arc<Event> {
+    let id = uuid::Uuid::from_u128(((partition as u128) << 64) | offset as u128);
+    let stored = StoredMessage::new(
+        MessageRecord {
+            message_id: id,
+            from_user: from.into(),
+            to_user: to.into(),
+            content: format!("m{offset}"),
+        },
+        1_000 + offset,
+        partition,
+        offset,
+    );
+    Arc::new(Event::from_stored(&stored, Instant::now()).unwrap())
+}
+
+fn received(s: &mut Subscription) -> Vec<i64> {
+    let mut out = Vec::new();
+    while let Ok(e) = s.events.try_recv() {
+        out.push(e.offset);
+    }
+    out
+}
+
+#[test]
+fn a_message_reaches_both_users_and_nobody_else() {
+    let hub = hub(8, 10);
+    let mut alice = hub.subscribe("alice", None).unwrap();
+    let mut bob = hub.subscribe("bob", None).unwrap();
+    let mut carol = hub.subscribe("carol", None).unwrap();
+    hub.release(0, 0, &[event(0, 0, "alice", "bob")]);
+    assert_eq!(received(&mut alice), [0]);
+    assert_eq!(received(&mut bob), [0]);
+    assert!(received(&mut carol).is_empty());
+}
+
+#[test]
+fn a_stream_with_a_peer_gets_only_that_conversation() {
+    let hub = hub(8, 10);
+    let mut with_bob = hub.subscribe("alice", Some("bob")).unwrap();
+    hub.release(
+        0,
+        1,
+        &[event(0, 0, "alice", "carol"), event(0, 1, "bob", "alice")],
+    );
+    assert_eq!(received(&mut with_bob), [1]);
+}
+
+#[test]
+fn a_message_to_oneself_arrives_once() {
+    let hub = hub(8, 10);
+    let mut alice = hub.subscribe("alice", None).unwrap();
+    hub.release(1, 4, &[event(1, 4, "alice", "alice")]);
+    assert_eq!(received(&mut alice), [4]);
+}
+
+#[test]
+fn a_subscription_starts_at_the_position_of_what_was_released_before_it() {
+    let hub = hub(8, 10);
+    hub.release(1, 7, &[event(1, 7, "alice", "bob")]);
+    let late = hub.subscribe("alice", None).unwrap();
+    assert_eq!(late.position.encode(), "0:-1,1:7");
+}
+
+#[test]
+fn a_slow_reader_is_cut_off_at_its_buffer_and_told_why() {
+    let hub = hub(2, 10);
+    let mut slow = hub.subscribe("alice", None).unwrap();
+    let events: Vec<_> = (0..5).map(|o| event(0, o, "alice", "bob")).collect();
+    hub.release(0, 4, &events);
+    assert_eq!(received(&mut slow), [0, 1], "the buffer holds two");
+    assert!(slow.events.try_recv().is_err());
+    assert_eq!(slow.ended(), Some(Ended::SlowReader));
+    let metric = hub
+        .metrics
+        .push_disconnects
+        .with_label_values(&["slow_reader"])
+        .get();
+    assert_eq!(metric, 1);
+    assert_eq!(hub.metrics.push_streams.get(), 0);
+}
+
+#[test]
+fn streams_past_the_limit_are_refused_and_a_closed_one_frees_its_place() {
+    let hub = hub(2, 1);
+    let first = hub.subscribe("alice", None).unwrap();
+    assert_eq!(
+        hub.subscribe("bob", None).err(),
+        Some(Refused::Full),
+        "the second stream"
+    );
+    drop(first);
+    assert!(hub.subscribe("bob", None).is_ok());
+}
+
+#[test]
+fn no_stream_opens_before_the_feed_has_started() {
+    let registry = prometheus::Registry::new();
+    let config = PushConfig {
+        buffer: 1,
+        max_streams: 1,
+        heartbeat: Duration::from_secs(1),
+    };
+    let hub = Hub::new(config, PushMetrics::register(&registry));
+    assert_eq!(hub.subscribe("a", None).err(), Some(Refused::NotReady));
+}
+
+#[test]
+fn shutting_down_ends_every_stream_and_refuses_new_ones() {
+    let hub = hub(2, 10);
+    let mut open = hub.subscribe("alice", None).unwrap();
+    hub.close_all();
+    assert!(open.events.try_recv().is_err());
+    assert_eq!(open.ended(), Some(Ended::ShuttingDown));
+    assert_eq!(
+        hub.subscribe("alice", None).err(),
+        Some(Refused::ShuttingDown)
+    );
+}

@@ -1,0 +1,74 @@
+//! Push delivery: every message of a user's conversations, to that user's open streams (SSE and
+//! WebSocket), once it is stored, in Kafka's order, resumable without loss from an event id.
+//!
+//! `feed` reads the messages topic and the consumer's stored announcements and releases each
+//! stored message to the `hub`, which hands it to the streams of its two users; `session` turns a
+//! subscription into a stream's messages (catching up from the store first); `sse` and `ws` are
+//! the two wire formats.
+
+pub mod feed;
+pub mod hub;
+pub mod session;
+pub mod sse;
+
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+
+pub use hub::{Ended, Hub, PushConfig};
+
+/// Every reason a stream ends on the server's side, and the client's closing, as label values.
+pub const DISCONNECT_REASONS: &[&str] = &["slow_reader", "shutting_down", "store_failed", "client"];
+
+#[derive(Clone)]
+pub struct PushMetrics {
+    pub push_streams: IntGauge,
+    pub push_events: IntCounter,
+    pub push_latency: Histogram,
+    pub push_disconnects: IntCounterVec,
+}
+
+impl PushMetrics {
+    pub fn register(registry: &Registry) -> Self {
+        let push_streams =
+            IntGauge::new("wiber_api_push_streams", "Push streams open now").expect("valid metric");
+        let push_events = IntCounter::new(
+            "wiber_api_push_events_total",
+            "Messages written to push streams (live and caught up)",
+        )
+        .expect("valid metric");
+        let push_latency = Histogram::with_opts(
+            HistogramOpts::new(
+                "wiber_api_push_stored_to_pushed_seconds",
+                "From this replica learning a message is stored to writing it to a stream",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
+        )
+        .expect("valid metric");
+        let push_disconnects = IntCounterVec::new(
+            Opts::new(
+                "wiber_api_push_disconnects_total",
+                "Push streams ended, by reason",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+        for c in [
+            Box::new(push_streams.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(push_events.clone()),
+            Box::new(push_latency.clone()),
+            Box::new(push_disconnects.clone()),
+        ] {
+            registry.register(c).expect("metric registered once");
+        }
+        for reason in DISCONNECT_REASONS {
+            push_disconnects.with_label_values(&[reason]);
+        }
+        Self {
+            push_streams,
+            push_events,
+            push_latency,
+            push_disconnects,
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! One stream's messages: what it missed (from the store, after the client's position up to the
+//! hub's when it subscribed), then what the hub releases, each with the stream's new position as
+//! its id. A message at or below the position is never sent again, so the seam between the two
+//! and a resume on another replica carry no duplicate; nothing above it is skipped, so no gap.
+
+use std::sync::Arc;
+
+use futures::Stream;
+use wiber_common::message::Message;
+use wiber_common::stored::Position;
+
+use super::hub::{Ended, Event, Subscription};
+use crate::producer::MessageProducer;
+use crate::routes::AppState;
+use crate::store::MessageStore;
+
+/// Messages read from the store per query while catching up.
+const REPLAY_PAGE: i64 = 500;
+
+pub enum Item {
+    /// First of every stream: where it starts, so a client that loses it before any message
+    /// resumes from here.
+    Ready { id: String },
+    Message {
+        /// The position after this message: the event id to resume from.
+        id: String,
+        message: Message,
+        /// When this replica released it (`None` for a replayed message).
+        released_at: Option<std::time::Instant>,
+    },
+    /// The server ended the stream; the client reconnects with its last id.
+    End(Ended),
+    /// The store failed while catching up; the client reconnects with its last id.
+    StoreFailed,
+}
+
+/// Where a stream starts: the client's position where it has one, the hub's elsewhere.
+fn starting_position(hub: &Position, client: Option<&Position>) -> Position {
+    let mut start = hub.clone();
+    if let Some(client) = client {
+        for (&p, &o) in &client.0 {
+            start.0.insert(p, o);
+        }
+    }
+    start
+}
+
+pub fn items<P: MessageProducer, S: MessageStore>(
+    state: Arc<AppState<P, S>>,
+    mut subscription: Subscription,
+    user: String,
+    with: Option<String>,
+    after: Option<Position>,
+) -> impl Stream<Item = Item> {
+    async_stream::stream! {
+        let upto = subscription.position.clone();
+        let mut position = starting_position(&upto, after.as_ref());
+        yield Item::Ready { id: position.encode() };
+        for (&partition, &last) in &upto.0 {
+            loop {
+                let from = position.get(partition).unwrap_or(-1);
+                if from >= last {
+                    break;
+                }
+                let page = match state
+                    .store
+                    .stream_range(&user, partition, from, last, REPLAY_PAGE)
+                    .await
+                {
+                    Ok(page) => page,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "push stream: store failed while catching up");
+                        yield Item::StoreFailed;
+                        return;
+                    }
+                };
+                let full = page.len() as i64 == REPLAY_PAGE;
+                for stored in page {
+                    position.pass(partition, stored.offset);
+                    let Some(event) = Event::from_stored(&stored, std::time::Instant::now()) else {
+                        continue;
+                    };
+                    if event.is_for(&user, with.as_deref()) {
+                        yield Item::Message {
+                            id: position.encode(),
+                            message: event.message,
+                            released_at: None,
+                        };
+                    }
+                }
+                if !full {
+                    position.pass(partition, last);
+                }
+            }
+        }
+        while let Some(event) = subscription.events.recv().await {
+            if position.get(event.partition).is_some_and(|p| event.offset <= p) {
+                continue;
+            }
+            position.pass(event.partition, event.offset);
+            yield Item::Message {
+                id: position.encode(),
+                message: event.message.clone(),
+                released_at: Some(event.released_at),
+            };
+        }
+        if let Some(ended) = subscription.ended() {
+            yield Item::End(ended);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_position_overrides_the_hub_partition_by_partition() {
+        let hub = Position::decode("0:10,1:20,2:30").unwrap();
+        let client = Position::decode("1:5,2:40").unwrap();
+        assert_eq!(
+            starting_position(&hub, Some(&client)).encode(),
+            "0:10,1:5,2:40"
+        );
+        assert_eq!(starting_position(&hub, None), hub);
+    }
+}

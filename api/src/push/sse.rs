@@ -1,0 +1,126 @@
+//! `GET /messages/stream`: a user's messages as Server-Sent Events. Each message is an event
+//! `message` whose id is the stream's position after it, so a browser's EventSource resumes by
+//! itself (`Last-Event-ID`); the first event, `ready`, carries the starting position; `end` says
+//! why the server closed the stream.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use serde_json::json;
+use wiber_common::message::Message;
+
+use super::hub::Refused;
+use super::session::{Item, items};
+use crate::auth::StreamCaller;
+use crate::error::{ApiError, Problem};
+use crate::producer::MessageProducer;
+use crate::requests::StreamRequest;
+use crate::routes::AppState;
+use crate::store::MessageStore;
+
+pub fn refused(refused: Refused) -> ApiError {
+    ApiError::PushUnavailable(match refused {
+        Refused::NotReady => "push streams are starting",
+        Refused::Full => "this replica holds as many streams as it takes",
+        Refused::ShuttingDown => "this replica is shutting down",
+    })
+}
+
+/// Opens a stream's items for the request's caller: the one place a stream is authorized.
+pub fn open<P: MessageProducer, S: MessageStore>(
+    state: &Arc<AppState<P, S>>,
+    caller: &StreamCaller,
+    request: StreamRequest,
+) -> Result<impl futures::Stream<Item = Item> + use<P, S>, ApiError> {
+    let user = caller.0.stream_user(request.user)?;
+    let subscription = state
+        .push
+        .subscribe(&user, request.with.as_deref())
+        .map_err(refused)?;
+    Ok(items(
+        state.clone(),
+        subscription,
+        user,
+        request.with,
+        request.after,
+    ))
+}
+
+/// Counts a message written to a stream, and its stored-to-pushed latency when live.
+pub fn delivered(metrics: &super::PushMetrics, released_at: Option<std::time::Instant>) {
+    metrics.push_events.inc();
+    if let Some(at) = released_at {
+        metrics.push_latency.observe(at.elapsed().as_secs_f64());
+    }
+}
+
+/// A user's messages, pushed
+///
+/// Every message of the caller's conversations (or, with `with`, of one), once stored, in Kafka's
+/// order within a conversation. Reconnecting with `Last-Event-ID` (or `after`) first replays what
+/// was missed. A stream whose client reads too slowly is ended with `end` (`slow_reader`).
+#[utoipa::path(
+    get, path = "/messages/stream", tag = "push",
+    security(("bearer" = [])),
+    params(crate::requests::StreamQuery,
+        ("Last-Event-ID" = Option<String>, Header, description = "The id of the last event received")),
+    responses(
+        (status = 200, description = "text/event-stream of `ready`, `message` (a Message) and `end` events", body = Message, content_type = "text/event-stream"),
+        (status = 400, description = "Invalid user, with or event id", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token (see WWW-Authenticate)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`user` is not the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Streams are starting, full or shutting down on this replica", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn stream<P: MessageProducer, S: MessageStore>(
+    caller: StreamCaller,
+    State(state): State<Arc<AppState<P, S>>>,
+    request: StreamRequest,
+) -> Result<Response, ApiError> {
+    let items = open(&state, &caller, request)?;
+    let metrics = state.push.metrics.clone();
+    let events = items.map(move |item| {
+        let event = match item {
+            Item::Ready { id } => Event::default().event("ready").id(id).data("{}"),
+            Item::Message {
+                id,
+                message,
+                released_at,
+            } => {
+                delivered(&metrics, released_at);
+                Event::default()
+                    .event("message")
+                    .id(id)
+                    .json_data(&message)
+                    .expect("a message serializes")
+            }
+            Item::End(ended) => Event::default()
+                .event("end")
+                .data(json!({ "reason": ended.reason() }).to_string()),
+            Item::StoreFailed => {
+                metrics
+                    .push_disconnects
+                    .with_label_values(&["store_failed"])
+                    .inc();
+                Event::default()
+                    .event("end")
+                    .data(json!({ "reason": "store_failed" }).to_string())
+            }
+        };
+        Ok::<_, Infallible>(event)
+    });
+    let heartbeat = state.push.config().heartbeat;
+    let mut response = Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(heartbeat))
+        .into_response();
+    // Proxies such as nginx buffer responses unless told not to, which would hold events back.
+    response.headers_mut().insert(
+        "x-accel-buffering",
+        axum::http::HeaderValue::from_static("no"),
+    );
+    Ok(response)
+}

@@ -1,0 +1,308 @@
+//! Push delivery through the real API and consumer binaries, Kafka and the store: a message
+//! reaches both of its users' streams (on any replica) once stored, a resumed stream misses and
+//! repeats nothing, nobody else's stream carries it, and a reader too slow is cut off.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use wiber_e2e::issuer::{self, AUDIENCE, ISSUER, IssuerKey};
+use wiber_e2e::metrics;
+use wiber_e2e::mongo_uri;
+use wiber_e2e::sse::{SseEvent, SseStream};
+use wiber_e2e::stack::{Wiber, message_id};
+use wiber_e2e::wait::eventually;
+
+use crate::STORED_WITHIN;
+
+/// Opens a stream once the replica's feed has started (it answers 503 until then).
+async fn stream(wiber: &Wiber, base: Option<&str>, query: &str) -> SseStream {
+    let response = eventually("a stream to open", STORED_WITHIN, || async {
+        let r = wiber.open_stream(base, query, None, None).await;
+        (r.status() == 200).then_some(r)
+    })
+    .await;
+    SseStream::new(response)
+}
+
+async fn message(stream: &mut SseStream) -> (SseEvent, Value) {
+    let event = stream
+        .next_message(STORED_WITHIN)
+        .await
+        .expect("the stream ended");
+    assert_eq!(event.event, "message", "{event:?}");
+    let body = event.json();
+    (event, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_users_see_a_message_once_stored_and_nobody_else_does() {
+    let wiber = Wiber::start().await;
+    let _consumer = wiber.consumer().await;
+    let mut alice = stream(&wiber, None, "user=alice").await;
+    let mut bob = stream(&wiber, None, "user=bob").await;
+    let mut carol = stream(&wiber, None, "user=carol").await;
+
+    let sent = wiber.send("alice", "bob", "hi bob").await;
+    for s in [&mut alice, &mut bob] {
+        let (event, body) = message(s).await;
+        assert_eq!(body["messageId"], sent["messageId"]);
+        assert_eq!(body["content"], "hi bob");
+        assert!(
+            event.id.is_some_and(|id| !id.is_empty()),
+            "an id to resume from"
+        );
+    }
+    // Pushed only once stored: it reads back at once.
+    let (_, _, page) = wiber.get("/messages/alice/bob").await;
+    assert_eq!(page[0]["messageId"], sent["messageId"], "{page}");
+
+    let later = wiber.send("dave", "carol", "hi carol").await;
+    let (_, first) = message(&mut carol).await;
+    assert_eq!(
+        first["messageId"], later["messageId"],
+        "carol's stream carried someone else's message first"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_posted_to_one_replica_reaches_a_stream_held_by_another() {
+    let wiber = Wiber::start().await;
+    let _consumer = wiber.consumer().await;
+    let (_second, second_url) = wiber.second_api(&[]).await;
+    let mut bob = stream(&wiber, Some(&second_url), "user=bob&with=alice").await;
+    let sent = wiber.send("alice", "bob", "across replicas").await;
+    let (_, body) = message(&mut bob).await;
+    assert_eq!(body["messageId"], sent["messageId"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_resumed_in_the_middle_of_a_burst_misses_nothing_and_repeats_nothing() {
+    const BURST: usize = 300;
+    let wiber = Wiber::start().await;
+    let _consumer = wiber.consumer().await;
+    let (_second, second_url) = wiber.second_api(&[]).await;
+    let mut first = stream(&wiber, None, "user=alice").await;
+
+    // Six conversations of alice's (over every partition), and others' beside them.
+    let sender = futures::stream::iter(0..BURST)
+        .map(|i| {
+            let wiber = &wiber;
+            async move {
+                let (from, to) = if i % 4 == 3 {
+                    (format!("x{}", i % 5), "y".to_owned())
+                } else {
+                    (format!("s{}", i % 6), "alice".to_owned())
+                };
+                let sent = wiber.send(&from, &to, &format!("burst {i}")).await;
+                (to == "alice").then(|| message_id(&sent))
+            }
+        })
+        .buffer_unordered(8)
+        .filter_map(|id| async move { id })
+        .collect::<HashSet<String>>();
+    let reader = async {
+        let mut seen: Vec<Value> = Vec::new();
+        let mut last_id = None;
+        while seen.len() < 60 {
+            let (event, body) = message(&mut first).await;
+            last_id = event.id;
+            seen.push(body);
+        }
+        drop(first);
+        (seen, last_id)
+    };
+    let (expected, (mut seen, last_id)) = tokio::join!(sender, reader);
+    // Resumed on the other replica once the burst is over, so what it missed comes from the store.
+    let response = wiber
+        .open_stream(Some(&second_url), "user=alice", None, last_id.as_deref())
+        .await;
+    let mut resumed = SseStream::new(response);
+    assert_eq!(expected.len(), BURST - BURST / 4);
+    let ids = |seen: &[Value]| -> HashSet<String> { seen.iter().map(message_id).collect() };
+    while !expected.is_subset(&ids(&seen)) {
+        seen.push(message(&mut resumed).await.1);
+    }
+    assert_eq!(seen.len(), expected.len(), "a message came twice");
+    assert_eq!(ids(&seen), expected, "only alice's messages");
+
+    // Each conversation arrived in the store's order, which is Kafka's.
+    let mut by_peer: HashMap<String, Vec<String>> = HashMap::new();
+    for m in &seen {
+        let peer = m["fromUser"].as_str().unwrap().to_owned();
+        by_peer.entry(peer).or_default().push(message_id(m));
+    }
+    for (peer, pushed) in by_peer {
+        let (_, _, page) = wiber
+            .get(&format!("/messages/alice/{peer}?limit=500"))
+            .await;
+        let stored: Vec<String> = page.as_array().unwrap().iter().map(message_id).collect();
+        assert_eq!(pushed, stored, "conversation with {peer}");
+    }
+}
+
+fn jwt_env(jwks: &std::path::Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("AUTH_MODE", "jwt".to_owned()),
+        ("AUTH_ISSUER", ISSUER.to_owned()),
+        ("AUTH_AUDIENCE", AUDIENCE.to_owned()),
+        ("AUTH_JWKS_FILE", jwks.display().to_string()),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_needs_a_valid_token_and_carries_only_its_users_messages() {
+    let dir = issuer::key_dir();
+    let key = IssuerKey::ed25519(&dir, "k1");
+    let forger = IssuerKey::ed25519(&issuer::key_dir(), "k1");
+    let jwks = dir.join("jwks.json");
+    std::fs::write(&jwks, issuer::jwks(&[&key])).unwrap();
+    let wiber = Wiber::spawn(mongo_uri(), &jwt_env(&jwks)).await;
+    wiber.wait_ready().await;
+    let _consumer = wiber.consumer().await;
+    let (alice, carol) = (
+        key.sign(&issuer::claims("alice")),
+        key.sign(&issuer::claims("carol")),
+    );
+
+    let missing = wiber.open_stream(None, "", None, None).await;
+    assert_eq!(missing.status(), 401);
+    assert!(
+        !missing.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("error="),
+        "no error code for a missing token"
+    );
+    let forged = forger.sign(&issuer::claims("alice"));
+    for (query, token) in [
+        ("", Some(forged.as_str())),
+        (&*format!("access_token={forged}"), None),
+    ] {
+        let r = wiber.open_stream(None, query, token, None).await;
+        assert_eq!(r.status(), 401, "forged token via {query:?}");
+        let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+        assert!(challenge.contains("invalid_token"), "{challenge}");
+    }
+    let other = wiber
+        .open_stream(None, "user=alice", Some(&carol), None)
+        .await;
+    assert_eq!(other.status(), 403, "carol asking for alice's stream");
+    let bad_id = wiber
+        .open_stream(None, "", Some(&carol), Some("not-an-id"))
+        .await;
+    assert_eq!(bad_id.status(), 400);
+    let problem: Value = bad_id.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "Last-Event-ID", "{problem}");
+
+    // The browser's way: the token in the query.
+    let query = format!("access_token={carol}");
+    let mut carols = stream(&wiber, None, &query).await;
+    let mut alices = SseStream::new(wiber.open_stream(None, "", Some(&alice), None).await);
+    let to_bob = json!({"toUser": "bob", "content": "for bob only"});
+    let sent: Value = wiber
+        .http
+        .post(format!("{}/messages", wiber.api_url))
+        .bearer_auth(&alice)
+        .json(&to_bob)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(message(&mut alices).await.1["messageId"], sent["messageId"]);
+    let to_carol = json!({"toUser": "carol", "content": "for carol"});
+    let later: Value = wiber
+        .http
+        .post(format!("{}/messages", wiber.api_url))
+        .bearer_auth(&alice)
+        .json(&to_carol)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        message(&mut carols).await.1["messageId"],
+        later["messageId"],
+        "carol's stream carried alice and bob's message"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_too_slow_is_cut_off_with_its_buffer_bounded_and_told_why() {
+    let wiber = Wiber::spawn(mongo_uri(), &[("API_PUSH_BUFFER", "4".to_owned())]).await;
+    wiber.wait_ready().await;
+    let _consumer = wiber.consumer().await;
+    // Opened (and its 200 seen) by a well-behaved client first, so the slow one below is known to
+    // find the feed started.
+    drop(stream(&wiber, None, "user=slow").await);
+
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let address = wiber.api_url.trim_start_matches("http://").parse().unwrap();
+    let mut slow = socket.connect(address).await.unwrap();
+    slow.write_all(b"GET /messages/stream?user=slow HTTP/1.1\r\nHost: wiber\r\n\r\n")
+        .await
+        .unwrap();
+    // Never read: the kernel's buffers fill, then the stream's own, and the API cuts it off.
+    let content = "x".repeat(4000);
+    let cut = eventually("the slow reader cut off", STORED_WITHIN, || async {
+        wiber.send("fast", "slow", &content).await;
+        let cut = metrics::metric(
+            &wiber.http,
+            &wiber.admin_url,
+            "wiber_api_push_disconnects_total",
+            &[("reason", "slow_reader")],
+        )
+        .await
+        .unwrap_or(0.0);
+        (cut >= 1.0).then_some(cut)
+    })
+    .await;
+    assert_eq!(cut, 1.0);
+
+    let mut received = Vec::new();
+    let mut chunk = vec![0; 65536];
+    let deadline = tokio::time::Instant::now() + STORED_WITHIN;
+    let told = loop {
+        let n = tokio::time::timeout_at(deadline, slow.read(&mut chunk))
+            .await
+            .expect("the stream's end within the deadline")
+            .expect("read");
+        received.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&received);
+        if n == 0 || text.contains("slow_reader") {
+            break text.contains("slow_reader");
+        }
+    };
+    assert!(told, "the stream ended without saying why");
+    let streams = metrics::metric(&wiber.http, &wiber.admin_url, "wiber_api_push_streams", &[])
+        .await
+        .unwrap();
+    assert_eq!(streams, 0.0, "the cut stream still counts as open");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_is_told_to_reconnect_when_its_replica_shuts_down() {
+    let mut wiber = Wiber::start().await;
+    let mut open = stream(&wiber, None, "user=alice").await;
+    wiber.api.signal("TERM");
+    let end = open
+        .next_message(STORED_WITHIN)
+        .await
+        .expect("an end event before the response ends");
+    assert_eq!(
+        (end.event.as_str(), end.json()["reason"].as_str()),
+        ("end", Some("shutting_down"))
+    );
+    assert_eq!(
+        wiber.api.wait_exit(Duration::from_secs(10)),
+        Some(0),
+        "the API stopped at once, not after its drain"
+    );
+}
