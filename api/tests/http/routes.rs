@@ -350,6 +350,7 @@ async fn openapi_document_lists_every_route_and_the_real_message_shape() {
             "/health/readiness",
             "/messages",
             "/messages/count",
+            "/messages/stream",
             "/messages/user/{username}",
             "/messages/{user1}/{user2}",
         ]
