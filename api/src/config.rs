@@ -52,6 +52,10 @@ pub struct Config {
     /// API_SHUTDOWN_DRAIN_MS (15000): after SIGTERM, how long requests in flight may finish
     /// before the rest are cut (then queued messages get up to 10 s to reach Kafka).
     pub shutdown_drain: Duration,
+    /// API_SHUTDOWN_DELAY_MS (0): after SIGTERM, how long readiness fails while everything is
+    /// still served, before push streams are told to reconnect and the port stops accepting: the
+    /// time a cluster takes to stop routing new clients here (the operator sets 5000).
+    pub shutdown_delay: Duration,
     /// AUTH_MODE and the AUTH_* settings (see `auth::config`).
     pub auth: AuthConfig,
     /// API_CORS_ORIGINS, API_MAX_IN_FLIGHT, API_RATE_LIMIT_* (see `edge`).
@@ -157,6 +161,11 @@ impl Config {
             read_timeout: Duration::from_millis(read_timeout_ms),
             max_connections,
             shutdown_drain: Duration::from_millis(drain_ms),
+            shutdown_delay: Duration::from_millis(parse_in(
+                "API_SHUTDOWN_DELAY_MS",
+                0,
+                0..=120_000,
+            )?),
             auth: AuthConfig::from_env()?,
             edge: edge_from_env()?,
             tls: tls_from_env()?,

@@ -68,6 +68,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
             .map(|(rate, burst)| UserLimits::new(rate, burst)),
         max_in_flight: config.edge.max_in_flight,
         push: push.clone(),
+        stopping: Default::default(),
     });
     if state.limits.is_some() {
         let idle = state.clone();
@@ -120,6 +121,10 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         tls,
         async {
             wiber_common::shutdown::signal().await;
+            state
+                .stopping
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(config.shutdown_delay).await;
             // Streams end first, each telling its client to reconnect (to another replica).
             push.close_all();
             let _ = feed_stop.send(true);

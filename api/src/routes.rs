@@ -43,6 +43,9 @@ pub struct AppState<P, S> {
     /// API_MAX_IN_FLIGHT: requests (other than push streams) served at once.
     pub max_in_flight: usize,
     pub push: Arc<crate::push::Hub>,
+    /// Set at SIGTERM: readiness fails first, so the Service stops sending new clients here
+    /// before this replica's streams are told to reconnect (API_SHUTDOWN_DELAY_MS).
+    pub stopping: std::sync::atomic::AtomicBool,
 }
 
 type Shared<P, S> = State<Arc<AppState<P, S>>>;
@@ -143,13 +146,17 @@ async fn liveness() -> Response {
 
 /// Readiness
 ///
-/// Ready when both Kafka (the topic exists) and MongoDB answer.
+/// Ready when both Kafka (the topic exists) and MongoDB answer, and not stopping.
 #[utoipa::path(get, path = "/health/readiness", tag = "health",
     responses(
         (status = 200, description = "Ready", example = json!({"status": "ready", "kafka": "connected", "mongodb": "connected"})),
-        (status = 503, description = "A dependency is down", example = json!({"status": "not ready", "kafka": "disconnected", "mongodb": "connected"})),
+        (status = 503, description = "A dependency is down, or the process is stopping", example = json!({"status": "not ready", "kafka": "disconnected", "mongodb": "connected"})),
     ))]
 async fn readiness<P: MessageProducer, S: MessageStore>(State(state): Shared<P, S>) -> Response {
+    if state.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+        let body = serde_json::json!({ "status": "stopping" });
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    }
     let (kafka, mongo) = tokio::join!(state.producer.ready(), state.store.ready());
     wiber_common::health::readiness(kafka, mongo)
 }

@@ -203,6 +203,7 @@ pub fn state_with(producer: FakeProducer, store: FakeStore, auth: Auth) -> State
         metrics,
         max_in_flight: 512,
         push,
+        stopping: Default::default(),
         body_timeout: std::time::Duration::from_secs(10),
         request_timeout: std::time::Duration::from_secs(5),
         auth,

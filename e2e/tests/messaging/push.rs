@@ -288,10 +288,23 @@ async fn a_reader_too_slow_is_cut_off_with_its_buffer_bounded_and_told_why() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stream_is_told_to_reconnect_when_its_replica_shuts_down() {
-    let mut wiber = Wiber::start().await;
+async fn a_stopping_replica_fails_readiness_then_tells_its_streams_to_reconnect() {
+    let delay = ("API_SHUTDOWN_DELAY_MS", "1500".to_owned());
+    let mut wiber = Wiber::spawn(mongo_uri(), &[delay]).await;
+    wiber.wait_ready().await;
     let mut open = stream(&wiber, None, "user=alice").await;
     wiber.api.signal("TERM");
+    let readiness = format!("{}/health/readiness", wiber.admin_url);
+    let stopping: Value = eventually(
+        "readiness to fail while stopping",
+        STORED_WITHIN,
+        || async {
+            let r = wiber.http.get(&readiness).send().await.ok()?;
+            (r.status() == 503).then_some(r.json().await.ok()?)
+        },
+    )
+    .await;
+    assert_eq!(stopping["status"], "stopping");
     let end = open
         .next_message(STORED_WITHIN)
         .await
@@ -303,6 +316,6 @@ async fn a_stream_is_told_to_reconnect_when_its_replica_shuts_down() {
     assert_eq!(
         wiber.api.wait_exit(Duration::from_secs(10)),
         Some(0),
-        "the API stopped at once, not after its drain"
+        "the API stopped at once after its streams, not after its drain"
     );
 }

@@ -110,8 +110,7 @@ async fn forget_strimzi_topics(
     if !scope.crd_exists("kafkatopics.kafka.strimzi.io").await {
         return Ok(());
     }
-    let name = &wc.spec.kafka.topic.name;
-    for topic in [name.clone(), format!("{name}.dlq")] {
+    for topic in wc.spec.kafka.topic.all_names() {
         let topic_name = resources::kube_name(&topic);
         if let Ok(Some(t)) = topics.get_opt(&topic_name).await {
             if t.owner_references()

@@ -201,9 +201,11 @@ fn default_group() -> String {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TopicSpec {
-    /// Topic name; its dead-letter topic is `<name>.dlq`.
+    /// Topic name; its dead-letter topic is `<name>.dlq` and the consumer announces what it has
+    /// stored on `<name>.stored`, for the API's push streams. At most 242 characters, so that
+    /// both fit Kafka's 249.
     #[serde(default = "default_topic")]
-    #[schemars(length(min = 1, max = 249), regex(pattern = r"^[a-zA-Z0-9._-]+$"))]
+    #[schemars(length(min = 1, max = 242), regex(pattern = r"^[a-zA-Z0-9._-]+$"))]
     pub name: String,
     /// Partitions: the most consumers that can work at once. Can grow, never shrink.
     #[serde(default = "default_partitions")]
@@ -217,6 +219,27 @@ pub struct TopicSpec {
     #[serde(default = "default_retention_hours")]
     #[schemars(range(min = 1))]
     pub retention_hours: i64,
+}
+
+impl TopicSpec {
+    /// Where poison messages go (the consumer's default KAFKA_DLQ_TOPIC).
+    pub fn dead_letter_name(&self) -> String {
+        format!("{}.dlq", self.name)
+    }
+
+    /// Where the consumer announces what it stored (the default KAFKA_STORED_TOPIC).
+    pub fn stored_name(&self) -> String {
+        format!("{}.stored", self.name)
+    }
+
+    /// Every topic a WiberCluster uses.
+    pub fn all_names(&self) -> [String; 3] {
+        [
+            self.name.clone(),
+            self.dead_letter_name(),
+            self.stored_name(),
+        ]
+    }
 }
 
 impl Default for TopicSpec {

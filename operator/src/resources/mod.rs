@@ -150,7 +150,16 @@ pub fn pod_monitor_resource() -> ApiResource {
     )
 }
 
-fn kafka_topic(wc: &WiberCluster, cluster: &str, topic: &str, partitions: i32) -> DynamicObject {
+/// Announcements of what is stored are read within seconds and never replayed from far back.
+const STORED_TOPIC_RETENTION_MS: i64 = 3_600_000;
+
+fn kafka_topic(
+    wc: &WiberCluster,
+    cluster: &str,
+    topic: &str,
+    partitions: i32,
+    retention_ms: i64,
+) -> DynamicObject {
     let t = &wc.spec.kafka.topic;
     let mut meta = meta(wc, kube_name(topic), None);
     meta.labels
@@ -166,7 +175,7 @@ fn kafka_topic(wc: &WiberCluster, cluster: &str, topic: &str, partitions: i32) -
             "partitions": partitions,
             "replicas": t.replicas,
             "config": {
-                "retention.ms": (t.retention_hours * 3_600_000).to_string(),
+                "retention.ms": retention_ms.to_string(),
                 // The broker stamps messages, so API replicas' clocks cannot reorder a conversation.
                 "message.timestamp.type": "LogAppendTime",
                 "min.insync.replicas": min_isr.to_string(),
@@ -242,10 +251,15 @@ pub fn desired(wc: &WiberCluster, inputs: &Inputs) -> Desired {
     }
 
     let kafka_topics = match &s.kafka.strimzi_cluster {
-        Some(cluster) => vec![
-            kafka_topic(wc, cluster, &s.kafka.topic.name, s.kafka.topic.partitions),
-            kafka_topic(wc, cluster, &format!("{}.dlq", s.kafka.topic.name), 1),
-        ],
+        Some(cluster) => {
+            let t = &s.kafka.topic;
+            let retention = t.retention_hours * 3_600_000;
+            vec![
+                kafka_topic(wc, cluster, &t.name, t.partitions, retention),
+                kafka_topic(wc, cluster, &t.dead_letter_name(), 1, retention),
+                kafka_topic(wc, cluster, &t.stored_name(), 1, STORED_TOPIC_RETENTION_MS),
+            ]
+        }
         None => Vec::new(),
     };
 

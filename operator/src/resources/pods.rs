@@ -37,6 +37,9 @@ fn default_resources() -> ResourceRequirements {
     }
 }
 
+const API_SHUTDOWN_DELAY_MS: u64 = 5_000;
+const TERMINATION_GRACE_SECONDS: i64 = 30;
+
 pub(super) fn config_data(wc: &WiberCluster, inputs: &Inputs) -> BTreeMap<String, String> {
     let s = &wc.spec;
     BTreeMap::from([
@@ -62,6 +65,12 @@ pub(super) fn config_data(wc: &WiberCluster, inputs: &Inputs) -> BTreeMap<String
         ("API_PORT".to_owned(), API_PORT.to_string()),
         ("API_ADMIN_PORT".to_owned(), API_ADMIN_PORT.to_string()),
         ("CONSUMER_PORT".to_owned(), CONSUMER_PORT.to_string()),
+        // Endpoints drop a stopping pod within a few seconds; only then are its push streams
+        // told to reconnect, so they land on the other replicas.
+        (
+            "API_SHUTDOWN_DELAY_MS".to_owned(),
+            API_SHUTDOWN_DELAY_MS.to_string(),
+        ),
         ("LOG_FORMAT".to_owned(), "json".to_owned()),
     ])
     .into_iter()
@@ -227,7 +236,10 @@ pub(super) fn build_deployment(
                     service_account_name: Some(name(wc, "wiber")),
                     automount_service_account_token: Some(false),
                     // Consumers commit on SIGTERM; give a slow store time to finish the batch.
-                    termination_grace_period_seconds: Some(30),
+                    // The API fails readiness for API_SHUTDOWN_DELAY_MS, ends its streams, drains
+                    // requests (API_SHUTDOWN_DRAIN_MS, 15 s) and flushes its producer: 30 s cover
+                    // both.
+                    termination_grace_period_seconds: Some(TERMINATION_GRACE_SECONDS),
                     security_context: Some(PodSecurityContext {
                         run_as_non_root: Some(true),
                         run_as_user: Some(RUN_AS_USER),

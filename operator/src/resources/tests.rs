@@ -297,7 +297,7 @@ fn strimzi_mode_asks_for_both_topics_with_log_append_time() {
         "mongodb": { "connectionSecret": { "name": "mongo" } }
     }));
     let d = desired(&wc, &inputs(1));
-    assert_eq!(d.kafka_topics.len(), 2);
+    assert_eq!(d.kafka_topics.len(), 3);
     let main = &d.kafka_topics[0];
     assert_eq!(main.metadata.name.as_deref(), Some("chat-messages"));
     assert_eq!(
@@ -315,6 +315,12 @@ fn strimzi_mode_asks_for_both_topics_with_log_append_time() {
         d.kafka_topics[1].data["spec"]["topicName"],
         "Chat_Messages.dlq"
     );
+    let stored = &d.kafka_topics[2].data["spec"];
+    assert_eq!(
+        (stored["topicName"].as_str(), stored["partitions"].as_i64()),
+        (Some("Chat_Messages.stored"), Some(1))
+    );
+    assert_eq!(stored["config"]["retention.ms"], "3600000");
     assert!(desired(&plain(), &inputs(1)).kafka_topics.is_empty());
 }
 

@@ -124,3 +124,15 @@ fn an_api_tls_secret_is_mounted_for_the_api_and_named_in_its_config() {
     let plain_config = config(&with_api(json!({"auth": {"mode": "None"}})));
     assert!(!plain_config.contains_key("API_TLS_CERT_FILE"));
 }
+
+#[test]
+fn a_stopping_api_fails_readiness_before_its_streams_end_within_the_grace_period() {
+    let wc = plain();
+    let delay: u64 = config(&wc)["API_SHUTDOWN_DELAY_MS"].parse().unwrap();
+    assert!(delay >= 1_000, "endpoints need time to drop the pod");
+    let grace = pod(&desired(&wc, &inputs(1)).api)
+        .termination_grace_period_seconds
+        .unwrap();
+    // The delay, the API's default drain (15 s) and its producer flush (10 s) fit the grace.
+    assert!(grace as u64 * 1_000 >= delay + 15_000 + 10_000, "{grace} s");
+}

@@ -71,11 +71,14 @@ async fn strimzi_mode_creates_kafka_topics_and_reads_the_bootstrap_from_kafka_st
         kt.data["spec"]["config"]["message.timestamp.type"],
         "LogAppendTime"
     );
-    let dlq = format!("{topic}.dlq");
-    eventually("dead-letter KafkaTopic created", WITHIN, || async {
-        topics.get_opt(&dlq).await.ok()?
-    })
-    .await;
+    for companion in [format!("{topic}.dlq"), format!("{topic}.stored")] {
+        eventually(
+            "dead-letter and stored KafkaTopics created",
+            WITHIN,
+            || async { topics.get_opt(&companion).await.ok()? },
+        )
+        .await;
+    }
 
     let config = eventually("ConfigMap with Strimzi's bootstrap", WITHIN, || async {
         Api::<ConfigMap>::namespaced(client.clone(), &ns)
