@@ -76,6 +76,12 @@ apt_install() {
       apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
+# Headless Chromium and ChromeDriver, for the chat page's browser test (Debian's packages).
+ensure_browser() {
+  if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then return 0; fi
+  apt_install chromium chromium-driver || die "could not install Debian's chromium and chromium-driver"
+}
+
 # What the Rust build links beyond the toolchain: the system OpenSSL for rdkafka's TLS and SASL/SCRAM.
 ensure_build_deps() {
   if command -v pkg-config >/dev/null && pkg-config --exists openssl; then return 0; fi

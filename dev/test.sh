@@ -24,6 +24,7 @@ unset ETCD_PEER_PORT KUBE_CONTROLLER_MANAGER_PORT KUBE_SCHEDULER_PORT KWOK_PORT
 
 log "checking formatting and lints"
 ensure_build_deps
+ensure_browser
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 

@@ -109,7 +109,8 @@ pub fn app<P: MessageProducer, S: MessageStore>(state: Arc<AppState<P, S>>) -> R
         router: Router::new(),
         doc,
     }
-    .route::<push::sse::__path_stream, _, _>(push::sse::stream::<P, S>);
+    .route::<push::sse::__path_stream, _, _>(push::sse::stream::<P, S>)
+    .route::<push::ws::__path_socket, _, _>(push::ws::socket::<P, S>);
     let doc = Arc::new(doc);
     let shed = ServiceBuilder::new()
         .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
@@ -123,6 +124,7 @@ pub fn app<P: MessageProducer, S: MessageStore>(state: Arc<AppState<P, S>>) -> R
             "/openapi.json",
             axum::routing::get(move || async move { Json(doc.as_ref().clone()) }),
         )
+        .merge(crate::page::routes())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(

@@ -12,7 +12,6 @@ use std::time::Duration;
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -52,7 +51,9 @@ pub async fn serve(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
-    let graceful = GracefulShutdown::new();
+    // Each connection is told to finish at shutdown (hyper's graceful shutdown: the request in
+    // flight is answered, keep-alive ends); the drain waits until every slot is given back.
+    let (stopping, stop_seen) = tokio::sync::watch::channel(false);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     tokio::pin!(shutdown);
     loop {
@@ -76,22 +77,17 @@ pub async fn serve(
             continue;
         };
         let service = TowerToHyperService::new(router.clone());
-        let watcher = graceful.watcher();
         let builder = builder.clone();
         let acceptor = tls.as_ref().map(|t| t.acceptor());
         let handshake_within = limits.header_read_timeout;
+        let stop = stop_seen.clone();
         tokio::spawn(async move {
             let ended = match acceptor {
-                None => {
-                    let connection = builder.serve_connection(TokioIo::new(stream), service);
-                    watcher.watch(connection).await
-                }
+                None => serve_one(&builder, TokioIo::new(stream), service, stop).await,
                 Some(acceptor) => {
                     match tokio::time::timeout(handshake_within, acceptor.accept(stream)).await {
                         Ok(Ok(stream)) => {
-                            let connection =
-                                builder.serve_connection(TokioIo::new(stream), service);
-                            watcher.watch(connection).await
+                            serve_one(&builder, TokioIo::new(stream), service, stop).await
                         }
                         Ok(Err(e)) => {
                             tracing::debug!(error = %e, "TLS handshake failed");
@@ -111,10 +107,34 @@ pub async fn serve(
         });
     }
     drop(listener);
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(limits.drain) => {
-            tracing::warn!(drain = ?limits.drain, "connections still open after the drain; closing them");
-        }
+    let _ = stopping.send(true);
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(limits.drain, slots.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!(drain = ?limits.drain, "connections still open after the drain; closing them");
     }
+}
+
+/// Serves one connection, upgrades (WebSocket) included, until it ends; once `stop` turns true
+/// it finishes the request in flight and closes. An upgraded connection leaves hyper when it
+/// upgrades: what runs on it ends by its own means (the API's push hub).
+async fn serve_one<I>(
+    builder: &http1::Builder,
+    io: I,
+    service: TowerToHyperService<Router>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> hyper::Result<()>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let connection = builder.serve_connection(io, service).with_upgrades();
+    tokio::pin!(connection);
+    tokio::select! {
+        ended = connection.as_mut() => return ended,
+        _ = stop.wait_for(|s| *s) => {}
+    }
+    connection.as_mut().graceful_shutdown();
+    connection.await
 }

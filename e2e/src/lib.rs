@@ -5,6 +5,7 @@
 //! the test at once with a message saying how to start it, instead of hanging in a client retry loop.
 
 pub mod brokers;
+pub mod browser;
 pub mod command;
 pub mod issuer;
 pub mod kafka;

@@ -10,6 +10,7 @@ pub mod feed;
 pub mod hub;
 pub mod session;
 pub mod sse;
+pub mod ws;
 
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 mod auth;
+mod chat_page;
 mod edge;
 mod faults;
 mod https;

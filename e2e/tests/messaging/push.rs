@@ -319,3 +319,71 @@ async fn a_stopping_replica_fails_readiness_then_tells_its_streams_to_reconnect(
         "the API stopped at once after its streams, not after its drain"
     );
 }
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Connects to `GET /messages/ws?<query>` once the feed has started, and returns the socket and
+/// its `ready` frame.
+async fn socket(wiber: &Wiber, query: &str) -> (Socket, Value) {
+    let url = format!(
+        "{}/messages/ws?{query}",
+        wiber.api_url.replace("http://", "ws://")
+    );
+    let mut socket = eventually("a WebSocket to open", STORED_WITHIN, || async {
+        tokio_tungstenite::connect_async(&url)
+            .await
+            .ok()
+            .map(|(s, _)| s)
+    })
+    .await;
+    let ready = frame(&mut socket).await;
+    assert_eq!(ready["type"], "ready", "{ready}");
+    (socket, ready)
+}
+
+async fn frame(socket: &mut Socket) -> Value {
+    use tokio_tungstenite::tungstenite::Message as Frame;
+    loop {
+        let next = tokio::time::timeout(STORED_WITHIN, socket.next())
+            .await
+            .expect("a frame in time")
+            .expect("the socket ended")
+            .expect("a frame");
+        match next {
+            Frame::Text(text) => return serde_json::from_str(&text).expect("JSON frame"),
+            Frame::Close(close) => panic!("closed: {close:?}"),
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_carries_the_same_messages_and_resumes_after_an_id() {
+    let wiber = Wiber::start().await;
+    let _consumer = wiber.consumer().await;
+    let plain = wiber
+        .http
+        .get(format!("{}/messages/ws?user=bob", wiber.api_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 400, "a GET without Upgrade");
+
+    let (mut bob, _) = socket(&wiber, "user=bob").await;
+    let first = wiber.send("alice", "bob", "over a socket").await;
+    let pushed = frame(&mut bob).await;
+    assert_eq!(pushed["type"], "message");
+    assert_eq!(pushed["message"]["messageId"], first["messageId"]);
+    bob.close(None).await.unwrap();
+
+    let second = wiber.send("alice", "bob", "while away").await;
+    let after = pushed["id"].as_str().unwrap();
+    let (mut again, ready) = socket(&wiber, &format!("user=bob&after={after}")).await;
+    assert_eq!(ready["id"], after);
+    let replayed = frame(&mut again).await;
+    assert_eq!(
+        replayed["message"]["messageId"], second["messageId"],
+        "the message sent while away, and not the one before it"
+    );
+}

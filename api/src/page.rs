@@ -1,0 +1,43 @@
+//! The chat page: plain HTML and JavaScript built into the binary (nothing fetched from
+//! elsewhere), served at `/chat` from the API's own origin, so it needs no CORS.
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+const HTML: &str = include_str!("../static/chat.html");
+const SCRIPT: &str = include_str!("../static/chat.js");
+
+/// Only this origin's script runs; the page's one stylesheet is inline.
+const CSP: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'";
+
+fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(CSP),
+            ),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        body,
+    )
+}
+
+pub fn routes<St: Clone + Send + Sync + 'static>() -> Router<St> {
+    Router::new()
+        .route(
+            "/chat",
+            get(|| async { asset("text/html; charset=utf-8", HTML) }),
+        )
+        .route(
+            "/chat.js",
+            get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
+        )
+}
