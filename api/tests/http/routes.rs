@@ -352,6 +352,7 @@ async fn openapi_document_lists_every_route_and_the_real_message_shape() {
             "/messages/count",
             "/messages/stream",
             "/messages/user/{username}",
+            "/messages/ws",
             "/messages/{user1}/{user2}",
         ]
     );
@@ -360,6 +361,7 @@ async fn openapi_document_lists_every_route_and_the_real_message_shape() {
         "/health/liveness",
         "/health/readiness",
         "/messages/count",
+        "/messages/ws",
         "/messages/user/alice",
         "/messages/alice/bob",
     ] {
