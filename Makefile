@@ -1,7 +1,7 @@
 # The two commands a fresh machine needs: `make up` and `make test`. See README.md.
 SHELL := /bin/bash
 
-.PHONY: up down status test lint fmt build bench bench-auth bench-reads cluster-up cluster-down crds
+.PHONY: up down status test lint fmt build bench bench-auth bench-push bench-reads cluster-up cluster-down crds
 
 up: ## Run Wiber locally on real servers; returns when ready, runs until `make down`.
 	dev/up.sh
@@ -23,6 +23,9 @@ bench: ## Load test on a fresh release stack on bench ports (see BENCHMARKS.md);
 
 bench-auth: ## POST throughput and latency with authentication on and off, rounds alternating on one stack (see BENCHMARKS.md).
 	AUTH_MODE=compare dev/bench.sh $(BENCH_ARGS)
+
+bench-push: ## Push delivery: stored-to-received latency under load and idle, 10,000 idle streams' memory (see BENCHMARKS.md).
+	BENCH_PUSH=1 dev/bench.sh $(BENCH_ARGS)
 
 bench-reads: ## Reads as the store grows (100k, 300k, 1M messages; SQLite vs PostgreSQL under FerretDB): see BENCHMARKS.md.
 	dev/readbench.sh $(READBENCH_SIZES)

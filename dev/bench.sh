@@ -16,6 +16,13 @@
 # bench-auth) measures what authentication costs: on one stack, BENCH_ROUNDS (2) rounds of each,
 # ordered none, jwt, jwt, none, ... so drift over the run falls on both alike, each round's API
 # restarted in its mode; it defaults to --messages 20000 --e2e-messages 0 and ends with a summary.
+#
+# BENCH_PUSH=1 (make bench-push): push delivery, three rounds on one stack, each with its API
+# restarted: (1) the standard POST load while a probe message goes every 20 ms to one of 10
+# recipients holding a stream, then 200 probes one at a time on the idle system; (2) the same with
+# 10,000 idle streams held through it (RSS per connection, and the POST figures beside round 1's);
+# (3) the load paced at BENCH_PUSH_RATE (3000) msg/s, below the consumer's store rate, so the
+# latency is the push path's own rather than the consumer's backlog. Ends with a summary.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$WIBER_ROOT"
 
@@ -34,6 +41,18 @@ BENCH_AUTH="${AUTH_MODE:-jwt}"
 export API_RATE_LIMIT_PER_SECOND="${API_RATE_LIMIT_PER_SECOND:-100000}"
 export API_RATE_LIMIT_BURST="${API_RATE_LIMIT_BURST:-100000}"
 ROUNDS="${BENCH_ROUNDS:-2}"
+PUSH="${BENCH_PUSH:-0}"
+[[ $PUSH =~ ^[01]$ ]] || die "BENCH_PUSH must be 0 or 1, not '$PUSH'"
+PUSH_RATE="${BENCH_PUSH_RATE:-3000}"
+[[ $PUSH_RATE =~ ^[1-9][0-9]{0,5}$ ]] || die "BENCH_PUSH_RATE must be 1-999999 msg/s, not '$PUSH_RATE'"
+if ((PUSH)); then
+  [[ $BENCH_AUTH != compare ]] || die "BENCH_PUSH=1 runs with AUTH_MODE jwt or none, not compare"
+  # 10,000 idle streams and the recipients', past the API's default limit of 10,000 per replica.
+  export API_PUSH_MAX_STREAMS="${API_PUSH_MAX_STREAMS:-20000}"
+  # Every stream is a socket in the API and in wiber-loadgen, both started from this shell.
+  ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+  (($(ulimit -n) >= 10500)) || die "BENCH_PUSH=1 needs 10500 open files per process; ulimit -n is $(ulimit -n)"
+fi
 [[ $ROUNDS =~ ^[1-9][0-9]?$ ]] || die "BENCH_ROUNDS must be 1-99, not '$ROUNDS'"
 # Derived from KAFKA_PORT by dev/kafka.sh; one inherited from a `make up` shell would collide.
 unset KAFKA_CONTROLLER_PORT
@@ -115,6 +134,43 @@ report="$REPORTS/$(date +%Y%m%d-%H%M%S).txt"
   echo
 } | tee "$report"
 log "running wiber-loadgen; the report is also saved to $report"
+
+# From a push round's report: POST throughput and p99, push latency (answered to received) under
+# load and idle, and the idle streams' cost.
+push_figures() {
+  awk '/throughput \(200s per second\)/ {t = $(NF - 1)}
+    /^  latency p50 \/ p90 \/ p99 \/ max/ {p = $(NF - 4)}
+    /^Push delivery during/ {s = "load"} /^Push delivery idle/ {s = "idle"}
+    /POST answered to received/ {l[s] = $(NF - 10) " / " $(NF - 4)}
+    /API memory per idle stream/ {b = $(NF - 1)} /API RSS before \/ after opening/ {m = $(NF - 1)}
+    END {
+      printf "POST %s msg/s, p99 %s ms; pushed p50 / p99: under load %s ms, idle %s ms", t, p, l["load"], l["idle"]
+      if (b != "") printf "; API RSS %s MiB, %s bytes per idle stream", m, b
+      print ""
+    }' "$1"
+}
+
+if ((PUSH)); then
+  rounds_dir=$(mktemp -d)
+  failed=0
+  names=("standard load" "standard load, 10,000 idle streams" "paced at $PUSH_RATE msg/s")
+  extra=("" "--idle-streams 10000" "--rate $PUSH_RATE --messages 30000")
+  for r in 0 1 2; do
+    "$WIBER_DEV_DIR/wiber.sh" stop
+    echo "== round $((r + 1)): ${names[r]}" | tee -a "$report"
+    read -ra round_args <<<"${extra[r]}"
+    measure "$BENCH_AUTH" --push-receivers 10 --e2e-messages 0 "${round_args[@]}" "$@" |
+      tee "$rounds_dir/$r" | tee -a "$report" || failed=1
+  done
+  {
+    echo
+    echo "== push delivery, AUTH_MODE=$BENCH_AUTH"
+    for r in 0 1 2; do echo "  ${names[r]}: $(push_figures "$rounds_dir/$r")"; done
+  } | tee -a "$report"
+  rm -rf "$rounds_dir"
+  exit "$failed"
+fi
+
 if [[ $BENCH_AUTH != compare ]]; then
   measure "$BENCH_AUTH" "$@" | tee -a "$report"
   exit 0

@@ -36,7 +36,8 @@ pub struct Config {
     /// MONGO_TIMEOUT_MS (3000): how long one store operation may take before the request
     /// fails with 503 (or, for an Idempotency-Key's reservation, goes ahead without it).
     pub mongo_timeout: Duration,
-    /// API_HOST (0.0.0.0) and API_PORT (8000): the message API, `/health/*` and `/openapi.json`.
+    /// API_HOST (0.0.0.0) and API_PORT (8000): the message API and its push streams, `/chat`,
+    /// `/health/*` and `/openapi.json`.
     pub listen: SocketAddr,
     /// API_HOST and API_ADMIN_PORT (8002): `/health/*` and `/metrics`, for the kubelet and
     /// Prometheus; kept off the public port.

@@ -81,23 +81,14 @@ pub async fn serve(
         let acceptor = tls.as_ref().map(|t| t.acceptor());
         let handshake_within = limits.header_read_timeout;
         let stop = stop_seen.clone();
+        // Each branch's connection is boxed at its own size: inline, every plain connection's
+        // task would be as large as a TLS one's, for as long as a push stream stays open.
         tokio::spawn(async move {
             let ended = match acceptor {
-                None => serve_one(&builder, TokioIo::new(stream), service, stop).await,
+                None => Box::pin(serve_one(&builder, TokioIo::new(stream), service, stop)).await,
                 Some(acceptor) => {
-                    match tokio::time::timeout(handshake_within, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => {
-                            serve_one(&builder, TokioIo::new(stream), service, stop).await
-                        }
-                        Ok(Err(e)) => {
-                            tracing::debug!(error = %e, "TLS handshake failed");
-                            Ok(())
-                        }
-                        Err(_) => {
-                            tracing::debug!("TLS handshake not done within the header deadline");
-                            Ok(())
-                        }
-                    }
+                    let handshake = (acceptor, stream, handshake_within);
+                    Box::pin(serve_tls(&builder, handshake, service, stop)).await
                 }
             };
             if let Err(e) = ended {
@@ -114,6 +105,26 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!(drain = ?limits.drain, "connections still open after the drain; closing them");
+    }
+}
+
+/// `serve_one` behind a TLS handshake that must finish within `within`.
+async fn serve_tls(
+    builder: &http1::Builder,
+    (acceptor, stream, within): (tokio_rustls::TlsAcceptor, tokio::net::TcpStream, Duration),
+    service: TowerToHyperService<Router>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> hyper::Result<()> {
+    match tokio::time::timeout(within, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => serve_one(builder, TokioIo::new(stream), service, stop).await,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "TLS handshake failed");
+            Ok(())
+        }
+        Err(_) => {
+            tracing::debug!("TLS handshake not done within the header deadline");
+            Ok(())
+        }
     }
 }
 

@@ -17,12 +17,17 @@ Load-tests a running Wiber on this machine (loopback addresses only).
 
 Phases: (1) N POSTs at fixed concurrency over K conversations; (2) waits until the consumer has
 stored them all; (3) M single messages, one at a time, each timed from POST until the consumer's
-counter moves (stored) and until GET /messages/count sees it (visible). Prints a table; exits 1 if
-any POST failed or any deadline passed, 2 on bad options.";
+counter moves (stored) and until GET /messages/count sees it (visible).
+
+With --push-receivers, recipients hold push streams: a probe message is POSTed to one of them every
+--push-interval-ms during phase 1, and --push-probes more one at a time after the drain, each timed
+until its event arrives. --idle-streams holds that many more streams, of users sent nothing,
+through the whole run. Prints a table; exits 1 if any POST failed, any deadline passed or any
+stream ended early, 2 on bad options.";
 
 // An option given twice takes its last value: dev/bench.sh passes --api and --consumer-metrics
 // ahead of the caller's own options, which may name them again.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(name = "wiber-loadgen", about = ABOUT, long_about = LONG_ABOUT, args_override_self = true)]
 pub struct Args {
     /// The API under load
@@ -46,6 +51,9 @@ pub struct Args {
     /// Length of each message's content (1-5000)
     #[arg(long, value_name = "L", default_value = "100", value_parser = count(1..=5000))]
     pub content_chars: usize,
+    /// Paces phase 1 at this many POSTs a second instead of as fast as the API answers
+    #[arg(long, value_name = "R", value_parser = RangedU64ValueParser::<u64>::new().range(1..=1_000_000))]
+    pub rate: Option<u64>,
     /// Single messages timed end to end (0 skips the phase)
     #[arg(long, value_name = "M", default_value = "200", value_parser = count(0..=100_000))]
     pub e2e_messages: usize,
@@ -70,6 +78,18 @@ pub struct Args {
     /// Between /metrics scrapes (store rate, peak RSS)
     #[arg(long = "sample-interval-ms", value_name = "T", default_value = "100", value_parser = millis(10..=60_000))]
     pub sample_interval: Duration,
+    /// Recipients holding a push stream (GET /messages/stream) for probe messages (0: no push phase)
+    #[arg(long, value_name = "P", default_value = "0", value_parser = count(0..=1000))]
+    pub push_receivers: usize,
+    /// Between probe messages during phase 1
+    #[arg(long = "push-interval-ms", value_name = "T", default_value = "20", value_parser = millis(1..=60_000))]
+    pub push_interval: Duration,
+    /// Probe messages on an idle system after the drain, one at a time
+    #[arg(long, value_name = "M", default_value = "200", value_parser = count(0..=100_000))]
+    pub push_probes: usize,
+    /// Streams of users sent nothing, held open through the run: what a connection costs the API
+    #[arg(long, value_name = "N", default_value = "0", value_parser = count(0..=100_000))]
+    pub idle_streams: usize,
     // For processes without /metrics (Kafka, FerretDB), and for the API's and consumer's CPU time.
     /// Also report /proc CPU and RSS of this process; repeatable
     #[arg(long = "pid", value_name = "NAME=PID", value_parser = pid)]
@@ -178,6 +198,11 @@ mod tests {
         );
         assert!(a.prefix.starts_with("lg") && prefix(&a.prefix).is_ok());
         assert!(a.pids.is_empty());
+        assert_eq!((a.rate, a.push_receivers, a.idle_streams), (None, 0, 0));
+        assert_eq!(
+            (a.push_interval, a.push_probes),
+            (Duration::from_millis(20), 200)
+        );
         let a = parse(&[
             "--messages=10",
             "--api",
@@ -203,7 +228,7 @@ mod tests {
 
     #[test]
     fn bounds_are_inclusive_and_out_of_bounds_names_the_option() {
-        let bounds: [(&str, i64, i64); 11] = [
+        let bounds: [(&str, i64, i64); 16] = [
             ("messages", 1, 10_000_000),
             ("concurrency", 1, 1024),
             ("conversations", 1, 100_000),
@@ -215,6 +240,11 @@ mod tests {
             ("visible-deadline-ms", 10, 600_000),
             ("poll-interval-ms", 1, 10_000),
             ("sample-interval-ms", 10, 60_000),
+            ("rate", 1, 1_000_000),
+            ("push-receivers", 0, 1000),
+            ("push-interval-ms", 1, 60_000),
+            ("push-probes", 0, 100_000),
+            ("idle-streams", 0, 100_000),
         ];
         for (name, min, max) in bounds {
             for inside in [min, max] {

@@ -57,6 +57,9 @@ struct PostPlan {
     content_chars: usize,
     timeout: Duration,
     deadline: Instant,
+    started: Instant,
+    /// POSTs a second, when paced: message i is sent no earlier than i / rate after the start.
+    rate: Option<u64>,
     /// The next message to send: workers take numbers from it, so each is sent exactly once.
     next: AtomicUsize,
     tokens: Arc<Tokens>,
@@ -79,6 +82,10 @@ async fn worker(plan: Arc<PostPlan>) -> PostOutcome {
             (b, a)
         };
         let body = message_body(&from, &to, i, plan.content_chars);
+        if let Some(rate) = plan.rate {
+            let due = plan.started + Duration::from_secs_f64(i as f64 / rate as f64);
+            tokio::time::sleep_until(due.into()).await;
+        }
         out.attempted += 1;
         let authorization = match plan.tokens.authorization(&from) {
             Ok(value) => value,
@@ -122,6 +129,7 @@ pub async fn phase(args: &Args, tokens: Arc<Tokens>) -> (PostOutcome, Duration) 
             }
         }
     }
+    let started = Instant::now();
     let plan = Arc::new(PostPlan {
         api: args.api.clone(),
         prefix: args.prefix.clone(),
@@ -129,11 +137,12 @@ pub async fn phase(args: &Args, tokens: Arc<Tokens>) -> (PostOutcome, Duration) 
         conversations: args.conversations,
         content_chars: args.content_chars,
         timeout: args.request_timeout,
-        deadline: Instant::now() + args.post_deadline,
+        deadline: started + args.post_deadline,
+        started,
+        rate: args.rate,
         next: AtomicUsize::new(0),
         tokens,
     });
-    let started = Instant::now();
     let workers: Vec<_> = (0..args.concurrency)
         .map(|_| tokio::spawn(worker(plan.clone())))
         .collect();

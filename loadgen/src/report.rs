@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use crate::args::Args;
 use crate::e2e::E2eOutcome;
 use crate::post::PostOutcome;
+use crate::push::{ApiFigures, Latencies, Streams};
 use crate::sampler::{Samples, Snapshot};
 use crate::stats::{Summary, mib, ms};
 
@@ -45,8 +46,11 @@ pub fn header(args: &Args, tokens: bool) {
 
 pub fn post(args: &Args, post: &PostOutcome, elapsed: Duration, problems: &mut Vec<String>) {
     let ok = post.latencies.len();
+    let pace = args
+        .rate
+        .map_or(String::new(), |r| format!(", paced at {r} msg/s"));
     section(&format!(
-        "POST /messages: {} messages, {} concurrent, {} conversations, {}-character content",
+        "POST /messages: {} messages, {} concurrent, {} conversations, {}-character content{pace}",
         args.messages, args.concurrency, args.conversations, args.content_chars
     ));
     row("answered 200", format!("{ok} of {}", args.messages));
@@ -80,17 +84,17 @@ pub fn post(args: &Args, post: &PostOutcome, elapsed: Duration, problems: &mut V
     }
 }
 
-/// `series` is the sampled stored counter, `baseline` its value before phase 1, and `drained`
-/// whether it reached every acknowledged message within the drain deadline.
+/// `series` is the sampled stored counter, `baseline` its value before phase 1, `ok` the messages
+/// acknowledged since (phase 1's and push probes'), and `drained` whether the counter reached them
+/// all within the drain deadline.
 pub fn store(
     args: &Args,
     post: &PostOutcome,
-    baseline: f64,
+    (baseline, ok): (f64, usize),
     series: &[(Instant, f64)],
     drained: bool,
     problems: &mut Vec<String>,
 ) {
-    let ok = post.latencies.len();
     let target = baseline + ok as f64;
     section(&format!(
         "Consumer store (wiber_consumer_messages_stored_total, sampled every {} ms)",
@@ -254,5 +258,107 @@ pub fn closing(samples: &Samples) {
             samples.errors,
             samples.last_error.as_deref().unwrap_or_default()
         );
+    }
+}
+
+fn mib_or_unknown(bytes: Option<f64>) -> String {
+    bytes.map_or("?".to_owned(), |b| format!("{} MiB", mib(b)))
+}
+
+pub fn streams_opened(streams: &Streams, problems: &mut Vec<String>) {
+    let o = &streams.opening;
+    section(&format!(
+        "Push streams (GET /messages/stream): {} recipients, {} idle",
+        streams.receivers, o.wanted
+    ));
+    if o.wanted == 0 {
+        return;
+    }
+    row(
+        "idle streams opened (ready received)",
+        format!("{} of {} in {}", o.opened, o.wanted, seconds(o.took)),
+    );
+    row(
+        "API RSS before / after opening",
+        format!(
+            "{} / {}",
+            mib_or_unknown(o.before.rss_bytes),
+            mib_or_unknown(o.after.rss_bytes)
+        ),
+    );
+    if let (Some(before), Some(after)) = (o.before.rss_bytes, o.after.rss_bytes) {
+        let per = (after - before) / o.opened.max(1) as f64;
+        row("API memory per idle stream", format!("{per:.0} bytes"));
+    }
+    row(
+        "API's wiber_api_push_streams",
+        o.after
+            .streams
+            .map_or("?".to_owned(), |n| format!("{n:.0}")),
+    );
+    for f in o.failures.iter().take(FAILURE_SAMPLES) {
+        println!("    failed: {f}");
+    }
+    if o.opened < o.wanted {
+        problems.push(format!(
+            "{} of {} idle streams could not be opened",
+            o.wanted - o.opened,
+            o.wanted
+        ));
+    }
+}
+
+pub fn pushed(args: &Args, when: &str, pushed: &Latencies, problems: &mut Vec<String>) {
+    section(&format!(
+        "Push delivery {when}: probe messages to {} listening recipients",
+        args.push_receivers
+    ));
+    row(
+        "probes answered 200 / received",
+        format!("{} / {}", pushed.sent, pushed.after_ack.len()),
+    );
+    if let Some(s) = Summary::of(pushed.after_ack.clone()) {
+        row(
+            "POST answered to received p50/90/99/max",
+            s.p50_p90_p99_max(),
+        );
+    }
+    if let Some(s) = Summary::of(pushed.after_post.clone()) {
+        row("POST sent to received p50/90/99/max", s.p50_p90_p99_max());
+    }
+    for f in pushed.failed.iter().take(FAILURE_SAMPLES) {
+        println!("    failed: {f}");
+    }
+    if !pushed.failed.is_empty() {
+        problems.push(format!("{} probe POSTs failed {when}", pushed.failed.len()));
+    }
+    if pushed.missing > 0 {
+        problems.push(format!(
+            "{} probe messages {when} never reached their recipient's stream",
+            pushed.missing
+        ));
+    }
+}
+
+pub fn streams_held(streams: &Streams, end: &ApiFigures, problems: &mut Vec<String>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let ended = streams.ended.load(Relaxed);
+    let unexpected = streams.unexpected.load(Relaxed);
+    section("Push streams at the end");
+    row("streams ended or broken during the run", ended);
+    row("messages on idle streams (expected 0)", unexpected);
+    row("events received by recipients", streams.received);
+    row("API RSS", mib_or_unknown(end.rss_bytes));
+    row(
+        "API's wiber_api_push_streams",
+        end.streams.map_or("?".to_owned(), |n| format!("{n:.0}")),
+    );
+    if ended > 0 {
+        problems.push(format!("{ended} push streams ended during the run"));
+    }
+    if unexpected > 0 {
+        problems.push(format!(
+            "{unexpected} messages reached streams of users who were sent nothing"
+        ));
     }
 }

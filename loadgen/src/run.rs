@@ -1,18 +1,32 @@
 //! The run: the phases in order, each reported as it ends, and what went wrong across them.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use crate::args::Args;
 use crate::http::Error;
+use crate::push::Streams;
 use crate::sampler::{Sampler, snapshot};
 use crate::tokens::Tokens;
-use crate::{e2e, post, report};
+use crate::{e2e, post, push, report};
 
 /// Runs every phase, prints the report, and returns what went wrong (empty for a valid run).
 pub async fn run(args: Args) -> Result<Vec<String>, Error> {
     let mut problems = Vec::new();
     let tokens = Arc::new(Tokens::from_args(&args)?);
     report::header(&args, tokens.enabled());
+
+    // Streams are opened before anything is measured, so phase 1 runs against an API holding them.
+    let pushing = args.push_receivers > 0 || args.idle_streams > 0;
+    let mut streams = if pushing {
+        Some(Streams::open(&args, &tokens).await?)
+    } else {
+        None
+    };
+    if let Some(streams) = &streams {
+        report::streams_opened(streams, &mut problems);
+    }
 
     let start = snapshot(&args).await?;
     let baseline = start
@@ -23,7 +37,8 @@ pub async fn run(args: Args) -> Result<Vec<String>, Error> {
     // Long enough for every phase to run to its deadline; the sampler is stopped once they end.
     let lifetime = args.post_deadline
         + args.drain_deadline
-        + (args.visible_deadline + args.request_timeout) * (args.e2e_messages as u32 + 1);
+        + (args.visible_deadline + args.request_timeout)
+            * (args.e2e_messages as u32 + args.push_probes as u32 + 2);
     let sampler = Sampler::start(
         args.api_metrics.clone(),
         args.consumer_metrics.clone(),
@@ -31,20 +46,47 @@ pub async fn run(args: Args) -> Result<Vec<String>, Error> {
         lifetime,
     );
 
+    let stop = Arc::new(AtomicBool::new(false));
+    let load_probes = (args.push_receivers > 0)
+        .then(|| push::probe_during_load(&args, tokens.clone(), stop.clone()));
+
     let (post, post_elapsed) = post::phase(&args, tokens.clone()).await;
+    stop.store(true, Ordering::Relaxed);
     report::post(&args, &post, post_elapsed, &mut problems);
+    let load_probes = match load_probes {
+        Some(task) => Some(task.await.map_err(|e| format!("probe task: {e}"))?),
+        None => None,
+    };
+    let acknowledged = post.latencies.len() + load_probes.as_ref().map_or(0, push::Probes::len);
 
     // Phase 2: wait for the consumer to store every acknowledged message.
-    let target = baseline + post.latencies.len() as f64;
+    let target = baseline + acknowledged as f64;
     let drained = sampler.wait_for_stored(target, args.drain_deadline).await;
     let after_drain = snapshot(&args).await?;
     let series = sampler.stored();
-    report::store(&args, &post, baseline, &series, drained, &mut problems);
+    let expected = (baseline, acknowledged);
+    report::store(&args, &post, expected, &series, drained, &mut problems);
+
+    // Pushed only once stored, so every probe sent under load has arrived once the drain is over.
+    if let (Some(streams), Some(probes)) = (&mut streams, load_probes) {
+        let latencies = streams
+            .gather(probes, Instant::now() + args.visible_deadline)
+            .await;
+        report::pushed(&args, "during phase 1", &latencies, &mut problems);
+    }
 
     // Phase 3, only on an idle system: an undrained consumer would time every message out.
     if drained && args.e2e_messages > 0 {
         let e2e = e2e::phase(&args, &tokens).await;
         report::e2e(&args, &e2e, &mut problems);
+    }
+    if let Some(streams) = &mut streams {
+        if drained && args.push_receivers > 0 && args.push_probes > 0 {
+            let latencies = streams.idle_probes(&args, &tokens).await;
+            report::pushed(&args, "idle, one at a time", &latencies, &mut problems);
+        }
+        let end = push::api_figures(&args.api_metrics).await;
+        report::streams_held(streams, &end, &mut problems);
     }
 
     let samples = sampler.finish().await;

@@ -62,11 +62,10 @@ pub fn items<P: MessageProducer, S: MessageStore>(
                 if from >= last {
                     break;
                 }
-                let page = match state
-                    .store
-                    .stream_range(&user, partition, from, last, REPLAY_PAGE)
-                    .await
-                {
+                // Boxed: the store's query future is large, and held inline it would size every
+                // stream's state for the whole of its life, idle or not.
+                let query = state.store.stream_range(&user, partition, from, last, REPLAY_PAGE);
+                let page = match Box::pin(query).await {
                     Ok(page) => page,
                     Err(e) => {
                         tracing::warn!(error = %e, "push stream: store failed while catching up");

@@ -235,7 +235,12 @@ async fn a_stream_needs_a_valid_token_and_carries_only_its_users_messages() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_too_slow_is_cut_off_with_its_buffer_bounded_and_told_why() {
-    let wiber = Wiber::spawn(mongo_uri(), &[("API_PUSH_BUFFER", "4".to_owned())]).await;
+    // No rate limit: the sender below posts in bursts.
+    let env = [
+        ("API_PUSH_BUFFER", "4".to_owned()),
+        ("API_RATE_LIMIT_PER_SECOND", "0".to_owned()),
+    ];
+    let wiber = Wiber::spawn(mongo_uri(), &env).await;
     wiber.wait_ready().await;
     let _consumer = wiber.consumer().await;
     // Opened (and its 200 seen) by a well-behaved client first, so the slow one below is known to
@@ -249,10 +254,12 @@ async fn a_reader_too_slow_is_cut_off_with_its_buffer_bounded_and_told_why() {
     slow.write_all(b"GET /messages/stream?user=slow HTTP/1.1\r\nHost: wiber\r\n\r\n")
         .await
         .unwrap();
-    // Never read: the kernel's buffers fill, then the stream's own, and the API cuts it off.
+    // Never read: the kernel's buffers fill, then the stream's own, and the API cuts it off. The
+    // sending socket's buffer grows to net.ipv4.tcp_wmem's maximum (4 MiB on Debian), about a
+    // thousand of these messages, so they go in bursts to fill it well within the deadline.
     let content = "x".repeat(4000);
     let cut = eventually("the slow reader cut off", STORED_WITHIN, || async {
-        wiber.send("fast", "slow", &content).await;
+        futures::future::join_all((0..50).map(|_| wiber.send("fast", "slow", &content))).await;
         let cut = metrics::metric(
             &wiber.http,
             &wiber.admin_url,
