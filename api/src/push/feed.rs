@@ -216,6 +216,9 @@ async fn feed(
             let Some(h) = held.get_mut(&m.partition()) else {
                 continue;
             };
+            if let Some(appended) = m.timestamp().to_millis() {
+                hub.metrics.feed_lag.observe(since_epoch_ms(appended));
+            }
             h.records.push_back(Record::from_message(&m));
             m.partition()
         };
@@ -238,12 +241,24 @@ fn release(h: &mut Held, partition: i32, hub: &Hub) {
             .ok()
             .and_then(|stored| Event::from_stored(&stored, now))
         {
+            let appended = event.message.timestamp;
+            hub.metrics
+                .appended_to_stored
+                .observe(since_epoch_ms(appended));
             events.push(Arc::new(event));
         }
     }
     if let Some(upto) = upto {
         hub.release(partition, upto, &events);
     }
+}
+
+/// Seconds from `appended` (milliseconds since the epoch) to now; 0 for a clock behind it.
+fn since_epoch_ms(appended: i64) -> f64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    (now - appended).max(0) as f64 / 1000.0
 }
 
 fn pause_or_resume(consumer: &StreamConsumer, topic: &str, partition: i32, h: &mut Held) {
@@ -262,5 +277,21 @@ fn pause_or_resume(consumer: &StreamConsumer, topic: &str, partition: i32, h: &m
     match result {
         Ok(()) => h.paused = full,
         Err(e) => tracing::warn!(error = %e, partition, "push feed: cannot pause or resume"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_since_an_append_is_in_seconds_and_never_negative() {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let waited = since_epoch_ms(now - 1500);
+        assert!((1.5..2.5).contains(&waited), "{waited}");
+        assert_eq!(since_epoch_ms(now + 60_000), 0.0);
     }
 }

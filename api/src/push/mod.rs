@@ -24,7 +24,21 @@ pub struct PushMetrics {
     pub push_streams: IntGauge,
     pub push_events: IntCounter,
     pub push_latency: Histogram,
+    /// From the broker appending a message to this replica's feed reading it.
+    pub feed_lag: Histogram,
+    /// From the broker appending a message to this replica learning it is stored.
+    pub appended_to_stored: Histogram,
     pub push_disconnects: IntCounterVec,
+}
+
+/// Latency buckets of the push path, in seconds: sub-millisecond to seconds.
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+fn latency(name: &str, help: &str) -> Histogram {
+    Histogram::with_opts(HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()))
+        .expect("valid metric")
 }
 
 impl PushMetrics {
@@ -36,16 +50,20 @@ impl PushMetrics {
             "Messages written to push streams (live and caught up)",
         )
         .expect("valid metric");
-        let push_latency = Histogram::with_opts(
-            HistogramOpts::new(
-                "wiber_api_push_stored_to_pushed_seconds",
-                "From this replica learning a message is stored to writing it to a stream",
-            )
-            .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-            ]),
-        )
-        .expect("valid metric");
+        let push_latency = latency(
+            "wiber_api_push_stored_to_pushed_seconds",
+            "From this replica learning a message is stored to writing it to a stream",
+        );
+        // Both measured against the broker's LogAppendTime, so they include any skew between the
+        // broker's clock and this host's.
+        let feed_lag = latency(
+            "wiber_api_push_feed_lag_seconds",
+            "From the broker appending a message to this replica's push feed reading it",
+        );
+        let appended_to_stored = latency(
+            "wiber_api_push_appended_to_stored_seconds",
+            "From the broker appending a message to this replica learning it is stored",
+        );
         let push_disconnects = IntCounterVec::new(
             Opts::new(
                 "wiber_api_push_disconnects_total",
@@ -58,6 +76,8 @@ impl PushMetrics {
             Box::new(push_streams.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(push_events.clone()),
             Box::new(push_latency.clone()),
+            Box::new(feed_lag.clone()),
+            Box::new(appended_to_stored.clone()),
             Box::new(push_disconnects.clone()),
         ] {
             registry.register(c).expect("metric registered once");
@@ -69,6 +89,8 @@ impl PushMetrics {
             push_streams,
             push_events,
             push_latency,
+            feed_lag,
+            appended_to_stored,
             push_disconnects,
         }
     }
