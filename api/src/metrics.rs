@@ -19,6 +19,8 @@ pub struct Metrics {
     requests: IntCounterVec,
     duration: HistogramVec,
     in_flight: IntGauge,
+    /// 1 when the last readiness check reached the store, 0 when it did not.
+    pub store_up: IntGauge,
     pub produce: ProduceMetrics,
 }
 
@@ -63,6 +65,11 @@ impl Metrics {
             "HTTP requests being answered now",
         )
         .expect("valid metric");
+        let store_up = IntGauge::new(
+            "wiber_api_store_up",
+            "1 when the last readiness check reached MongoDB (reads can be served), else 0",
+        )
+        .expect("valid metric");
         let produce_latency = HistogramVec::new(
             HistogramOpts::new(
                 "wiber_api_kafka_produce_duration_seconds",
@@ -90,6 +97,7 @@ impl Metrics {
             Box::new(outcome_unknown.clone()),
             Box::new(duration.clone()),
             Box::new(in_flight.clone()),
+            Box::new(store_up.clone()),
             Box::new(produce_latency.clone()),
             Box::new(produce_errors.clone()),
         ] {
@@ -106,6 +114,7 @@ impl Metrics {
             requests,
             duration,
             in_flight,
+            store_up,
             produce: ProduceMetrics {
                 latency: produce_latency,
                 errors: produce_errors,

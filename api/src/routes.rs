@@ -17,6 +17,7 @@ use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use utoipa::OpenApi;
 use utoipa::openapi::path::HttpMethod;
+use wiber_common::health::Needs;
 use wiber_common::message::{FieldError, Message};
 
 use crate::error::{ApiError, Problem};
@@ -148,11 +149,13 @@ async fn liveness() -> Response {
 
 /// Readiness
 ///
-/// Ready when both Kafka (the topic exists) and MongoDB answer, and not stopping.
+/// Ready when Kafka answers (the topic exists) and not stopping: accepting messages needs nothing
+/// else. MongoDB's state is reported beside it (and as `wiber_api_store_up`); while it is down,
+/// reads answer 503 but the replica stays in its Service for sends.
 #[utoipa::path(get, path = "/health/readiness", tag = "health",
     responses(
-        (status = 200, description = "Ready", example = json!({"status": "ready", "kafka": "connected", "mongodb": "connected"})),
-        (status = 503, description = "A dependency is down, or the process is stopping", example = json!({"status": "not ready", "kafka": "disconnected", "mongodb": "connected"})),
+        (status = 200, description = "Ready to accept messages; `mongodb` says whether reads can be served", example = json!({"status": "ready", "kafka": "connected", "mongodb": "disconnected"})),
+        (status = 503, description = "Kafka is unreachable, or the process is stopping", example = json!({"status": "not ready", "kafka": "disconnected", "mongodb": "connected"})),
     ))]
 async fn readiness<P: MessageProducer, S: MessageStore>(State(state): Shared<P, S>) -> Response {
     if state.stopping.load(std::sync::atomic::Ordering::SeqCst) {
@@ -160,7 +163,8 @@ async fn readiness<P: MessageProducer, S: MessageStore>(State(state): Shared<P, 
         return (axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
     }
     let (kafka, mongo) = tokio::join!(state.producer.ready(), state.store.ready());
-    wiber_common::health::readiness(kafka, mongo)
+    state.metrics.store_up.set(i64::from(mongo));
+    wiber_common::health::readiness(Needs::Kafka, kafka, mongo)
 }
 
 /// Cuts a read off at `limit` with 503. Only reads: a POST past the point of handing its message

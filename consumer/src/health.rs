@@ -6,6 +6,7 @@ use axum::Router;
 use axum::response::Response;
 use rdkafka::consumer::Consumer;
 
+use wiber_common::health::Needs;
 use wiber_common::kafka::READY_TIMEOUT;
 
 use crate::kafka::WiberConsumer;
@@ -36,5 +37,5 @@ async fn kafka_ready(health: &Health) -> bool {
 
 async fn readiness(health: Arc<Health>) -> Response {
     let (kafka, mongo) = tokio::join!(kafka_ready(&health), health.writer.ping());
-    wiber_common::health::readiness(kafka, mongo)
+    wiber_common::health::readiness(Needs::KafkaAndStore, kafka, mongo)
 }

@@ -223,7 +223,7 @@ async fn count_scopes_follow_the_given_users() {
 }
 
 #[tokio::test]
-async fn store_down_answers_503_and_readiness_names_it() {
+async fn a_store_outage_fails_reads_but_leaves_the_api_ready_to_accept_messages() {
     let s = state(
         FakeProducer::default(),
         FakeStore {
@@ -234,12 +234,15 @@ async fn store_down_answers_503_and_readiness_names_it() {
     let (status, headers, _) = call(app(s.clone()), get("/messages/alice/bob")).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(headers[header::RETRY_AFTER], "5");
-    let (status, _, body) = call(app(s), get("/health/readiness")).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let (status, _, body) = call(app(s.clone()), get("/health/readiness")).await;
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(
         body,
-        json!({"status": "not ready", "kafka": "connected", "mongodb": "disconnected"})
+        json!({"status": "ready", "kafka": "connected", "mongodb": "disconnected"})
     );
+    let (_, _, metrics) = call(admin(s), get("/metrics")).await;
+    let metrics = metrics.as_str().unwrap();
+    assert!(metrics.contains("\nwiber_api_store_up 0\n"), "{metrics}");
 
     let s = state(FakeProducer::default(), FakeStore::default());
     let (status, _, body) = call(app(s.clone()), get("/health/readiness")).await;
@@ -247,6 +250,13 @@ async fn store_down_answers_503_and_readiness_names_it() {
     assert_eq!(
         body,
         json!({"status": "ready", "kafka": "connected", "mongodb": "connected"})
+    );
+    let (_, _, metrics) = call(admin(s.clone()), get("/metrics")).await;
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("\nwiber_api_store_up 1\n")
     );
     let (_, _, body) = call(app(s), get("/health/liveness")).await;
     assert_eq!(body, json!({"status": "alive"}));
