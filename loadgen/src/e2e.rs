@@ -87,13 +87,7 @@ pub async fn phase(args: &Args, tokens: &Tokens) -> E2eOutcome {
         let started = Instant::now();
         let deadline = started + args.visible_deadline;
         match api
-            .request_as(
-                authorization,
-                Method::POST,
-                "/messages",
-                Some(body),
-                args.request_timeout,
-            )
+            .post_message(authorization, body, args.request_timeout)
             .await
         {
             Ok((StatusCode::OK, _)) => out.post.push(started.elapsed()),

@@ -133,6 +133,23 @@ impl Conn {
         }
     }
 
+    /// `POST /messages` with a message's JSON body: the request every phase times.
+    pub async fn post_message(
+        &mut self,
+        authorization: Option<&str>,
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<(StatusCode, Bytes), Error> {
+        self.request_as(
+            authorization,
+            Method::POST,
+            "/messages",
+            Some(body),
+            timeout,
+        )
+        .await
+    }
+
     async fn exchange(
         &mut self,
         authorization: Option<&str>,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use hyper::{Method, StatusCode};
+use hyper::StatusCode;
 
 use crate::args::Args;
 use crate::http::{Conn, Target, short};
@@ -96,13 +96,7 @@ async fn worker(plan: Arc<PostPlan>) -> PostOutcome {
         };
         let started = Instant::now();
         let answer = conn
-            .request_as(
-                authorization.as_deref(),
-                Method::POST,
-                "/messages",
-                Some(body),
-                plan.timeout,
-            )
+            .post_message(authorization.as_deref(), body, plan.timeout)
             .await;
         let now = Instant::now();
         out.last_answer = Some(now);

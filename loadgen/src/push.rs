@@ -363,13 +363,7 @@ async fn post_probe(
         .map_err(|e| format!("token: {e}"))?;
     let started = Instant::now();
     let answer = conn
-        .request_as(
-            authorization.as_deref(),
-            Method::POST,
-            "/messages",
-            Some(body),
-            args.request_timeout,
-        )
+        .post_message(authorization.as_deref(), body, args.request_timeout)
         .await;
     let acked = Instant::now();
     match answer {
