@@ -50,7 +50,7 @@ if ((PUSH)); then
   # 10,000 idle streams and the recipients', past the API's default limit of 10,000 per replica.
   export API_PUSH_MAX_STREAMS="${API_PUSH_MAX_STREAMS:-20000}"
   # Every stream is a socket in the API and in wiber-loadgen, both started from this shell.
-  ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
   (($(ulimit -n) >= 10500)) || die "BENCH_PUSH=1 needs 10500 open files per process; ulimit -n is $(ulimit -n)"
 fi
 [[ $ROUNDS =~ ^[1-9][0-9]?$ ]] || die "BENCH_ROUNDS must be 1-99, not '$ROUNDS'"

@@ -9,6 +9,7 @@ use crate::http::{Conn, Error};
 
 pub const STORED_TOTAL: &str = "wiber_consumer_messages_stored_total";
 pub const RSS_BYTES: &str = "process_resident_memory_bytes";
+pub const PUSH_STREAMS: &str = "wiber_api_push_streams";
 /// A scrape is a small read on loopback: one this slow is reported as failed rather than waited for.
 pub const SCRAPE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -45,6 +46,8 @@ pub fn metric(text: &str, name: &str) -> Option<f64> {
 pub struct Scrape {
     pub rss_bytes: Option<f64>,
     pub stored_total: Option<f64>,
+    /// The API's open push streams.
+    pub push_streams: Option<f64>,
 }
 
 pub async fn scrape(conn: &mut Conn, timeout: Duration) -> Result<Scrape, Error> {
@@ -57,6 +60,7 @@ pub async fn scrape(conn: &mut Conn, timeout: Duration) -> Result<Scrape, Error>
     Ok(Scrape {
         rss_bytes: metric(text, RSS_BYTES),
         stored_total: metric(text, STORED_TOTAL),
+        push_streams: metric(text, PUSH_STREAMS),
     })
 }
 

@@ -8,46 +8,29 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use hyper::{Method, StatusCode};
+use hyper::StatusCode;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
 use crate::args::Args;
 use crate::http::{Conn, Error, Target, short};
-use crate::probe::{RSS_BYTES, SCRAPE_TIMEOUT, metric};
+use crate::probe::{SCRAPE_TIMEOUT, Scrape, scrape};
 use crate::sse::{self, EventStream};
 use crate::tokens::Tokens;
 use crate::workload::{message_body, pair};
 
-pub const PUSH_STREAMS: &str = "wiber_api_push_streams";
 /// Idle streams opened at once: enough to open thousands in seconds without a burst of
 /// connections the API's accept queue would have to hold.
 const OPENING_CONCURRENCY: usize = 64;
 
 const RETRY_AFTER_503: Duration = Duration::from_millis(100);
 
-/// What the API's /metrics says about its memory and its open streams.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ApiFigures {
-    pub rss_bytes: Option<f64>,
-    pub streams: Option<f64>,
-}
-
-pub async fn api_figures(metrics: &Target) -> ApiFigures {
-    let mut conn = Conn::new(metrics.clone());
-    match conn
-        .request(Method::GET, &metrics.path, None, SCRAPE_TIMEOUT)
+/// The API's memory and open streams, or nothing known when its /metrics cannot be read: the
+/// report shows what it could not see rather than failing the run.
+pub async fn api_figures(metrics: &Target) -> Scrape {
+    scrape(&mut Conn::new(metrics.clone()), SCRAPE_TIMEOUT)
         .await
-    {
-        Ok((status, body)) if status.is_success() => {
-            let text = String::from_utf8_lossy(&body);
-            ApiFigures {
-                rss_bytes: metric(&text, RSS_BYTES),
-                streams: metric(&text, PUSH_STREAMS),
-            }
-        }
-        _ => ApiFigures::default(),
-    }
+        .unwrap_or_default()
 }
 
 /// The idle streams' opening: how many, how long, and the API before and after.
@@ -56,8 +39,8 @@ pub struct Opening {
     pub wanted: usize,
     pub opened: usize,
     pub took: Duration,
-    pub before: ApiFigures,
-    pub after: ApiFigures,
+    pub before: Scrape,
+    pub after: Scrape,
     pub failures: Vec<String>,
 }
 

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use crate::args::Args;
 use crate::e2e::E2eOutcome;
 use crate::post::PostOutcome;
-use crate::push::{ApiFigures, Latencies, Streams};
+use crate::probe::Scrape;
+use crate::push::{Latencies, Streams};
 use crate::sampler::{Samples, Snapshot};
 use crate::stats::{Summary, mib, ms};
 
@@ -293,7 +294,7 @@ pub fn streams_opened(streams: &Streams, problems: &mut Vec<String>) {
     row(
         "API's wiber_api_push_streams",
         o.after
-            .streams
+            .push_streams
             .map_or("?".to_owned(), |n| format!("{n:.0}")),
     );
     for f in o.failures.iter().take(FAILURE_SAMPLES) {
@@ -340,7 +341,7 @@ pub fn pushed(args: &Args, when: &str, pushed: &Latencies, problems: &mut Vec<St
     }
 }
 
-pub fn streams_held(streams: &Streams, end: &ApiFigures, problems: &mut Vec<String>) {
+pub fn streams_held(streams: &Streams, end: &Scrape, problems: &mut Vec<String>) {
     use std::sync::atomic::Ordering::Relaxed;
     let ended = streams.ended.load(Relaxed);
     let unexpected = streams.unexpected.load(Relaxed);
@@ -351,7 +352,8 @@ pub fn streams_held(streams: &Streams, end: &ApiFigures, problems: &mut Vec<Stri
     row("API RSS", mib_or_unknown(end.rss_bytes));
     row(
         "API's wiber_api_push_streams",
-        end.streams.map_or("?".to_owned(), |n| format!("{n:.0}")),
+        end.push_streams
+            .map_or("?".to_owned(), |n| format!("{n:.0}")),
     );
     if ended > 0 {
         problems.push(format!("{ended} push streams ended during the run"));
