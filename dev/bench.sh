@@ -6,6 +6,11 @@
 #
 #   dev/bench.sh [wiber-loadgen options]    e.g. dev/bench.sh --messages 10000 (see its --help)
 #
+# First, the limits on this machine: the broker's, Kafka's ProducerPerformance (BENCH_LIMIT_RECORDS,
+# 500000, acks=all, idempotent, 200-byte records), and the store's raw insert rate
+# (BENCH_RAW_DOCUMENTS, 30000, wiber-readbench raw-insert in the consumer's batches); the report
+# gives Wiber's throughput, the broker's CPU per message and the consumer's store rate as ratios.
+#
 # Bench ports: Kafka 39092 (controller 40092), MongoDB protocol 37017 (on PostgreSQL 35432), API
 # 38000 (admin 38002), consumer 38001. Every run starts from empty Kafka and store data, so figures do not drift as earlier runs'
 # messages pile up. The binaries' own variables pass through, e.g. CONSUMER_BATCH_SIZE=2000.
@@ -63,6 +68,9 @@ FERRETDB_RUN="$WIBER_CACHE/run/ferretdb-$FERRETDB_PORT"
 WIBER_RUN="$WIBER_CACHE/run/wiber-$API_PORT"
 REPORTS="$WIBER_CACHE/run/bench-$API_PORT"
 BIN="${CARGO_TARGET_DIR:-$WIBER_ROOT/target}/release/wiber-loadgen"
+READBENCH="${CARGO_TARGET_DIR:-$WIBER_ROOT/target}/release/wiber-readbench"
+RAW_DOCUMENTS="${BENCH_RAW_DOCUMENTS:-30000}"
+[[ $RAW_DOCUMENTS =~ ^[1-9][0-9]{2,7}$ ]] || die "BENCH_RAW_DOCUMENTS must be 100-99999999, not '$RAW_DOCUMENTS'"
 
 # The data is wiped below, so nothing may be running on the bench ports, ours or anyone's.
 ports=()
@@ -77,7 +85,7 @@ done
 log "building wiber-api, wiber-consumer and wiber-loadgen (release)"
 ensure_build_deps
 cargo build --locked --release -p wiber-api -p wiber-consumer
-cargo build --locked --release -p wiber-loadgen
+cargo build --locked --release -p wiber-loadgen -p wiber-readbench
 
 cleanup() {
   local rc=$?
@@ -99,6 +107,34 @@ KAFKA_BOOTSTRAP_SERVERS=$("$WIBER_DEV_DIR/kafka.sh" bootstrap)
 MONGO_URI=$("$WIBER_DEV_DIR/ferretdb.sh" uri)
 export KAFKA_BOOTSTRAP_SERVERS MONGO_URI
 
+# The broker's own limit, on the same broker in the same run (so the machine's drift falls on both):
+# Kafka's ProducerPerformance with the API producer's guarantees (acks=all, idempotence) and records
+# the size of a Wiber message, on a topic of its own shaped like the messages topic. Prints
+# RATE:CPU_MS (records per second, the brokers' CPU milliseconds per record) for wiber-loadgen
+# --limit; its own report line goes to stderr.
+LIMIT_RECORDS="${BENCH_LIMIT_RECORDS:-500000}"
+[[ $LIMIT_RECORDS =~ ^[1-9][0-9]{3,8}$ ]] || die "BENCH_LIMIT_RECORDS must be 1000-999999999, not '$LIMIT_RECORDS'"
+brokers_cpu_seconds() {
+  local i stats=()
+  for ((i = 1; i <= KAFKA_NODES; i++)); do stats+=("/proc/$(cat "$KAFKA_RUN/node-$i/pid")/stat"); done
+  # utime + stime (fields 14 and 15; a JVM's command name has no spaces), in clock ticks.
+  awk -v hz="$(getconf CLK_TCK)" '{ticks += $14 + $15} END {printf "%.3f\n", ticks / hz}' "${stats[@]}"
+}
+measure_limit() {
+  "$WIBER_DEV_DIR/kafka.sh" topics --create --if-not-exists --topic bench.limit \
+    --partitions "${KAFKA_PARTITIONS:-3}" --config message.timestamp.type=LogAppendTime >/dev/null 2>&1
+  local before after line
+  before=$(brokers_cpu_seconds)
+  line=$("$WIBER_DEV_DIR/kafka.sh" producer-perf --topic bench.limit --num-records "$LIMIT_RECORDS" \
+    --record-size 200 --throughput -1 --producer-props bootstrap.servers="$KAFKA_BOOTSTRAP_SERVERS" \
+    acks=all enable.idempotence=true 2>&1 | grep 'records sent' | tail -n 1)
+  after=$(brokers_cpu_seconds)
+  [[ $line =~ records\ sent,\ ([0-9.]+)\ records/sec ]] || die "ProducerPerformance printed no result"
+  echo "ProducerPerformance: $line" >&2
+  awk -v rate="${BASH_REMATCH[1]}" -v cpu="$(awk -v a="$after" -v b="$before" 'BEGIN {print a - b}')" \
+    -v n="$LIMIT_RECORDS" 'BEGIN {printf "%s:%.5f\n", rate, cpu * 1000 / n}'
+}
+
 # CPU time (all four) and the memory of Kafka and FerretDB, which have no /metrics, come from /proc.
 # PostgreSQL works in one process per connection, which a pid cannot follow: its CPU is not shown.
 watched() {
@@ -118,7 +154,9 @@ measure() {
   local watch
   read -ra watch <<<"$(watched | tr '\n' ' ')"
   "$BIN" --api "http://127.0.0.1:$API_PORT" --api-metrics "http://127.0.0.1:$API_ADMIN_PORT/metrics" \
-    --consumer-metrics "http://127.0.0.1:$CONSUMER_PORT/metrics" "${signing[@]}" "${watch[@]}" "$@"
+    --consumer-metrics "http://127.0.0.1:$CONSUMER_PORT/metrics" --limit "$LIMIT" \
+    --store-limit "$STORE_LIMIT" "${signing[@]}" \
+    "${watch[@]}" "$@"
 }
 
 mkdir -p "$REPORTS"
@@ -133,6 +171,19 @@ report="$REPORTS/$(date +%Y%m%d-%H%M%S).txt"
   echo "settings: $(env | grep -E '^(API|AUTH|CONSUMER|KAFKA|MONGO|RUST_LOG)[A-Z_]*=' | grep -vE '^(KAFKA_BOOTSTRAP_SERVERS|MONGO_URI|API_(HOST|PORT|ADMIN_PORT)|AUTH_MODE)=' | sort | tr '\n' ' ')"
   echo
 } | tee "$report"
+log "measuring the broker's limit (ProducerPerformance, $LIMIT_RECORDS records)"
+LIMIT=$(measure_limit 2>"$report.limit")
+{
+  cat "$report.limit"
+  echo "limit for wiber-loadgen: $LIMIT (records/s : broker CPU ms per record)"
+  # The store's own limit: the consumer's batches, written one at a time as it writes them, into a
+  # scratch collection with the same indexes, in the same store.
+  "$READBENCH" raw-insert --mongo-uri "$MONGO_URI" --documents "$RAW_DOCUMENTS" \
+    --batch "${CONSUMER_BATCH_SIZE:-500}" | tee "$report.raw"
+} | tee -a "$report"
+STORE_LIMIT=$(sed -nE 's/.*: ([0-9.]+) documents\/s$/\1/p' "$report.raw")
+[[ -n $STORE_LIMIT ]] || die "wiber-readbench raw-insert printed no rate"
+rm -f "$report.limit" "$report.raw"
 log "running wiber-loadgen; the report is also saved to $report"
 
 # From a push round's report: POST throughput and p99, push latency (answered to received) under

@@ -68,6 +68,10 @@ WIBER_KAFKA_SCRAM_PASSWORD="${KAFKA_SCRAM_PASSWORD:-wiber-secret}"
 export WIBER_KAFKA_SASL_SSL_BOOTSTRAP WIBER_KAFKA_SSL_BOOTSTRAP WIBER_KAFKA_TLS_DIR \
   WIBER_KAFKA_SCRAM_USER WIBER_KAFKA_SCRAM_PASSWORD
 
+# The API's conformance test runs schemathesis (PyPI) against the real API's /openapi.json.
+WIBER_SCHEMATHESIS_BIN=$("$WIBER_DEV_DIR/schemathesis.sh" bin)
+export WIBER_SCHEMATHESIS_BIN
+
 cargo build --workspace --bins --locked
 
 log "running the test suite (Kafka $KAFKA_BOOTSTRAP_SERVERS, MongoDB protocol $MONGO_URI)"

@@ -8,6 +8,9 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::{Map, Value};
+use utoipa::IntoParams;
 use wiber_common::message::FieldError;
 
 use crate::error::ApiError;
@@ -15,7 +18,7 @@ use crate::error::ApiError;
 /// Large enough for 5000 characters that each need a 12-byte `\uXXXX\uXXXX` escape.
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
-const IDEMPOTENCY_KEY_MAX: usize = 255;
+pub const IDEMPOTENCY_KEY_MAX: usize = 255;
 
 /// Broken rules gathered across fields, so one answer names them all.
 #[derive(Debug, Default)]
@@ -39,6 +42,41 @@ impl Fields {
             }
         }
         Err(ApiError::Validation(self.0))
+    }
+}
+
+/// A JSON object whose keys are told apart: a key given twice is named, where a plain map would
+/// keep the last value without a word.
+pub struct JsonObject {
+    pub object: Map<String, Value>,
+    /// Keys given more than once, each named once.
+    pub repeated: Vec<String>,
+}
+
+impl<'de> Deserialize<'de> for JsonObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> Visitor<'de> for Keys {
+            type Value = JsonObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<JsonObject, A::Error> {
+                let mut object = Map::new();
+                let mut repeated = Vec::new();
+                while let Some((key, value)) = entries.next_entry::<String, Value>()? {
+                    if object.contains_key(&key) {
+                        if !repeated.contains(&key) {
+                            repeated.push(key);
+                        }
+                    } else {
+                        object.insert(key, value);
+                    }
+                }
+                Ok(JsonObject { object, repeated })
+            }
+        }
+        deserializer.deserialize_map(Keys)
     }
 }
 
@@ -146,6 +184,16 @@ impl QueryParams {
 
 /// The optional `Idempotency-Key` header: 1 to 255 visible ASCII characters.
 pub struct IdempotencyKey(pub Option<String>);
+
+/// `IdempotencyKey` for the document.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct IdempotencyHeader {
+    /// Makes retries safe: the same key and body from the same sender get the same message.
+    #[param(rename = "Idempotency-Key", required = false, schema_with = crate::openapi::idempotency_key)]
+    idempotency_key: Option<String>,
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
     type Rejection = ApiError;

@@ -16,7 +16,7 @@ use wiber_common::tls::ServerTls;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    wiber_common::process::main(Config::from_env, run).await
+    wiber_common::process::main("wiber-api", Config::from_env, run).await
 }
 
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {

@@ -9,8 +9,10 @@ use rdkafka::Message;
 use rdkafka::bindings::rd_kafka_msg_status_t;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::BorrowedMessage;
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use tokio::sync::oneshot;
+use tracing::Instrument;
 use wiber_common::kafka::{KafkaConnection, READY_TIMEOUT};
 use wiber_common::message::MessageRecord;
 
@@ -157,9 +159,16 @@ impl KafkaProducer {
 
     async fn deliver(&self, key: &str, payload: &[u8]) -> Report {
         let (tx, rx) = oneshot::channel();
-        let record = BaseRecord::with_opaque_to(&self.topic, Box::new(tx))
+        let mut record = BaseRecord::with_opaque_to(&self.topic, Box::new(tx))
             .key(key)
             .payload(payload);
+        // The consumer continues this trace from the record (`telemetry`); nothing when off.
+        if let Some(traceparent) = wiber_common::telemetry::current_traceparent() {
+            record = record.headers(OwnedHeaders::new().insert(Header {
+                key: wiber_common::telemetry::TRACEPARENT,
+                value: Some(traceparent.as_str()),
+            }));
+        }
         // Enqueueing never waits: with librdkafka's local queue full the client hears 503 at once
         // instead of piling up waiting requests.
         if let Err((e, _)) = self.producer.send(record) {
@@ -191,7 +200,11 @@ impl MessageProducer for KafkaProducer {
     async fn send(&self, key: &str, record: &MessageRecord) -> Result<Produced, ProduceError> {
         let payload = serde_json::to_vec(record)?;
         let started = Instant::now();
-        let result = self.deliver(key, &payload).await;
+        let span = match wiber_common::telemetry::tracing_enabled() {
+            true => tracing::info_span!("kafka.produce", messaging.destination = %self.topic),
+            false => tracing::Span::none(),
+        };
+        let result = self.deliver(key, &payload).instrument(span).await;
         let outcome = if result.is_ok() { "ok" } else { "error" };
         self.metrics
             .latency

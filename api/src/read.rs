@@ -40,7 +40,7 @@ fn to_messages(stored: &[StoredMessage]) -> Vec<Message> {
 #[utoipa::path(
     get, path = "/messages/{user1}/{user2}", tag = "messages",
     security(("bearer" = [])),
-    params(("user1" = String, Path), ("user2" = String, Path), crate::requests::ConversationQuery),
+    params(crate::requests::ConversationPath, crate::requests::ConversationQuery),
     responses(
         (status = 200, description = "The page", body = Vec<Message>,
          headers(("X-Next-Cursor" = String, description = "Present when the page is full"))),
@@ -88,7 +88,7 @@ pub async fn conversation<P: MessageProducer, S: MessageStore>(
 #[utoipa::path(
     get, path = "/messages/user/{username}", tag = "messages",
     security(("bearer" = [])),
-    params(("username" = String, Path), crate::requests::UserQuery),
+    params(crate::requests::UserPath, crate::requests::UserQuery),
     responses(
         (status = 200, description = "Newest first", body = Vec<Message>),
         (status = 400, description = "Invalid user or limit", body = Problem, content_type = "application/problem+json"),
@@ -120,15 +120,15 @@ pub struct MessageCount {
 
 /// Count messages
 ///
-/// All messages (with the admin scope); with `user1`, that user's (only the user); with both,
-/// their conversation's (only they).
+/// All messages (with the admin scope); with `user1` (or `user2`) alone, that user's (only the
+/// user); with both, their conversation's (only they).
 #[utoipa::path(
     get, path = "/messages/count", tag = "messages",
     security(("bearer" = [])),
     params(CountQuery),
     responses(
         (status = 200, description = "The count", body = MessageCount),
-        (status = 400, description = "Invalid user, or user2 without user1", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid user", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid bearer token (see WWW-Authenticate)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not the caller's own messages or conversation, or all messages without the admin scope", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Store unavailable", body = Problem, content_type = "application/problem+json"),

@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use wiber_common::message::{conversation_id, openapi, validate_content, validate_user};
 
 use crate::error::ApiError;
-use crate::extract::{Fields, FromJsonBody, QueryParams, path_error};
+use crate::extract::{Fields, FromJsonBody, JsonObject, QueryParams, path_error};
 use crate::store::{ConversationPage, CountScope, Cursor};
 use wiber_common::stored::Position;
 
@@ -28,12 +28,15 @@ pub struct NewMessage {
 
 impl FromJsonBody for NewMessage {
     fn from_json(body: &[u8]) -> Result<Self, ApiError> {
-        let value: Value = serde_json::from_slice(body)
+        let JsonObject {
+            mut object,
+            repeated,
+        } = serde_json::from_slice(body)
             .map_err(|e| ApiError::field("body", format!("must be a JSON object ({e})")))?;
-        let Value::Object(mut object) = value else {
-            return Err(ApiError::field("body", "must be a JSON object"));
-        };
         let mut fields = Fields::default();
+        for key in repeated {
+            fields.push(&key, "is given more than once");
+        }
         let mut take = |object: &mut Map<String, Value>, field: &str| match object.remove(field) {
             Some(Value::String(s)) => Some(s),
             Some(_) => {
@@ -76,18 +79,29 @@ impl FromJsonBody for NewMessage {
     }
 }
 
-/// `GET /messages/{user1}/{user2}`: the two users and which page.
+/// `GET /messages/{user1}/{user2}`: the two users, for the document.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct ConversationPath {
+    #[param(schema_with = openapi::user)]
+    user1: String,
+    #[param(schema_with = openapi::user)]
+    user2: String,
+}
+
+/// `GET /messages/{user1}/{user2}`: which page.
 #[derive(Debug, Clone, PartialEq, Eq, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ConversationQuery {
     /// 1 to 500 (default 50)
-    #[param(minimum = 1, maximum = 500, default = 50)]
+    #[param(required = false, minimum = 1, maximum = 500, default = 50)]
     pub limit: i64,
     /// Messages to skip (default 0); prefer `after` for deep pages.
-    #[param(minimum = 0, maximum = 1_000_000, default = 0)]
+    #[param(required = false, minimum = 0, maximum = 1_000_000, default = 0)]
     pub skip: i64,
     /// The `X-Next-Cursor` of the previous page: continue just after its last message.
-    #[param(value_type = Option<String>)]
+    #[param(required = false, schema_with = crate::openapi::cursor)]
     pub after: Option<Cursor>,
 }
 
@@ -145,12 +159,21 @@ impl<S: Send + Sync> FromRequestParts<S> for ConversationRequest {
     }
 }
 
-/// `GET /messages/user/{username}`.
+/// `GET /messages/user/{username}`: whose, for the document.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct UserPath {
+    #[param(schema_with = openapi::user)]
+    username: String,
+}
+
+/// `GET /messages/user/{username}`: how many.
 #[derive(Debug, Clone, PartialEq, Eq, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UserQuery {
     /// 1 to 500 (default 100)
-    #[param(minimum = 1, maximum = 500, default = 100)]
+    #[param(required = false, minimum = 1, maximum = 500, default = 100)]
     pub limit: i64,
 }
 
@@ -183,8 +206,10 @@ impl<S: Send + Sync> FromRequestParts<S> for UserRequest {
 #[into_params(parameter_in = Query)]
 pub struct CountQuery {
     /// Count this user's messages (sent or received)...
+    #[param(required = false, schema_with = openapi::user)]
     pub user1: Option<String>,
-    /// ...or, with user1, only their conversation with this user.
+    /// ...or, with user1, only their conversation with this user (alone, as user1 alone).
+    #[param(required = false, schema_with = openapi::user)]
     pub user2: Option<String>,
 }
 
@@ -203,19 +228,18 @@ impl<S: Send + Sync> FromRequestParts<S> for CountQuery {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let q = QueryParams::from_parts(parts, &["user1", "user2"])?;
-        let user1 = q.get("user1").map(str::to_owned);
-        let user2 = q.get("user2").map(str::to_owned);
         let mut fields = Fields::default();
-        match (&user1, &user2) {
-            (None, Some(_)) => fields.push("user2", "needs user1"),
-            _ => {
-                for (field, user) in [("user1", &user1), ("user2", &user2)] {
-                    if let Some(user) = user {
-                        fields.check(validate_user(field, user));
-                    }
-                }
-            }
-        }
+        let [user1, user2] = ["user1", "user2"].map(|field| {
+            let user = q.get(field)?;
+            fields
+                .check(validate_user(field, user))
+                .map(|()| user.to_owned())
+        });
+        // One user, under either name, is that user's messages.
+        let (user1, user2) = match (user1, user2) {
+            (None, Some(only)) => (Some(only), None),
+            pair => pair,
+        };
         fields.or_invalid(|| Some(Self { user1, user2 }))
     }
 }
@@ -225,14 +249,27 @@ impl<S: Send + Sync> FromRequestParts<S> for CountQuery {
 #[into_params(parameter_in = Query)]
 pub struct StreamQuery {
     /// Only the conversation with this user.
+    #[param(required = false, schema_with = openapi::user)]
     pub with: Option<String>,
     /// Resume after this event id (SSE's `Last-Event-ID` header takes precedence).
+    #[param(required = false, schema_with = crate::openapi::position)]
     pub after: Option<String>,
     /// With AUTH_MODE=none, whose messages (required); otherwise, if given, the token's user.
+    #[param(required = false, schema_with = openapi::user)]
     pub user: Option<String>,
     /// The bearer token, for clients that cannot set `Authorization` (a browser's EventSource
     /// and WebSocket).
     pub access_token: Option<String>,
+}
+
+/// `GET /messages/stream`'s header, for the document.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct ResumeHeader {
+    /// The id of the last event received: resume after it.
+    #[param(rename = "Last-Event-ID", required = false, schema_with = crate::openapi::position)]
+    last_event_id: Option<String>,
 }
 
 /// A stream's parsed request: `after` decoded.
@@ -261,17 +298,20 @@ impl<S: Send + Sync> FromRequestParts<S> for StreamRequest {
         let last_event_id = parts
             .headers
             .get("last-event-id")
-            .map(|v| ("Last-Event-ID", v.to_str().unwrap_or("\u{0}")));
-        let after = match last_event_id.or(q.get("after").map(|a| ("after", a))) {
-            None => Some(None),
-            Some((field, raw)) => match Position::decode(raw) {
-                Some(p) => Some(Some(p)),
-                None => {
-                    fields.push(field, "must be the id of an event of this stream");
-                    None
+            .map(|v| v.to_str().unwrap_or("\u{0}"));
+        // Each is checked; the header, which EventSource sets on reconnecting, wins.
+        let [header, query] =
+            [("Last-Event-ID", last_event_id), ("after", q.get("after"))].map(|(field, raw)| {
+                match raw.map(Position::decode) {
+                    None => Some(None),
+                    Some(Some(p)) => Some(Some(p)),
+                    Some(None) => {
+                        fields.push(field, "must be the id of an event of this stream");
+                        None
+                    }
                 }
-            },
-        };
+            });
+        let after = header.zip(query).map(|(h, q)| h.or(q));
         fields.or_invalid(|| {
             Some(Self {
                 with,

@@ -1,6 +1,6 @@
 //! The router: every route is registered once, from its handler's `#[utoipa::path]`, so the
-//! routes served and the OpenAPI document cannot disagree. Health and the document itself live
-//! here too, and the admin port's router (health and `/metrics`, for the kubelet and Prometheus).
+//! routes served and the OpenAPI document (`openapi`) cannot disagree. Health lives here too,
+//! and the admin port's router (health and `/metrics`, for the kubelet and Prometheus).
 
 use std::sync::Arc;
 
@@ -17,16 +17,15 @@ use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use utoipa::OpenApi;
 use utoipa::openapi::path::HttpMethod;
-use wiber_common::health::Needs;
-use wiber_common::message::{FieldError, Message};
+use wiber_common::health::{Liveness, Needs, Readiness};
 
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::extract::{BODY_LIMIT_BYTES, BodyTimeout};
 use crate::metrics::{Metrics, track};
+use crate::openapi::ApiDoc;
 use crate::producer::MessageProducer;
 use crate::push;
-use crate::read::{self, MessageCount};
-use crate::requests::NewMessage;
+use crate::read;
 use crate::send;
 use crate::store::MessageStore;
 
@@ -112,7 +111,11 @@ pub fn app<P: MessageProducer, S: MessageStore>(state: Arc<AppState<P, S>>) -> R
     }
     .route::<push::sse::__path_stream, _, _>(push::sse::stream::<P, S>)
     .route::<push::ws::__path_socket, _, _>(push::ws::socket::<P, S>);
-    let doc = Arc::new(doc);
+    let doc = Arc::new(crate::openapi::finish(
+        &doc,
+        &<push::sse::__path_stream as utoipa::Path>::path(),
+        push::sse::event_schema(),
+    ));
     let shed = ServiceBuilder::new()
         .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
             ApiError::Overloaded.into_response()
@@ -142,7 +145,7 @@ pub fn app<P: MessageProducer, S: MessageStore>(state: Arc<AppState<P, S>>) -> R
 
 /// Liveness
 #[utoipa::path(get, path = "/health/liveness", tag = "health",
-    responses((status = 200, description = "The process serves requests", example = json!({"status": "alive"}))))]
+    responses((status = 200, description = "The process serves requests", body = Liveness, example = json!({"status": "alive"}))))]
 async fn liveness() -> Response {
     wiber_common::health::alive()
 }
@@ -154,13 +157,12 @@ async fn liveness() -> Response {
 /// reads answer 503 but the replica stays in its Service for sends.
 #[utoipa::path(get, path = "/health/readiness", tag = "health",
     responses(
-        (status = 200, description = "Ready to accept messages; `mongodb` says whether reads can be served", example = json!({"status": "ready", "kafka": "connected", "mongodb": "disconnected"})),
-        (status = 503, description = "Kafka is unreachable, or the process is stopping", example = json!({"status": "not ready", "kafka": "disconnected", "mongodb": "connected"})),
+        (status = 200, description = "Ready to accept messages; `mongodb` says whether reads can be served", body = Readiness, example = json!({"status": "ready", "kafka": "connected", "mongodb": "disconnected"})),
+        (status = 503, description = "Kafka is unreachable, or the process is stopping", body = Readiness, example = json!({"status": "not ready", "kafka": "disconnected", "mongodb": "connected"})),
     ))]
 async fn readiness<P: MessageProducer, S: MessageStore>(State(state): Shared<P, S>) -> Response {
     if state.stopping.load(std::sync::atomic::Ordering::SeqCst) {
-        let body = serde_json::json!({ "status": "stopping" });
-        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+        return wiber_common::health::stopping();
     }
     let (kafka, mongo) = tokio::join!(state.producer.ready(), state.store.ready());
     state.metrics.store_up.set(i64::from(mongo));
@@ -192,33 +194,4 @@ pub fn admin<P: MessageProducer, S: MessageStore>(state: Arc<AppState<P, S>>) ->
         let state = state.clone();
         async move { readiness(State(state)).await }
     })
-}
-
-/// The document's frame; `documented` adds every path.
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "Wiber API",
-        description = "Durable, ordered chat messages over Kafka and MongoDB."
-    ),
-    components(schemas(Message, NewMessage, MessageCount, Problem, FieldError)),
-    modifiers(&BearerScheme)
-)]
-pub struct ApiDoc;
-
-/// The `bearer` security scheme the message routes name (AUTH_MODE=jwt).
-struct BearerScheme;
-
-impl utoipa::Modify for BearerScheme {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let scheme = HttpBuilder::new()
-            .scheme(HttpAuthScheme::Bearer)
-            .bearer_format("JWT")
-            .build();
-        openapi
-            .components
-            .get_or_insert_with(Default::default)
-            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
-    }
 }

@@ -24,11 +24,13 @@ use crate::store::MessageStore;
 /// and body from the same sender get the same `messageId`, and the message is stored once;
 /// another body under a key already used gets 422. A 503 whose `type` ends in
 /// `#outcome-unknown` means the message may have been written: retry with the same key.
+/// The body is a JSON object of exactly these fields, each at most once: an unknown field or one
+/// given twice is refused (400) by name.
 #[utoipa::path(
     post, path = "/messages", tag = "messages",
     security(("bearer" = [])),
     request_body(content = NewMessage, content_type = "application/json"),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1-255 visible ASCII characters")),
+    params(crate::extract::IdempotencyHeader),
     responses(
         (status = 200, description = "Acknowledged by Kafka", body = Message),
         (status = 400, description = "Invalid body or header", body = Problem, content_type = "application/problem+json"),

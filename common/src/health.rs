@@ -7,10 +7,71 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use prometheus::Registry;
+use serde::Serialize;
+#[cfg(feature = "openapi")]
+use utoipa::ToSchema;
+
+/// The answer of `/health/liveness`.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Liveness {
+    pub status: Alive,
+}
+
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Alive {
+    Alive,
+}
+
+/// The answer of `/health/readiness`: the verdict and, but while stopping, each dependency's state.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Readiness {
+    pub status: Verdict,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kafka: Option<Link>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mongodb: Option<Link>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub enum Verdict {
+    #[serde(rename = "ready")]
+    Ready,
+    #[serde(rename = "not ready")]
+    NotReady,
+    /// After SIGTERM, while the process drains.
+    #[serde(rename = "stopping")]
+    Stopping,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Link {
+    Connected,
+    Disconnected,
+}
 
 /// `{"status":"alive"}`: the process serves requests.
 pub fn alive() -> Response {
-    Json(serde_json::json!({ "status": "alive" })).into_response()
+    Json(Liveness {
+        status: Alive::Alive,
+    })
+    .into_response()
+}
+
+/// 503 `{"status":"stopping"}`: the process drains after SIGTERM.
+pub fn stopping() -> Response {
+    let body = Readiness {
+        status: Verdict::Stopping,
+        kafka: None,
+        mongodb: None,
+    };
+    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
 }
 
 /// `/health/liveness`, `/health/readiness` (answered by `ready`) and `/metrics`, for a process's
@@ -45,15 +106,24 @@ pub enum Needs {
 /// 200 `{"status":"ready","kafka":"connected","mongodb":"connected"}` when what the process needs
 /// is up, or 503 `"not ready"`; both name the state of each dependency.
 pub fn readiness(needs: Needs, kafka: bool, mongodb: bool) -> Response {
-    let word = |up: bool| if up { "connected" } else { "disconnected" };
-    let ready = kafka && (mongodb || needs == Needs::Kafka);
-    let (status, text) = if ready {
-        (StatusCode::OK, "ready")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+    let link = |up: bool| {
+        Some(if up {
+            Link::Connected
+        } else {
+            Link::Disconnected
+        })
     };
-    let body =
-        serde_json::json!({ "status": text, "kafka": word(kafka), "mongodb": word(mongodb) });
+    let ready = kafka && (mongodb || needs == Needs::Kafka);
+    let (status, verdict) = if ready {
+        (StatusCode::OK, Verdict::Ready)
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Verdict::NotReady)
+    };
+    let body = Readiness {
+        status: verdict,
+        kafka: link(kafka),
+        mongodb: link(mongodb),
+    };
     (status, Json(body)).into_response()
 }
 

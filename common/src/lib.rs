@@ -4,6 +4,7 @@
 //! `openapi`, so the operator builds neither.
 
 pub mod config;
+pub mod digits;
 pub mod health;
 pub mod kafka;
 pub mod message;

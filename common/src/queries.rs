@@ -11,6 +11,7 @@ use mongodb::IndexModel;
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::IndexOptions;
 
+use crate::digits::integer;
 use crate::message::StoredMessage;
 
 /// An index the consumer creates (by name, so an existing one is left alone).
@@ -83,6 +84,10 @@ pub struct Cursor {
     pub offset: i64,
 }
 
+/// What `Cursor::decode` accepts, as a regular expression for the API's document: digit counts
+/// that always fit the fields' integer types.
+pub const CURSOR_PATTERN: &str = r"^-?[0-9]{1,18}\.-?[0-9]{1,9}\.-?[0-9]{1,18}$";
+
 impl Cursor {
     pub fn after(m: &StoredMessage) -> Self {
         Self {
@@ -99,9 +104,9 @@ impl Cursor {
     pub fn decode(s: &str) -> Option<Self> {
         let mut parts = s.split('.');
         let cursor = Self {
-            timestamp: parts.next()?.parse().ok()?,
-            partition: parts.next()?.parse().ok()?,
-            offset: parts.next()?.parse().ok()?,
+            timestamp: integer(parts.next()?, true, 18)?,
+            partition: integer(parts.next()?, true, 9)?,
+            offset: integer(parts.next()?, true, 18)?,
         };
         parts.next().is_none().then_some(cursor)
     }
@@ -308,6 +313,15 @@ mod tests {
         for bad in ["", "1.2", "1.2.3.4", "a.b.c", "1..3"] {
             assert_eq!(Cursor::decode(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_documented_cursor_pattern_accepts_exactly_what_decodes() {
+        crate::digits::assert_pattern_matches_decoder(
+            CURSOR_PATTERN,
+            &[".", ".", ".", "+", ","],
+            |s| Cursor::decode(s).is_some(),
+        );
     }
 
     #[test]

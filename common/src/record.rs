@@ -3,6 +3,7 @@
 
 use crate::message::{MessageRecord, StoredMessage};
 use rdkafka::Message;
+use rdkafka::message::Headers;
 
 /// What the pipeline needs of a Kafka record, detached from the consumer's buffers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,10 +14,18 @@ pub struct Record {
     pub key: Option<Vec<u8>>,
     pub payload: Option<Vec<u8>>,
     pub timestamp: Option<i64>,
+    /// The trace this message belongs to (`telemetry`), when its producer was tracing.
+    pub traceparent: Option<String>,
 }
 
 impl Record {
     pub fn from_message<M: Message>(m: &M) -> Self {
+        let traceparent = m.headers().and_then(|headers| {
+            let header = headers
+                .iter()
+                .find(|h| h.key == crate::telemetry::TRACEPARENT)?;
+            Some(String::from_utf8_lossy(header.value?).into_owned())
+        });
         Self {
             topic: m.topic().to_owned(),
             partition: m.partition(),
@@ -24,9 +33,13 @@ impl Record {
             key: m.key().map(<[u8]>::to_vec),
             payload: m.payload().map(<[u8]>::to_vec),
             timestamp: m.timestamp().to_millis(),
+            traceparent,
         }
     }
 }
+
+/// Every `category` `decode` gives a poison record.
+pub const POISON_CATEGORIES: &[&str] = &["empty", "malformed", "invalid", "no_timestamp"];
 
 /// Why a record cannot be stored. `category` is a fixed metric label; `detail` goes to the
 /// dead-letter record and the log.
@@ -66,6 +79,90 @@ pub fn decode(record: &Record) -> Result<StoredMessage, Poison> {
 }
 
 #[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::message::{USER_MAX_CHARS, USER_PATTERN, conversation_id};
+
+    fn record(payload: Option<Vec<u8>>, timestamp: Option<i64>) -> Record {
+        Record {
+            topic: "wiber.messages".into(),
+            partition: 2,
+            offset: 7,
+            key: None,
+            payload,
+            timestamp,
+            traceparent: None,
+        }
+    }
+
+    /// Names as `validate_user` takes them: its pattern, at its length.
+    fn user() -> impl Strategy<Value = String> {
+        let class = USER_PATTERN.trim_start_matches('^').trim_end_matches("+$");
+        proptest::string::string_regex(&format!("{class}{{1,{USER_MAX_CHARS}}}")).unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Whatever another producer writes, decoding ends in a message or a named category.
+        #[test]
+        fn any_value_decodes_or_is_poison_of_a_known_category(
+            payload in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..300)),
+            timestamp in proptest::option::of(any::<i64>()),
+        ) {
+            if let Err(poison) = decode(&record(payload, timestamp)) {
+                prop_assert!(POISON_CATEGORIES.contains(&poison.category), "{}", poison.category);
+                prop_assert!(!poison.detail.is_empty());
+            }
+        }
+
+        /// A valid message survives the trip through its record exactly, whatever its content.
+        #[test]
+        fn every_valid_message_round_trips(
+            from in user(),
+            to in user(),
+            content in "\\PC{1,200}|[\\x00-\\x1f\"\\\\]{1,20}",
+            timestamp in any::<i64>(),
+        ) {
+            let sent = MessageRecord {
+                message_id: uuid::Uuid::new_v4(),
+                from_user: from.clone(),
+                to_user: to.clone(),
+                content: content.clone(),
+            };
+            let payload = serde_json::to_vec(&sent).unwrap();
+            let stored = decode(&record(Some(payload), Some(timestamp))).unwrap();
+            prop_assert_eq!(stored.message_id, sent.message_id.to_string());
+            prop_assert_eq!(stored.conversation_id, conversation_id(&from, &to));
+            prop_assert_eq!((stored.content, stored.timestamp), (content, timestamp));
+            prop_assert_eq!(stored.participants, [from, to]);
+        }
+
+        /// One byte of a valid record changed: still a message, or poison of a known category.
+        #[test]
+        fn a_valid_record_with_one_byte_changed_never_panics(
+            at in any::<prop::sample::Index>(),
+            byte in any::<u8>(),
+        ) {
+            let sent = MessageRecord {
+                message_id: uuid::Uuid::nil(),
+                from_user: "alice".into(),
+                to_user: "bob".into(),
+                content: "hello there".into(),
+            };
+            let mut payload = serde_json::to_vec(&sent).unwrap();
+            let i = at.index(payload.len());
+            payload[i] = byte;
+            if let Err(poison) = decode(&record(Some(payload), Some(1))) {
+                prop_assert!(POISON_CATEGORIES.contains(&poison.category));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -77,6 +174,7 @@ mod tests {
             key: Some(b"alice:bob".to_vec()),
             payload: payload.map(|p| p.as_bytes().to_vec()),
             timestamp: Some(1_700_000_000_000),
+            traceparent: None,
         }
     }
 

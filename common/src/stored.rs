@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::digits::integer;
+
 /// KAFKA_STORED_TOPIC (<KAFKA_TOPIC>.stored): where the consumer announces what it has stored.
 pub fn stored_topic_from_env(messages_topic: &str) -> String {
     crate::config::string("KAFKA_STORED_TOPIC", &format!("{messages_topic}.stored"))
@@ -20,6 +22,11 @@ pub fn stored_topic_from_env(messages_topic: &str) -> String {
 pub struct StoredUpTo {
     pub partition: i32,
     pub next: i64,
+    /// Offsets of valid messages in this announcement's batch that the store refused (and the
+    /// consumer dead-lettered): they can never be read back, so they are never pushed. Absent
+    /// when none, as from consumers older than this field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<i64>,
 }
 
 impl StoredUpTo {
@@ -43,8 +50,11 @@ impl StoredUpTo {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Position(pub BTreeMap<i32, i64>);
 
-/// Far more partitions than a topic has; bounds what a client's token can make the API hold.
-const MAX_PARTITIONS: usize = 10_000;
+/// What `Position::decode` accepts, as a regular expression for the API's document. Partitions
+/// have at most four digits, far more than a topic has, which bounds what a client's id can make
+/// the API hold; offsets start at -1.
+pub const POSITION_PATTERN: &str =
+    "^([0-9]{1,4}:(-1|[0-9]{1,18})(,[0-9]{1,4}:(-1|[0-9]{1,18}))*)?$";
 
 impl Position {
     pub fn get(&self, partition: i32) -> Option<i64> {
@@ -75,18 +85,23 @@ impl Position {
     }
 
     pub fn decode(s: &str) -> Option<Self> {
-        let mut map = BTreeMap::new();
+        let map = BTreeMap::new();
         if s.is_empty() {
             return Some(Self(map));
         }
+        let mut position = Self(map);
         for pair in s.split(',') {
             let (p, o) = pair.split_once(':')?;
-            let (p, o): (i32, i64) = (p.parse().ok()?, o.parse().ok()?);
-            if p < 0 || o < -1 || map.insert(p, o).is_some() || map.len() > MAX_PARTITIONS {
-                return None;
-            }
+            let p: i32 = integer(p, false, 4)?;
+            let o: i64 = if o == "-1" {
+                -1
+            } else {
+                integer(o, false, 18)?
+            };
+            // A partition named twice stands at the later offset, as `pass` would leave it.
+            position.pass(p, o);
         }
-        Some(Self(map))
+        Some(position)
     }
 }
 
@@ -103,11 +118,21 @@ mod tests {
         assert_eq!(p.encode(), "0:15,2:-1");
         assert_eq!(Position::decode(&p.encode()), Some(p));
         assert_eq!(Position::decode(""), Some(Position::default()));
+        assert_eq!(Position::decode("0:1,0:2,0:0").unwrap().encode(), "0:2");
         for bad in [
-            "0", "0:", ":1", "a:1", "0:1,0:2", "-1:3", "0:-2", "0:1,", "0:1;1:2",
+            "0", "0:", ":1", "a:1", "-1:3", "0:-2", "0:1,", "0:1;1:2", "10000:1", "+1:2",
         ] {
             assert_eq!(Position::decode(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_documented_pattern_accepts_exactly_what_decodes() {
+        crate::digits::assert_pattern_matches_decoder(
+            POSITION_PATTERN,
+            &[":", ",", ":", ",", "+", " "],
+            |s| Position::decode(s).is_some(),
+        );
     }
 
     #[test]
@@ -122,9 +147,16 @@ mod tests {
         let s = StoredUpTo {
             partition: 3,
             next: 120,
+            refused: vec![],
         };
+        assert_eq!(s.encode(), br#"{"partition":3,"next":120}"#);
         assert_eq!(StoredUpTo::decode(&s.encode()), Some(s.clone()));
         assert_eq!(s.key(), "3");
+        let refused = StoredUpTo {
+            refused: vec![117],
+            ..s.clone()
+        };
+        assert_eq!(StoredUpTo::decode(&refused.encode()), Some(refused));
         assert_eq!(StoredUpTo::decode(b"nope"), None);
     }
 }

@@ -71,6 +71,7 @@ pub async fn consume<W: MessageWriter, D: DeadLetters>(
         };
         match process_batch(&batch, writer.as_ref(), &dead_letters, &metrics, &mut stop).await {
             Outcome::Done(offsets) => {
+                metrics.progressed();
                 store_offsets(&consumer, &offsets);
                 announcer.announce(&offsets);
             }

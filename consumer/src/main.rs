@@ -15,7 +15,7 @@ use wiber_consumer::store::{Layout, MongoWriter};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    wiber_common::process::main(Config::from_env, run).await
+    wiber_common::process::main("wiber-consumer", Config::from_env, run).await
 }
 
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {

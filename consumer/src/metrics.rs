@@ -2,12 +2,16 @@
 //! partition number (bounded by the topic's partition count).
 
 use prometheus::{
-    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
 
 /// Every `category` a poison record can get (`record::decode`): each dead-letter series exists at 0
 /// from the start, so dashboards and alerts see the family before the first poison record.
-pub const POISON_CATEGORIES: &[&str] = &["empty", "malformed", "invalid", "no_timestamp"];
+pub use wiber_common::record::POISON_CATEGORIES;
+
+/// The dead-letter category of a valid message the store refused for good (`refusal`).
+pub const STORE_REFUSED: &str = "store_refused";
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -22,6 +26,9 @@ pub struct Metrics {
     pub store_duration: Histogram,
     pub lag: IntGaugeVec,
     pub assigned_partitions: IntGauge,
+    /// When the consumer last finished a batch (or started): with lag above zero, a value that
+    /// stops moving is a consumer stuck on something (WiberConsumerStalled).
+    pub last_progress: Gauge,
 }
 
 impl Metrics {
@@ -51,7 +58,7 @@ impl Metrics {
         let dead_lettered = IntCounterVec::new(
             Opts::new(
                 "wiber_consumer_dead_lettered_total",
-                "Poison records sent to the dead-letter topic, by category",
+                "Records sent to the dead-letter topic, by category: poison, or store_refused",
             ),
             &["category"],
         )
@@ -82,6 +89,12 @@ impl Metrics {
             &["topic", "partition"],
         )
         .expect("valid metric");
+        let last_progress = Gauge::new(
+            "wiber_consumer_last_progress_timestamp_seconds",
+            "Unix time at which this consumer last finished a batch (stored, dead-lettered or both), or started",
+        )
+        .expect("valid metric");
+        last_progress.set(unix_now());
         let assigned_partitions = IntGauge::new(
             "wiber_consumer_assigned_partitions",
             "Partitions this consumer owns now",
@@ -98,10 +111,11 @@ impl Metrics {
             Box::new(store_duration.clone()),
             Box::new(lag.clone()),
             Box::new(assigned_partitions.clone()),
+            Box::new(last_progress.clone()),
         ] {
             registry.register(c).expect("metric registered once");
         }
-        for category in POISON_CATEGORIES {
+        for category in POISON_CATEGORIES.iter().chain([&STORE_REFUSED]) {
             dead_lettered.with_label_values(&[category]);
         }
         Self {
@@ -116,8 +130,20 @@ impl Metrics {
             store_duration,
             lag,
             assigned_partitions,
+            last_progress,
         }
     }
+
+    /// A batch is finished: its records are stored or dead-lettered.
+    pub fn progressed(&self) {
+        self.last_progress.set(unix_now());
+    }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 impl Default for Metrics {
@@ -134,7 +160,7 @@ mod tests {
     #[test]
     fn every_dead_letter_category_is_exposed_at_zero_from_the_start() {
         let text = wiber_common::metrics::render(&Metrics::new().registry).1;
-        for category in POISON_CATEGORIES {
+        for category in POISON_CATEGORIES.iter().chain([&STORE_REFUSED]) {
             assert!(
                 text.contains(&format!(
                     "wiber_consumer_dead_lettered_total{{category=\"{category}\"}} 0"
@@ -153,6 +179,7 @@ mod tests {
             key: None,
             payload: payload.map(|p| p.as_bytes().to_vec()),
             timestamp,
+            traceparent: None,
         };
         let valid = r#"{"messageId":"6c0c5b1a-8a3e-4a53-9f0a-0d3c6f6b2a11","fromUser":"bob","toUser":"alice","content":"hi"}"#;
         let poison = [

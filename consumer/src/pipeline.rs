@@ -1,15 +1,18 @@
-//! One batch of records: poison to the dead-letter topic, the rest durably into MongoDB, and only
-//! then the offsets that may be committed. Failures are retried with backoff until they succeed or
+//! One batch of records: poison to the dead-letter topic, the rest durably into MongoDB (and what
+//! the store refuses for good to the dead-letter topic too), and only then the offsets that may be
+//! committed. Failures are retried with backoff until they succeed or
 //! the process is asked to stop, in which case the batch is abandoned and no offset moves.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::dlq::DeadLetters;
 use crate::metrics::Metrics;
-use crate::record::{Record, decode};
+use crate::metrics::STORE_REFUSED;
+use crate::record::{Poison, Record, decode};
 use crate::retry::{Backoff, retry};
 use crate::store::MessageWriter;
 
@@ -25,6 +28,8 @@ pub struct NextOffset {
     pub topic: String,
     pub partition: i32,
     pub offset: i64,
+    /// Offsets of the batch in this partition whose messages the store refused.
+    pub refused: Vec<i64>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -46,37 +51,23 @@ pub async fn process_batch<W: MessageWriter, D: DeadLetters>(
     metrics.batch_size.observe(records.len() as f64);
 
     let mut messages = Vec::with_capacity(records.len());
+    // The record each message came from, for a message the store refuses.
+    let mut origins = Vec::with_capacity(records.len());
     for record in records {
         match decode(record) {
-            Ok(message) => messages.push(message),
+            Ok(message) => {
+                messages.push(message);
+                origins.push(record);
+            }
             Err(poison) => {
-                tracing::warn!(
-                    partition = record.partition,
-                    offset = record.offset,
-                    category = poison.category,
-                    reason = %poison.detail,
-                    "poison record goes to the dead-letter topic"
-                );
-                if retry(
-                    "dead-letter send",
-                    BACKOFF,
-                    stop,
-                    || metrics.store_retries.inc(),
-                    || dead_letters.send(record, &poison),
-                )
-                .await
-                .is_none()
-                {
+                if !dead_letter(record, &poison, dead_letters, metrics, stop).await {
                     return Outcome::Abandoned;
                 }
-                metrics
-                    .dead_lettered
-                    .with_label_values(&[poison.category])
-                    .inc();
             }
         }
     }
 
+    let trace = crate::trace::batch(records);
     let started = Instant::now();
     let Some(written) = retry(
         "message store write",
@@ -85,6 +76,7 @@ pub async fn process_batch<W: MessageWriter, D: DeadLetters>(
         || metrics.store_retries.inc(),
         || writer.insert(&messages),
     )
+    .instrument(trace.store.clone())
     .await
     else {
         return Outcome::Abandoned;
@@ -94,6 +86,21 @@ pub async fn process_batch<W: MessageWriter, D: DeadLetters>(
         .observe(started.elapsed().as_secs_f64());
     metrics.stored.inc_by(written.inserted);
     metrics.duplicates.inc_by(written.duplicates);
+    let mut refused: BTreeMap<(&str, i32), Vec<i64>> = BTreeMap::new();
+    for refusal in written.refused {
+        let record = origins[refusal.index];
+        let poison = Poison {
+            category: STORE_REFUSED,
+            detail: refusal.reason,
+        };
+        if !dead_letter(record, &poison, dead_letters, metrics, stop).await {
+            return Outcome::Abandoned;
+        }
+        refused
+            .entry((record.topic.as_str(), record.partition))
+            .or_default()
+            .push(record.offset);
+    }
 
     let mut next: BTreeMap<(&str, i32), i64> = BTreeMap::new();
     for r in records {
@@ -108,9 +115,43 @@ pub async fn process_batch<W: MessageWriter, D: DeadLetters>(
                 topic: topic.to_owned(),
                 partition,
                 offset,
+                refused: refused.remove(&(topic, partition)).unwrap_or_default(),
             })
             .collect(),
     )
+}
+
+/// Sends one record to the dead-letter topic, retrying until it is acknowledged; false when asked
+/// to stop first.
+async fn dead_letter<D: DeadLetters>(
+    record: &Record,
+    poison: &Poison,
+    dead_letters: &D,
+    metrics: &Metrics,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    tracing::warn!(
+        partition = record.partition,
+        offset = record.offset,
+        category = poison.category,
+        reason = %poison.detail,
+        "record goes to the dead-letter topic"
+    );
+    let sent = retry(
+        "dead-letter send",
+        BACKOFF,
+        stop,
+        || metrics.store_retries.inc(),
+        || dead_letters.send(record, poison),
+    )
+    .await;
+    if sent.is_some() {
+        metrics
+            .dead_lettered
+            .with_label_values(&[poison.category])
+            .inc();
+    }
+    sent.is_some()
 }
 
 #[cfg(test)]
@@ -122,14 +163,16 @@ mod tests {
 
     use super::*;
     use crate::dlq::DeadLetterError;
-    use crate::record::Poison;
+    use crate::refusal::Refusal;
     use crate::store::{StoreError, Written};
 
-    /// Fails the first `failures` inserts, then stores, dropping ids it already has.
+    /// Fails the first `failures` inserts, then stores, dropping ids it already has and refusing
+    /// content that contains `refuse`.
     #[derive(Default)]
     struct FlakyStore {
         failures: AtomicUsize,
         stored: Mutex<Vec<String>>,
+        refuse: Option<&'static str>,
     }
 
     impl MessageWriter for FlakyStore {
@@ -141,8 +184,13 @@ mod tests {
             }
             let mut stored = self.stored.lock().unwrap();
             let mut written = Written::default();
-            for m in messages {
-                if stored.contains(&m.message_id) {
+            for (index, m) in messages.iter().enumerate() {
+                if self.refuse.is_some_and(|r| m.content.contains(r)) {
+                    written.refused.push(Refusal {
+                        index,
+                        reason: "too odd".into(),
+                    });
+                } else if stored.contains(&m.message_id) {
                     written.duplicates += 1;
                 } else {
                     stored.push(m.message_id.clone());
@@ -155,6 +203,38 @@ mod tests {
 
     #[derive(Default)]
     struct RecordingDeadLetters(Mutex<Vec<(i64, &'static str)>>);
+
+    #[tokio::test]
+    async fn a_message_the_store_refuses_is_dead_lettered_and_its_offset_moves_on() {
+        let store = FlakyStore {
+            refuse: Some("m3"),
+            ..FlakyStore::default()
+        };
+        let dlq = RecordingDeadLetters::default();
+        let metrics = Metrics::new();
+        let (_tx, mut stop) = watch::channel(false);
+        let batch = [valid(0, 1), record(0, 2, "{"), valid(0, 3), valid(0, 4)];
+        let outcome = process_batch(&batch, &store, &dlq, &metrics, &mut stop).await;
+        let announced = NextOffset {
+            refused: vec![3],
+            ..next(0, 5)
+        };
+        assert_eq!(outcome, Outcome::Done(vec![announced]));
+        // The poison record first, then the refused message by its own offset.
+        assert_eq!(
+            *dlq.0.lock().unwrap(),
+            [(2, "malformed"), (3, STORE_REFUSED)]
+        );
+        assert_eq!(store.stored.lock().unwrap().len(), 2);
+        assert_eq!(
+            metrics
+                .dead_lettered
+                .with_label_values(&[STORE_REFUSED])
+                .get(),
+            1
+        );
+        assert_eq!(metrics.store_retries.get(), 0);
+    }
 
     impl DeadLetters for RecordingDeadLetters {
         async fn send(&self, record: &Record, poison: &Poison) -> Result<(), DeadLetterError> {
@@ -174,6 +254,7 @@ mod tests {
             key: Some(b"alice:bob".to_vec()),
             payload: Some(payload.as_bytes().to_vec()),
             timestamp: Some(1000 + offset),
+            traceparent: None,
         }
     }
 
@@ -193,6 +274,7 @@ mod tests {
             topic: "t".into(),
             partition,
             offset,
+            refused: vec![],
         }
     }
 

@@ -1,29 +1,34 @@
 //! Writing messages to MongoDB: idempotent index set-up and batched, unordered inserts in which
-//! a duplicate (a redelivered message) is counted, not treated as a failure.
+//! a duplicate (a redelivered message) is counted, not treated as a failure, and a document the
+//! store refuses for good is set aside (`refusal`) instead of failing its batch forever.
 
 use std::future::Future;
 
-use mongodb::error::{ErrorKind, WriteFailure};
+use mongodb::error::ErrorKind;
 use mongodb::options::WriteConcern;
 use mongodb::{Client, Collection};
 use wiber_common::message::StoredMessage;
-use wiber_common::mongo::DUPLICATE_KEY;
 use wiber_common::queries::{INDEXES, LEGACY_INDEXES};
+
+use crate::refusal::{Refusal, Verdict, judge, whole_command_reason};
 
 const NAMESPACE_NOT_FOUND: i32 = 26;
 
 pub use wiber_common::mongo::StoreError;
 
 /// What a batch insert did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Written {
     pub inserted: u64,
     pub duplicates: u64,
+    /// Messages the store will never take, by their place in the batch.
+    pub refused: Vec<Refusal>,
 }
 
 pub trait MessageWriter: Send + Sync + 'static {
-    /// Stores every message durably (per the write concern), or fails as a whole so the batch is
-    /// retried; messages already stored come back as duplicates on the retry.
+    /// Stores every message durably (per the write concern) but those the store refuses for good,
+    /// or fails as a whole so the batch is retried; messages already stored come back as
+    /// duplicates on the retry.
     fn insert(
         &self,
         messages: &[StoredMessage],
@@ -99,44 +104,78 @@ impl MongoWriter {
 
 impl MessageWriter for MongoWriter {
     async fn insert(&self, messages: &[StoredMessage]) -> Result<Written, StoreError> {
-        if messages.is_empty() {
-            return Ok(Written::default());
-        }
-        let total = messages.len() as u64;
-        let result = self
-            .messages
-            .insert_many(messages)
-            .ordered(false)
-            .write_concern(self.write_concern.clone())
-            .await;
-        match result {
-            Ok(r) => Ok(Written {
-                inserted: r.inserted_ids.len() as u64,
-                duplicates: 0,
-            }),
-            Err(e) => match duplicates_only(&e) {
-                Some(duplicates) => Ok(Written {
-                    inserted: total - duplicates,
-                    duplicates,
-                }),
-                None => Err(e.into()),
-            },
+        match self.insert_many(messages).await {
+            Ok(written) => Ok(written),
+            Err(Unsettled::Retry(e)) => Err(e.into()),
+            Err(Unsettled::Isolate { .. }) => self.one_at_a_time(messages).await,
         }
     }
 }
 
-/// The number of failed documents when every failure is a duplicate key and the write concern
-/// was met; `None` when anything else went wrong.
-fn duplicates_only(e: &mongodb::error::Error) -> Option<u64> {
-    match e.kind.as_ref() {
-        ErrorKind::InsertMany(m) if m.write_concern_error.is_none() => {
-            let errors = m.write_errors.as_ref()?;
-            errors
-                .iter()
-                .all(|w| w.code == DUPLICATE_KEY)
-                .then_some(errors.len() as u64)
+/// A batch write that did not settle.
+enum Unsettled {
+    Retry(mongodb::error::Error),
+    /// Some document made the whole command fail, for this reason.
+    Isolate {
+        reason: String,
+    },
+}
+
+impl MongoWriter {
+    async fn insert_many(&self, messages: &[StoredMessage]) -> Result<Written, Unsettled> {
+        if messages.is_empty() {
+            return Ok(Written::default());
         }
-        ErrorKind::Write(WriteFailure::WriteError(w)) if w.code == DUPLICATE_KEY => Some(1),
-        _ => None,
+        let total = messages.len() as u64;
+        let e = match self
+            .messages
+            .insert_many(messages)
+            .ordered(false)
+            .write_concern(self.write_concern.clone())
+            .await
+        {
+            Ok(r) => {
+                return Ok(Written {
+                    inserted: r.inserted_ids.len() as u64,
+                    ..Written::default()
+                });
+            }
+            Err(e) => e,
+        };
+        match judge(&e.kind) {
+            Verdict::Retry => Err(Unsettled::Retry(e)),
+            Verdict::Settled {
+                duplicates,
+                refused,
+            } => Ok(Written {
+                inserted: total - duplicates - refused.len() as u64,
+                duplicates,
+                refused,
+            }),
+            Verdict::Isolate => Err(Unsettled::Isolate {
+                reason: whole_command_reason(&e.kind),
+            }),
+        }
+    }
+
+    /// Writes each message alone, to find the ones refused.
+    async fn one_at_a_time(&self, messages: &[StoredMessage]) -> Result<Written, StoreError> {
+        let mut written = Written::default();
+        for (index, message) in messages.iter().enumerate() {
+            match self.insert_many(std::slice::from_ref(message)).await {
+                Ok(one) => {
+                    written.inserted += one.inserted;
+                    written.duplicates += one.duplicates;
+                    written
+                        .refused
+                        .extend(one.refused.into_iter().map(|r| Refusal { index, ..r }));
+                }
+                Err(Unsettled::Isolate { reason }) => {
+                    written.refused.push(Refusal { index, reason })
+                }
+                Err(Unsettled::Retry(e)) => return Err(e.into()),
+            }
+        }
+        Ok(written)
     }
 }

@@ -9,12 +9,16 @@ use futures::TryStreamExt;
 use mongodb::bson::{Document, doc};
 use serde_json::{Value, json};
 
+use crate::issuer::{self, IssuerKey};
 use crate::kafka::create_topic;
 use crate::process::{Process, binary, free_port};
+use crate::sse::SseStream;
 use crate::wait::eventually;
 use crate::{kafka_bootstrap, metrics, mongo_uri, required_env, unique_name};
 
 pub const PARTITIONS: i32 = 3;
+/// How long a new API replica may take to serve streams (its feed starts on Kafka).
+const STREAMS_WITHIN: Duration = Duration::from_secs(60);
 
 /// A private FerretDB instance, for tests that take the store down and bring it back. Its data
 /// is a PostgreSQL database of its own on the run's one PostgreSQL server, so a stop or a freeze
@@ -111,6 +115,20 @@ impl ConsumerProcess {
         metrics::metric(http, &self.url, name, &[])
             .await
             .unwrap_or(0.0)
+    }
+
+    /// Waits until the group's lag, as this consumer reports it, is zero: nothing the brokers
+    /// accepted is still on its way to the store.
+    pub async fn wait_caught_up(&self, http: &reqwest::Client, within: Duration) {
+        let lag_zero = |lag| lag == 0.0;
+        self.wait_metric(
+            http,
+            "the group's lag to reach zero",
+            "wiber_consumer_lag",
+            within,
+            lag_zero,
+        )
+        .await;
     }
 
     /// Waits until `reached` holds for the metric `name` as `metric` reads it, failing the test
@@ -263,6 +281,37 @@ impl Wiber {
             request = request.header("Last-Event-ID", id);
         }
         request.send().await.expect("GET /messages/stream")
+    }
+
+    /// A Wiber whose API verifies tokens from the test issuer (`issuer`), with a consumer, and
+    /// the key that signs the test's tokens; `extra` settings go to the API and the consumer.
+    pub async fn with_issuer(extra: &[(&str, &str)]) -> (Self, ConsumerProcess, IssuerKey) {
+        let dir = issuer::key_dir();
+        let key = IssuerKey::ed25519(&dir, "k1");
+        let jwks = dir.join("jwks.json");
+        std::fs::write(&jwks, issuer::jwks(&[&key])).expect("JWKS file");
+        let mut env = vec![
+            ("AUTH_MODE", "jwt".to_owned()),
+            ("AUTH_ISSUER", issuer::ISSUER.to_owned()),
+            ("AUTH_AUDIENCE", issuer::AUDIENCE.to_owned()),
+            ("AUTH_JWKS_FILE", jwks.display().to_string()),
+        ];
+        env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        let wiber = Self::spawn(mongo_uri(), &env).await;
+        wiber.wait_ready().await;
+        let consumer = wiber.consumer().await;
+        (wiber, consumer, key)
+    }
+
+    /// Opens `GET /messages/stream?<query>` once the replica at `base` (the first one's when
+    /// `None`) serves streams (503 until its feed has started).
+    pub async fn live_stream(&self, base: Option<&str>, query: &str) -> SseStream {
+        let response = eventually("a stream to open", STREAMS_WITHIN, || async {
+            let r = self.open_stream(base, query, None, None).await;
+            (r.status() == 200).then_some(r)
+        })
+        .await;
+        SseStream::new(response)
     }
 
     /// Waits until the API reports ready.

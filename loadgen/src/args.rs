@@ -98,6 +98,15 @@ pub struct Args {
     /// AUTH_MODE=jwt; without it, requests carry no token
     #[arg(long, value_name = "PEM")]
     pub token_key: Option<std::path::PathBuf>,
+    /// The broker's limit measured in the same run (dev/bench.sh runs Kafka's ProducerPerformance
+    /// first): its records per second and the broker's CPU milliseconds per record, so the report
+    /// gives Wiber's figures as ratios to it
+    #[arg(long, value_name = "RATE:CPU_MS", value_parser = limit)]
+    pub limit: Option<Limit>,
+    /// The store's raw insert rate in the same run (documents per second, in the consumer's
+    /// batches: wiber-readbench raw-insert), so the report gives the consumer's share of it
+    #[arg(long, value_name = "DOCS_PER_S", value_parser = positive)]
+    pub store_limit: Option<f64>,
     /// The signing key's id in the issuer's JWKS
     #[arg(long, value_name = "KID", default_value = "wiber-dev-1")]
     pub token_kid: String,
@@ -143,6 +152,31 @@ fn prefix(raw: &str) -> Result<String, String> {
     } else {
         Err("must be 1-32 characters of [A-Za-z0-9._-]".to_owned())
     }
+}
+
+/// What the broker does on its own on this machine: records per second, and its CPU per record.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limit {
+    pub records_per_second: f64,
+    pub broker_cpu_ms_per_record: f64,
+}
+
+fn limit(raw: &str) -> Result<Limit, String> {
+    raw.split_once(':')
+        .and_then(|(rate, cpu)| {
+            Some(Limit {
+                records_per_second: positive(rate).ok()?,
+                broker_cpu_ms_per_record: positive(cpu).ok()?,
+            })
+        })
+        .ok_or_else(|| "must be RATE:CPU_MS, two positive numbers, e.g. 45000:0.02".to_owned())
+}
+
+fn positive(raw: &str) -> Result<f64, String> {
+    raw.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .ok_or_else(|| "must be a positive number".to_owned())
 }
 
 fn pid(raw: &str) -> Result<(String, String), String> {
@@ -198,7 +232,13 @@ mod tests {
         );
         assert!(a.prefix.starts_with("lg") && prefix(&a.prefix).is_ok());
         assert!(a.pids.is_empty());
+        assert_eq!((a.limit, a.store_limit), (None, None));
         assert_eq!((a.rate, a.push_receivers, a.idle_streams), (None, 0, 0));
+        let limited = parse(&["--limit", "45000.5:0.021"]).unwrap().limit.unwrap();
+        assert_eq!(
+            (limited.records_per_second, limited.broker_cpu_ms_per_record),
+            (45000.5, 0.021)
+        );
         assert_eq!(
             (a.push_interval, a.push_probes),
             (Duration::from_millis(20), 200)
@@ -273,6 +313,12 @@ mod tests {
             &["--pid", "kafka"],
             &["--pid", "=42"],
             &["--pid", "kafka=x"],
+            &["--limit", "45000"],
+            &["--limit", "0:0.02"],
+            &["--limit", "45000:-1"],
+            &["--limit", "NaN:1"],
+            &["--store-limit", "0"],
+            &["--store-limit", "fast"],
             &["--api", "http://192.168.1.1:8000"],
             &["stray"],
         ] {

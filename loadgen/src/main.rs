@@ -2,6 +2,7 @@
 //! `wiber-loadgen --help` lists the phases and options; `make bench` runs it on a fresh stack.
 
 mod args;
+mod cost;
 mod e2e;
 mod http;
 mod post;

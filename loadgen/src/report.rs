@@ -14,11 +14,11 @@ use crate::stats::{Summary, mib, ms};
 /// Failure samples printed in full; the rest are only counted by kind.
 pub const FAILURE_SAMPLES: usize = 10;
 
-fn section(title: &str) {
+pub(crate) fn section(title: &str) {
     println!("\n{title}");
 }
 
-fn row(label: &str, value: impl std::fmt::Display) {
+pub(crate) fn row(label: &str, value: impl std::fmt::Display) {
     println!("  {label:<38} {value}");
 }
 
@@ -95,7 +95,7 @@ pub fn store(
     series: &[(Instant, f64)],
     drained: bool,
     problems: &mut Vec<String>,
-) {
+) -> Option<f64> {
     let target = baseline + ok as f64;
     section(&format!(
         "Consumer store (wiber_consumer_messages_stored_total, sampled every {} ms)",
@@ -123,6 +123,7 @@ pub fn store(
                     seconds(t2.saturating_duration_since(last)),
                 );
             }
+            Some(rate)
         }
         _ => {
             problems.push(format!(
@@ -130,6 +131,7 @@ pub fn store(
                 stored_now - baseline,
                 seconds(args.drain_deadline)
             ));
+            None
         }
     }
 }
@@ -211,39 +213,6 @@ pub fn memory(samples: &Samples, end: &Snapshot) {
             ),
             Err(e) => row(name, e),
         }
-    }
-}
-
-/// CPU from the start to the end of the drain: the loaded part of the run, which phase 3's
-/// messages, one at a time, would only dilute.
-pub fn cpu(start: &Snapshot, after_drain: &Snapshot) {
-    let window = after_drain
-        .at
-        .saturating_duration_since(start.at)
-        .as_secs_f64();
-    println!(
-        "\n{:<40} {:>8} {:>10}",
-        format!("CPU during POST + drain ({window:.1} s)"),
-        "seconds",
-        "avg cores"
-    );
-    let cpu_row = |name: &str, used: f64| {
-        row(name, format!("{used:>8.1} {:>10.2}", used / window));
-    };
-    let mut watched = 0.0;
-    for ((name, before), (_, after)) in start.procs.iter().zip(&after_drain.procs) {
-        match (before, after) {
-            (Ok(b), Ok(a)) => {
-                watched += a.cpu_seconds - b.cpu_seconds;
-                cpu_row(name, a.cpu_seconds - b.cpu_seconds);
-            }
-            (Err(e), _) | (_, Err(e)) => row(name, e),
-        }
-    }
-    if let (Ok(b), Ok(a)) = (&start.machine_busy, &after_drain.machine_busy) {
-        cpu_row("whole machine (/proc/stat)", a - b);
-        // Other work on the machine takes cores from the system under test and skews every figure.
-        cpu_row("everything else", (a - b - watched).max(0.0));
     }
 }
 

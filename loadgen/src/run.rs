@@ -9,7 +9,7 @@ use crate::http::Error;
 use crate::push::Streams;
 use crate::sampler::{Sampler, snapshot};
 use crate::tokens::Tokens;
-use crate::{e2e, post, push, report};
+use crate::{cost, e2e, post, push, report};
 
 /// Runs every phase, prints the report, and returns what went wrong (empty for a valid run).
 pub async fn run(args: Args) -> Result<Vec<String>, Error> {
@@ -51,6 +51,7 @@ pub async fn run(args: Args) -> Result<Vec<String>, Error> {
         .then(|| push::probe_during_load(&args, tokens.clone(), stop.clone()));
 
     let (post, post_elapsed) = post::phase(&args, tokens.clone()).await;
+    let post_rate = post.latencies.len() as f64 / post_elapsed.as_secs_f64();
     stop.store(true, Ordering::Relaxed);
     report::post(&args, &post, post_elapsed, &mut problems);
     let load_probes = match load_probes {
@@ -65,7 +66,7 @@ pub async fn run(args: Args) -> Result<Vec<String>, Error> {
     let after_drain = snapshot(&args).await?;
     let series = sampler.stored();
     let expected = (baseline, acknowledged);
-    report::store(&args, &post, expected, &series, drained, &mut problems);
+    let store_rate = report::store(&args, &post, expected, &series, drained, &mut problems);
 
     // Pushed only once stored, so every probe sent under load has arrived once the drain is over.
     if let (Some(streams), Some(probes)) = (&mut streams, load_probes) {
@@ -92,7 +93,8 @@ pub async fn run(args: Args) -> Result<Vec<String>, Error> {
     let samples = sampler.finish().await;
     let end = snapshot(&args).await?;
     report::memory(&samples, &end);
-    report::cpu(&start, &after_drain);
+    let cpu = cost::cpu(&start, &after_drain, post.latencies.len());
+    cost::against_limits(&args, post_rate, store_rate, &cpu);
     report::closing(&samples);
     Ok(problems)
 }

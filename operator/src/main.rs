@@ -11,7 +11,7 @@ use wiber_operator::metrics::Metrics;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    wiber_common::process::main(Config::from_env, run).await
+    wiber_common::process::main("wiber-operator", Config::from_env, run).await
 }
 
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {

@@ -9,7 +9,7 @@
 //! made. A partition whose held records reach `HELD_PER_PARTITION` (the consumer is behind or
 //! down) is paused until announcements catch up, so memory stays bounded.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -52,6 +52,10 @@ struct Held {
     records: VecDeque<Record>,
     /// Every offset below this is stored.
     stored_below: i64,
+    /// Offsets announced as refused by the store: never released, since they cannot be read back.
+    refused: BTreeSet<i64>,
+    /// The offset of the next record this partition will read.
+    next_record: i64,
     paused: bool,
 }
 
@@ -105,7 +109,10 @@ fn start(config: &FeedConfig) -> Result<Started, FeedError> {
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "50")
+        // As the consumer's fetches (consumer/src/kafka.rs): a batch or 10 ms, not a request per
+        // produce. A message waits for the consumer's announcement anyway.
+        .set("fetch.min.bytes", "65536")
+        .set("fetch.wait.max.ms", "10")
         .create()
         .map_err(FeedError::Create)?;
     let messages = partitions(&consumer, &config.topic)?;
@@ -155,6 +162,7 @@ fn start(config: &FeedConfig) -> Result<Started, FeedError> {
             p,
             Held {
                 stored_below: from,
+                next_record: from,
                 ..Held::default()
             },
         );
@@ -211,6 +219,7 @@ async fn feed(
                 continue;
             };
             h.stored_below = h.stored_below.max(stored.next);
+            h.refused.extend(stored.refused);
             stored.partition
         } else {
             let Some(h) = held.get_mut(&m.partition()) else {
@@ -219,6 +228,7 @@ async fn feed(
             if let Some(appended) = m.timestamp().to_millis() {
                 hub.metrics.feed_lag.observe(since_epoch_ms(appended));
             }
+            h.next_record = m.offset() + 1;
             h.records.push_back(Record::from_message(&m));
             m.partition()
         };
@@ -236,7 +246,10 @@ fn release(h: &mut Held, partition: i32, hub: &Hub) {
     while h.records.front().is_some_and(|r| r.offset < h.stored_below) {
         let record = h.records.pop_front().expect("front exists");
         upto = Some(record.offset);
-        // A record the consumer dead-lettered decodes to nothing here either.
+        if h.refused.remove(&record.offset) {
+            continue;
+        }
+        // A record the consumer dead-lettered as poison decodes to nothing here either.
         if let Some(event) = decode(&record)
             .ok()
             .and_then(|stored| Event::from_stored(&stored, now))
@@ -248,6 +261,9 @@ fn release(h: &mut Held, partition: i32, hub: &Hub) {
             events.push(Arc::new(event));
         }
     }
+    // Refusals of records this feed has passed (read before it started, say) would never leave.
+    let floor = h.records.front().map_or(h.next_record, |r| r.offset);
+    h.refused = h.refused.split_off(&floor);
     if let Some(upto) = upto {
         hub.release(partition, upto, &events);
     }
@@ -282,7 +298,44 @@ fn pause_or_resume(consumer: &StreamConsumer, topic: &str, partition: i32, h: &m
 
 #[cfg(test)]
 mod tests {
+    use super::super::hub::tests::{hub, received};
     use super::*;
+
+    fn record(offset: i64) -> Record {
+        let id = uuid::Uuid::from_u128(offset as u128);
+        let value = format!(
+            r#"{{"messageId":"{id}","fromUser":"alice","toUser":"bob","content":"m{offset}"}}"#
+        );
+        Record {
+            topic: "wiber.messages".into(),
+            partition: 0,
+            offset,
+            key: Some(b"alice:bob".to_vec()),
+            payload: Some(value.into_bytes()),
+            timestamp: Some(1_000),
+            traceparent: None,
+        }
+    }
+
+    #[test]
+    fn a_message_the_store_refused_is_passed_but_never_pushed() {
+        let hub = hub(8, 10);
+        let mut bob = hub.subscribe("bob", None).unwrap();
+        let mut held = Held {
+            next_record: 10,
+            ..Held::default()
+        };
+        // The announcement may come before the records it covers.
+        held.stored_below = 13;
+        held.refused.extend([11, 3]);
+        release(&mut held, 0, &hub);
+        assert_eq!(held.refused, BTreeSet::from([11]), "3 was passed before");
+        held.records.extend([record(10), record(11), record(12)]);
+        held.next_record = 13;
+        release(&mut held, 0, &hub);
+        assert_eq!(received(&mut bob), [10, 12]);
+        assert!(held.refused.is_empty() && held.records.is_empty());
+    }
 
     #[test]
     fn time_since_an_append_is_in_seconds_and_never_negative() {

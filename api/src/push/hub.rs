@@ -62,7 +62,7 @@ pub enum Ended {
 }
 
 impl Ended {
-    pub fn reason(self) -> &'static str {
+    pub const fn reason(self) -> &'static str {
         match self {
             Self::SlowReader => "slow_reader",
             Self::ShuttingDown => "shutting_down",
@@ -289,4 +289,4 @@ impl Hub {
 
 #[cfg(test)]
 #[path = "hub_tests.rs"]
-mod tests;
+pub(crate) mod tests;

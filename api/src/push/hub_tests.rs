@@ -4,7 +4,7 @@ use wiber_common::message::{MessageRecord, StoredMessage};
 
 use super::*;
 
-fn hub(buffer: usize, max_streams: usize) -> Arc<Hub> {
+pub(crate) fn hub(buffer: usize, max_streams: usize) -> Arc<Hub> {
     let registry = prometheus::Registry::new();
     let hub = Hub::new(
         PushConfig {
@@ -34,7 +34,7 @@ fn event(partition: i32, offset: i64, from: &str, to: &str) -> Arc<Event> {
     Arc::new(Event::from_stored(&stored, Instant::now()).unwrap())
 }
 
-fn received(s: &mut Subscription) -> Vec<i64> {
+pub(crate) fn received(s: &mut Subscription) -> Vec<i64> {
     let mut out = Vec::new();
     while let Ok(e) = s.events.try_recv() {
         out.push(e.offset);

@@ -11,9 +11,9 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde_json::json;
-use wiber_common::message::Message;
+use wiber_common::stored::POSITION_PATTERN;
 
-use super::hub::Refused;
+use super::hub::{Ended, Refused};
 use super::session::{Item, items};
 use crate::auth::StreamCaller;
 use crate::error::{ApiError, Problem};
@@ -50,6 +50,45 @@ pub fn open<P: MessageProducer, S: MessageStore>(
     ))
 }
 
+/// Why the server ends a stream: `end` events' `reason`.
+const END_REASONS: [&str; 3] = [
+    Ended::SlowReader.reason(),
+    Ended::ShuttingDown.reason(),
+    STORE_FAILED,
+];
+pub const STORE_FAILED: &str = "store_failed";
+
+/// One event of the stream as an SSE client parses it (`event`, `data`, `id`), for the document:
+/// `ready` first, with the position the stream starts from; a `message` per message, its id the
+/// position just after it; `end` when the server ends the stream, saying why.
+pub fn event_schema() -> serde_json::Value {
+    let id = json!({"type": "string", "pattern": POSITION_PATTERN});
+    let event = |name: &str, data: serde_json::Value, id_required: bool| {
+        let mut required = vec!["event", "data"];
+        if id_required {
+            required.push("id");
+        }
+        json!({
+            "type": "object",
+            "required": required,
+            "properties": {
+                "event": {"const": name},
+                "id": id,
+                "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": data},
+            },
+        })
+    };
+    json!({"oneOf": [
+        event("ready", json!({"type": "object", "maxProperties": 0}), true),
+        event("message", json!({"$ref": "#/components/schemas/Message"}), true),
+        event("end", json!({
+            "type": "object",
+            "required": ["reason"],
+            "properties": {"reason": {"enum": END_REASONS}},
+        }), false),
+    ]})
+}
+
 /// Counts a message written to a stream, and its stored-to-pushed latency when live.
 pub fn delivered(metrics: &super::PushMetrics, released_at: Option<std::time::Instant>) {
     metrics.push_events.inc();
@@ -66,10 +105,9 @@ pub fn delivered(metrics: &super::PushMetrics, released_at: Option<std::time::In
 #[utoipa::path(
     get, path = "/messages/stream", tag = "push",
     security(("bearer" = [])),
-    params(crate::requests::StreamQuery,
-        ("Last-Event-ID" = Option<String>, Header, description = "The id of the last event received")),
+    params(crate::requests::StreamQuery, crate::requests::ResumeHeader),
     responses(
-        (status = 200, description = "text/event-stream of `ready`, `message` (a Message) and `end` events", body = Message, content_type = "text/event-stream"),
+        (status = 200, description = "text/event-stream of `ready`, `message` (a Message) and `end` events (`event_schema`)", content_type = "text/event-stream"),
         (status = 400, description = "Invalid user, with or event id", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid bearer token (see WWW-Authenticate)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`user` is not the caller", body = Problem, content_type = "application/problem+json"),
@@ -104,11 +142,11 @@ pub async fn stream<P: MessageProducer, S: MessageStore>(
             Item::StoreFailed => {
                 metrics
                     .push_disconnects
-                    .with_label_values(&["store_failed"])
+                    .with_label_values(&[STORE_FAILED])
                     .inc();
                 Event::default()
                     .event("end")
-                    .data(json!({ "reason": "store_failed" }).to_string())
+                    .data(json!({ "reason": STORE_FAILED }).to_string())
             }
         };
         Ok::<_, Infallible>(event)

@@ -17,7 +17,7 @@ use serde_json::json;
 use super::PushMetrics;
 use super::hub::Ended;
 use super::session::Item;
-use super::sse::{delivered, open};
+use super::sse::{STORE_FAILED, delivered, open};
 use crate::auth::StreamCaller;
 use crate::error::{ApiError, Problem};
 use crate::producer::MessageProducer;
@@ -34,7 +34,11 @@ const MAX_CLIENT_FRAME: usize = 4096;
 #[utoipa::path(
     get, path = "/messages/ws", tag = "push",
     security(("bearer" = [])),
-    params(crate::requests::StreamQuery),
+    params(crate::requests::StreamQuery,
+        ("Connection" = String, Header, description = "Includes `Upgrade`", pattern = "[Uu][Pp][Gg][Rr][Aa][Dd][Ee]"),
+        ("Upgrade" = String, Header, pattern = "^[Ww][Ee][Bb][Ss][Oo][Cc][Kk][Ee][Tt]$"),
+        ("Sec-WebSocket-Version" = String, Header, pattern = "^13$"),
+        ("Sec-WebSocket-Key" = String, Header, description = "The client's nonce (RFC 6455)", pattern = "^[A-Za-z0-9+/]{22}==$")),
     responses(
         (status = 101, description = "Switching to the WebSocket protocol"),
         (status = 400, description = "Invalid user, with or after, or not a WebSocket upgrade", body = Problem, content_type = "application/problem+json"),
@@ -94,10 +98,10 @@ fn frame(item: Item, metrics: &PushMetrics) -> (String, Option<CloseFrame>) {
         Item::StoreFailed => {
             metrics
                 .push_disconnects
-                .with_label_values(&["store_failed"])
+                .with_label_values(&[STORE_FAILED])
                 .inc();
-            let text = json!({ "type": "end", "reason": "store_failed" }).to_string();
-            (text, close(1011, "store_failed"))
+            let text = json!({ "type": "end", "reason": STORE_FAILED }).to_string();
+            (text, close(1011, STORE_FAILED))
         }
     }
 }

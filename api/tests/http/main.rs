@@ -6,5 +6,6 @@ mod auth;
 mod edge;
 mod fakes;
 mod fuzz;
+mod openapi;
 mod routes;
 mod sending;

@@ -5,27 +5,14 @@
 use std::time::Duration;
 
 use wiber_e2e::browser::Driver;
-use wiber_e2e::issuer::{self, AUDIENCE, ISSUER, IssuerKey};
-use wiber_e2e::mongo_uri;
+use wiber_e2e::issuer;
 use wiber_e2e::stack::Wiber;
 
 const SEEN_WITHIN: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_people_chat_live_in_their_browsers() {
-    let dir = issuer::key_dir();
-    let key = IssuerKey::ed25519(&dir, "k1");
-    let jwks = dir.join("jwks.json");
-    std::fs::write(&jwks, issuer::jwks(&[&key])).unwrap();
-    let env = [
-        ("AUTH_MODE", "jwt".to_owned()),
-        ("AUTH_ISSUER", ISSUER.to_owned()),
-        ("AUTH_AUDIENCE", AUDIENCE.to_owned()),
-        ("AUTH_JWKS_FILE", jwks.display().to_string()),
-    ];
-    let wiber = Wiber::spawn(mongo_uri(), &env).await;
-    wiber.wait_ready().await;
-    let _consumer = wiber.consumer().await;
+    let (wiber, _consumer, key) = Wiber::with_issuer(&[]).await;
     let driver = Driver::start().await;
     let page = format!("{}/chat", wiber.api_url);
 

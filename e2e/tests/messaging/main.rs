@@ -16,6 +16,8 @@ mod kafka_security;
 mod mongo_is_real;
 mod pipeline;
 mod push;
+mod schema;
+mod tracing;
 
 /// How long the message path gets to store (and count) what it acknowledged when nothing goes wrong.
 const STORED_WITHIN: Duration = Duration::from_secs(60);

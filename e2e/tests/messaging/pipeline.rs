@@ -160,7 +160,7 @@ async fn invalid_requests_get_4xx_naming_the_field_and_store_nothing() {
         "/messages/a/b?limit=0",
         "/messages/a/b?after=x",
         "/messages/a%20b/c",
-        "/messages/count?user2=x",
+        "/messages/count?user2=x%20y",
     ] {
         assert_eq!(wiber.get(path).await.0, 400, "{path}");
     }

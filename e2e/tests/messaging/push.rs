@@ -17,16 +17,6 @@ use wiber_e2e::wait::eventually;
 
 use crate::STORED_WITHIN;
 
-/// Opens a stream once the replica's feed has started (it answers 503 until then).
-async fn stream(wiber: &Wiber, base: Option<&str>, query: &str) -> SseStream {
-    let response = eventually("a stream to open", STORED_WITHIN, || async {
-        let r = wiber.open_stream(base, query, None, None).await;
-        (r.status() == 200).then_some(r)
-    })
-    .await;
-    SseStream::new(response)
-}
-
 async fn message(stream: &mut SseStream) -> (SseEvent, Value) {
     let event = stream
         .next_message(STORED_WITHIN)
@@ -41,9 +31,9 @@ async fn message(stream: &mut SseStream) -> (SseEvent, Value) {
 async fn both_users_see_a_message_once_stored_and_nobody_else_does() {
     let wiber = Wiber::start().await;
     let _consumer = wiber.consumer().await;
-    let mut alice = stream(&wiber, None, "user=alice").await;
-    let mut bob = stream(&wiber, None, "user=bob").await;
-    let mut carol = stream(&wiber, None, "user=carol").await;
+    let mut alice = wiber.live_stream(None, "user=alice").await;
+    let mut bob = wiber.live_stream(None, "user=bob").await;
+    let mut carol = wiber.live_stream(None, "user=carol").await;
 
     let sent = wiber.send("alice", "bob", "hi bob").await;
     for s in [&mut alice, &mut bob] {
@@ -72,7 +62,9 @@ async fn a_message_posted_to_one_replica_reaches_a_stream_held_by_another() {
     let wiber = Wiber::start().await;
     let _consumer = wiber.consumer().await;
     let (_second, second_url) = wiber.second_api(&[]).await;
-    let mut bob = stream(&wiber, Some(&second_url), "user=bob&with=alice").await;
+    let mut bob = wiber
+        .live_stream(Some(&second_url), "user=bob&with=alice")
+        .await;
     let sent = wiber.send("alice", "bob", "across replicas").await;
     let (_, body) = message(&mut bob).await;
     assert_eq!(body["messageId"], sent["messageId"]);
@@ -84,7 +76,7 @@ async fn a_stream_resumed_in_the_middle_of_a_burst_misses_nothing_and_repeats_no
     let wiber = Wiber::start().await;
     let _consumer = wiber.consumer().await;
     let (_second, second_url) = wiber.second_api(&[]).await;
-    let mut first = stream(&wiber, None, "user=alice").await;
+    let mut first = wiber.live_stream(None, "user=alice").await;
 
     // Six conversations of alice's (over every partition), and others' beside them.
     let sender = futures::stream::iter(0..BURST)
@@ -199,7 +191,7 @@ async fn a_stream_needs_a_valid_token_and_carries_only_its_users_messages() {
 
     // The browser's way: the token in the query.
     let query = format!("access_token={carol}");
-    let mut carols = stream(&wiber, None, &query).await;
+    let mut carols = wiber.live_stream(None, &query).await;
     let mut alices = SseStream::new(wiber.open_stream(None, "", Some(&alice), None).await);
     let to_bob = json!({"toUser": "bob", "content": "for bob only"});
     let sent: Value = wiber
@@ -245,7 +237,7 @@ async fn a_reader_too_slow_is_cut_off_with_its_buffer_bounded_and_told_why() {
     let _consumer = wiber.consumer().await;
     // Opened (and its 200 seen) by a well-behaved client first, so the slow one below is known to
     // find the feed started.
-    drop(stream(&wiber, None, "user=slow").await);
+    drop(wiber.live_stream(None, "user=slow").await);
 
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
@@ -299,7 +291,7 @@ async fn a_stopping_replica_fails_readiness_then_tells_its_streams_to_reconnect(
     let delay = ("API_SHUTDOWN_DELAY_MS", "1500".to_owned());
     let mut wiber = Wiber::spawn(mongo_uri(), &[delay]).await;
     wiber.wait_ready().await;
-    let mut open = stream(&wiber, None, "user=alice").await;
+    let mut open = wiber.live_stream(None, "user=alice").await;
     wiber.api.signal("TERM");
     let readiness = format!("{}/health/readiness", wiber.admin_url);
     let stopping: Value = eventually(

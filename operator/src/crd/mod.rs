@@ -59,6 +59,42 @@ pub struct WiberClusterSpec {
     /// Where the API and consumer pods may run.
     #[serde(default)]
     pub scheduling: SchedulingSpec,
+    /// Traces of every message, POST to store, sent to an OpenTelemetry collector; none when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<TelemetrySpec>,
+}
+
+/// An OTLP/HTTP collector for the API's and the consumers' spans.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TelemetrySpec {
+    /// The collector's OTLP/HTTP base URL, plain HTTP (e.g. `http://otel-collector.monitoring:4318`);
+    /// spans go to `<otlpEndpoint>/v1/traces`.
+    #[schemars(regex(pattern = r"^http://[^\s]+$"))]
+    pub otlp_endpoint: String,
+    /// How spans are encoded.
+    #[serde(default)]
+    pub protocol: OtlpProtocol,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum OtlpProtocol {
+    #[default]
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
+    #[serde(rename = "http/json")]
+    HttpJson,
+}
+
+impl OtlpProtocol {
+    /// The value of OTEL_EXPORTER_OTLP_PROTOCOL.
+    pub fn as_env(self) -> &'static str {
+        match self {
+            Self::HttpProtobuf => "http/protobuf",
+            Self::HttpJson => "http/json",
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]

@@ -76,6 +76,18 @@ pub(super) fn config_data(wc: &WiberCluster, inputs: &Inputs) -> BTreeMap<String
     .into_iter()
     .chain(KafkaAccess::of(&s.kafka).config())
     .chain(ApiAccess::of(&s.api).config())
+    .chain(s.telemetry.iter().flat_map(|t| {
+        [
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(),
+                t.otlp_endpoint.clone(),
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_PROTOCOL".to_owned(),
+                t.protocol.as_env().to_owned(),
+            ),
+        ]
+    }))
     .collect()
 }
 

@@ -411,3 +411,28 @@ fn the_api_service_exposes_the_message_port_and_not_the_admin_port() {
     let config = d.config.data.unwrap();
     assert_eq!(config["API_ADMIN_PORT"], API_ADMIN_PORT.to_string());
 }
+
+#[test]
+fn telemetry_sends_both_pods_traces_to_the_collector_only_when_asked() {
+    let config = |wc: &WiberCluster| desired(wc, &inputs(1)).config.data.unwrap();
+    let off = config(&plain());
+    assert!(!off.keys().any(|k| k.starts_with("OTEL_")), "{off:?}");
+    let traced = cluster(json!({
+        "kafka": { "bootstrapServers": "kafka:9092" },
+        "mongodb": { "connectionSecret": { "name": "mongo" } },
+        "telemetry": { "otlpEndpoint": "http://otel-collector.monitoring:4318" }
+    }));
+    let on = config(&traced);
+    assert_eq!(
+        (
+            on["OTEL_EXPORTER_OTLP_ENDPOINT"].as_str(),
+            on["OTEL_EXPORTER_OTLP_PROTOCOL"].as_str()
+        ),
+        ("http://otel-collector.monitoring:4318", "http/protobuf")
+    );
+    assert_ne!(
+        hash(&traced),
+        hash(&plain()),
+        "turning traces on rolls the pods"
+    );
+}

@@ -299,7 +299,14 @@ async fn wiber_chart_wibercluster_passes_the_api_servers_validation() {
         "cluster.api.tls.secretName=api-cert",
     ]);
     let open_api: &[&str] = &["--set", "cluster.api.auth.mode=None"];
-    let variants: [&[&str]; 7] = [
+    let mut traced = external.to_vec();
+    traced.extend([
+        "--set",
+        "cluster.telemetry.otlpEndpoint=http://otel-collector.monitoring:4318",
+        "--set",
+        "cluster.telemetry.protocol=http/json",
+    ]);
+    let variants: [&[&str]; 8] = [
         &[],
         WIBER_OPTIONS,
         &external,
@@ -307,6 +314,7 @@ async fn wiber_chart_wibercluster_passes_the_api_servers_validation() {
         &external_mtls,
         &external_secured_api,
         open_api,
+        &traced,
     ];
     for values in variants {
         let docs = template("wiber", "chat", &ns, values);
@@ -319,6 +327,14 @@ async fn wiber_chart_wibercluster_passes_the_api_servers_validation() {
         let typed: WiberCluster = serde_json::from_value(serde_json::to_value(&created).unwrap())
             .expect("a WiberCluster");
         assert_eq!(typed.meta().name.as_deref(), Some("chat"));
+        let telemetry = typed
+            .spec
+            .telemetry
+            .as_ref()
+            .map(|t| t.otlp_endpoint.as_str());
+        let expected =
+            (values == traced.as_slice()).then_some("http://otel-collector.monitoring:4318");
+        assert_eq!(telemetry, expected, "{values:?}");
     }
     // A long release name is cut to the CRD's 40-character limit on WiberCluster names.
     let docs = template(

@@ -66,15 +66,7 @@ async fn assert_store_matches(wiber: &Wiber, consumer: &ConsumerProcess, told: &
     )
     .await;
     // Lag zero: nothing the brokers accepted is still on its way to the store.
-    consumer
-        .wait_metric(
-            http,
-            "the group's lag to reach zero",
-            "wiber_consumer_lag",
-            RECOVERED_WITHIN,
-            |lag| lag == 0.0,
-        )
-        .await;
+    consumer.wait_caught_up(http, RECOVERED_WITHIN).await;
     let ids = wiber.stored_ids().await;
     let distinct: HashSet<&String> = ids.iter().collect();
     assert_eq!(distinct.len(), ids.len(), "a message was stored twice");

@@ -4,17 +4,13 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
-use rdkafka::Message;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Headers;
 use rdkafka::producer::FutureRecord;
 use serde_json::json;
 use wiber_e2e::kafka::producer;
 use wiber_e2e::stack::{OwnStore, Wiber, message_id, stream};
 use wiber_e2e::wait::eventually;
 
-use super::{CONCURRENCY, RECOVERED_WITHIN, STREAM};
+use super::{CONCURRENCY, RECOVERED_WITHIN, STREAM, dead_letters};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_killed_mid_stream_and_restarted_loses_nothing_and_duplicates_nothing() {
@@ -154,36 +150,13 @@ async fn poison_message_goes_to_the_dead_letter_topic_and_never_blocks_its_parti
         .await;
 
     // Both poison records are in the dead-letter topic with their reason and origin.
-    let dlq: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &wiber.bootstrap)
-        .set("group.id", format!("{}-dlq-reader", wiber.group))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
-    dlq.subscribe(&[&format!("{}.dlq", wiber.topic)]).unwrap();
     let mut origins = Vec::new();
-    for _ in 0..2 {
-        let m = tokio::time::timeout(Duration::from_secs(30), dlq.recv())
-            .await
-            .expect("dead letter within 30 s")
-            .unwrap();
-        let headers = m.headers().expect("headers");
-        let header = |name: &str| {
-            headers
-                .iter()
-                .find(|h| h.key == name)
-                .and_then(|h| h.value)
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-                .unwrap_or_else(|| panic!("header {name} missing"))
-        };
-        assert_eq!(header("wiber-dlq-category"), "malformed");
-        assert!(!header("wiber-dlq-reason").is_empty());
-        assert_eq!(header("wiber-origin-topic"), wiber.topic);
-        assert_eq!(m.key(), Some(&b"alice:bob"[..]));
-        origins.push((
-            header("wiber-origin-partition").parse::<i32>().unwrap(),
-            header("wiber-origin-offset").parse::<i64>().unwrap(),
-        ));
+    for letter in dead_letters(&wiber, 2).await {
+        assert_eq!(letter.header("wiber-dlq-category"), "malformed");
+        assert!(!letter.header("wiber-dlq-reason").is_empty());
+        assert_eq!(letter.header("wiber-origin-topic"), wiber.topic);
+        assert_eq!(letter.key.as_deref(), Some(&b"alice:bob"[..]));
+        origins.push(letter.origin());
     }
     origins.sort();
     assert_eq!(
@@ -198,15 +171,7 @@ async fn poison_message_goes_to_the_dead_letter_topic_and_never_blocks_its_parti
         .await;
     assert_eq!(dead, 2.0);
     // The partition moved past the poison: the group's lag drains to zero.
-    consumer
-        .wait_metric(
-            &wiber.http,
-            "the group's lag to reach zero",
-            "wiber_consumer_lag",
-            RECOVERED_WITHIN,
-            |lag| lag == 0.0,
-        )
-        .await;
+    consumer.wait_caught_up(&wiber.http, RECOVERED_WITHIN).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,153 @@
+//! The OpenAPI document: its frame, the schemas of values the handlers parse themselves, and the
+//! rules that hold for many routes at once, each stated once here rather than on every route.
+//! Routes add themselves from their `#[utoipa::path]` (`routes::documented`); `finish` then
+//! completes the document, so it describes exactly what the server does, answers included.
+
+use serde_json::{Value, json};
+use utoipa::OpenApi;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use wiber_common::health::{Alive, Link, Liveness, Readiness, Verdict};
+use wiber_common::message::{FieldError, Message};
+use wiber_common::queries::CURSOR_PATTERN;
+use wiber_common::stored::POSITION_PATTERN;
+
+use crate::error::Problem;
+use crate::extract::IDEMPOTENCY_KEY_MAX;
+use crate::read::MessageCount;
+use crate::requests::NewMessage;
+
+/// The document's frame; `routes::documented` adds every path.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Wiber API",
+        description = "Durable, ordered chat messages over Kafka and MongoDB."
+    ),
+    components(schemas(
+        Message, NewMessage, MessageCount, Problem, FieldError, Liveness, Alive, Readiness,
+        Verdict, Link
+    )),
+    modifiers(&BearerScheme)
+)]
+pub struct ApiDoc;
+
+/// The `bearer` security scheme the message routes name (AUTH_MODE=jwt).
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// A page cursor (`X-Next-Cursor`), as `Cursor::decode` takes it.
+pub fn cursor() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(CURSOR_PATTERN))
+}
+
+/// A push stream's position (an event id), as `Position::decode` takes it.
+pub fn position() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(POSITION_PATTERN))
+}
+
+/// An `Idempotency-Key`: visible ASCII, as `extract::IdempotencyKey` takes it.
+pub fn idempotency_key() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(IDEMPOTENCY_KEY_MAX))
+        .pattern(Some("^[!-~]+$"))
+}
+
+/// The document as served: `doc` with every answer the edge gives (authentication, rate limit,
+/// load shedding), the closed request body and the stream's events.
+pub fn finish(doc: &utoipa::openapi::OpenApi, stream_path: &str, stream_events: Value) -> Value {
+    let mut doc = serde_json::to_value(doc).expect("the document serializes");
+    for operation in operations(&mut doc) {
+        let authenticated = operation.get("security").is_some();
+        let responses = &mut operation["responses"];
+        if authenticated {
+            add(
+                responses,
+                "401",
+                "No valid bearer token (see WWW-Authenticate)",
+                CHALLENGE,
+            );
+            add(
+                responses,
+                "429",
+                "Over this user's request rate (API_RATE_LIMIT_PER_SECOND)",
+                RETRY_AFTER,
+            );
+            add(
+                responses,
+                "503",
+                "The token issuer's keys are unavailable",
+                RETRY_AFTER,
+            );
+        }
+        add(
+            responses,
+            "503",
+            "Overloaded: more requests in flight than API_MAX_IN_FLIGHT",
+            RETRY_AFTER,
+        );
+        // OpenAPI requires it of every path parameter; utoipa drops it beside `schema_with`.
+        let parameters = operation
+            .get_mut("parameters")
+            .and_then(Value::as_array_mut);
+        for parameter in parameters.into_iter().flatten() {
+            if parameter["in"] == "path" {
+                parameter["required"] = json!(true);
+            }
+        }
+    }
+    // Unknown fields are refused (400 naming them), so a client learns of a misspelt one.
+    doc["components"]["schemas"]["NewMessage"]["additionalProperties"] = json!(false);
+    doc["paths"][stream_path]["get"]["responses"]["200"]["content"]["text/event-stream"]["schema"] =
+        stream_events;
+    doc
+}
+
+fn operations(doc: &mut Value) -> impl Iterator<Item = &mut Value> {
+    const METHODS: [&str; 8] = [
+        "get", "put", "post", "delete", "options", "head", "patch", "trace",
+    ];
+    doc["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.iter_mut())
+        .filter(|(method, _)| METHODS.contains(&method.as_str()))
+        .map(|(_, operation)| operation)
+}
+
+const RETRY_AFTER: (&str, &str) = ("Retry-After", "Seconds to wait before retrying");
+const CHALLENGE: (&str, &str) = ("WWW-Authenticate", "The bearer challenge (RFC 6750)");
+
+/// Documents that the route can answer `status` for this reason too, with the header `error.rs`
+/// sets on every such answer.
+fn add(responses: &mut Value, status: &str, reason: &str, (header, about): (&str, &str)) {
+    let response = &mut responses[status];
+    match response["description"].as_str() {
+        Some(own) if own.contains(reason) => {}
+        Some(own) => response["description"] = json!(format!("{own}; or: {reason}")),
+        None => response["description"] = json!(reason),
+    }
+    response["content"]["application/problem+json"] =
+        json!({"schema": {"$ref": "#/components/schemas/Problem"}});
+    response["headers"][header] = json!({"schema": {"type": "string"}, "description": about});
+}
