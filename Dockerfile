@@ -5,8 +5,11 @@
 #   docker build --target operator -t ghcr.io/wiber-io/wiber-operator:0.1.0 .   # wiber-operator
 #
 # The names and the tag (the workspace version) are the defaults of the operator's WiberCluster
-# `spec.image` (operator/src/crd.rs DEFAULT_IMAGE) and of the charts in charts/. The machine this
-# project's CI runs on has no Docker engine: this file is not built there.
+# `spec.image` (operator/src/crd/mod.rs DEFAULT_IMAGE) and of the charts in charts/. The machine this
+# project's CI runs on has no Docker engine, so it is not built there: `make images` (dev/images.sh)
+# builds the same two images without a daemon, and CI tests those. Both are equivalent: the same
+# binaries, entrypoints, user 65532, ports and labels; this file takes glibc, OpenSSL and the CA
+# bundle from distroless, the script from the build machine's Debian packages.
 
 FROM rust:1.95-bookworm AS builder
 # rdkafka builds its bundled librdkafka with configure + make (the image has gcc, make, perl and
@@ -24,14 +27,28 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 
 # distroless cc: glibc, libgcc and libstdc++, CA certificates, and libssl3 (from distroless base), the
 # OpenSSL the binaries link. No shell, no package manager. `nonroot` is uid 65532.
-FROM gcr.io/distroless/cc-debian12:nonroot AS wiber
+FROM gcr.io/distroless/cc-debian12:nonroot AS base
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.version=$VERSION \
+      org.opencontainers.image.source=https://github.com/wiber-io/wiber \
+      org.opencontainers.image.url=https://github.com/wiber-io/wiber \
+      org.opencontainers.image.licenses=Apache-2.0 \
+      org.opencontainers.image.vendor=Wiber
+COPY LICENSE /usr/share/doc/wiber/LICENSE
+WORKDIR /home/nonroot
+
+FROM base AS wiber
+LABEL org.opencontainers.image.title=wiber \
+      org.opencontainers.image.description="Wiber API (entrypoint) and Kafka-to-MongoDB consumer"
 COPY --from=builder /out/wiber-api /out/wiber-consumer /usr/local/bin/
 USER 65532:65532
-# api 8000, consumer 8001 (health and metrics). The operator sets the command: wiber-api or wiber-consumer.
-EXPOSE 8000 8001
+# api 8000 (admin: health and metrics 8002), consumer 8001 (health and metrics). The operator sets the command: wiber-api or wiber-consumer.
+EXPOSE 8000 8001 8002
 ENTRYPOINT ["/usr/local/bin/wiber-api"]
 
-FROM gcr.io/distroless/cc-debian12:nonroot AS operator
+FROM base AS operator
+LABEL org.opencontainers.image.title=wiber-operator \
+      org.opencontainers.image.description="Wiber operator: reconciles WiberCluster resources"
 COPY --from=builder /out/wiber-operator /usr/local/bin/
 USER 65532:65532
 # Health and metrics.

@@ -1,7 +1,7 @@
 # The two commands a fresh machine needs: `make up` and `make test`. See README.md.
 SHELL := /bin/bash
 
-.PHONY: up down status test lint fmt build bench bench-auth bench-push bench-reads cluster-up cluster-down crds
+.PHONY: up down status test lint fmt build images chart-docs bench bench-auth bench-push bench-reads cluster-up cluster-down crds
 
 up: ## Run Wiber locally on real servers; returns when ready, runs until `make down`.
 	dev/up.sh
@@ -36,6 +36,12 @@ cluster-up: ## A local Kubernetes control plane with kwok nodes (see README.md);
 cluster-down: ## Stop the control plane `make cluster-up` started.
 	dev/cluster.sh stop
 
+images: ## OCI archives of the wiber and wiber-operator images in target/images (no Docker needed; see README.md).
+	dev/images.sh build
+
+chart-docs: ## Regenerate charts/*/README.md from values.yaml comments (helm-docs).
+	dev/chart-docs.sh generate
+
 lint: ## Formatting and clippy only.
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
@@ -49,4 +55,4 @@ build:
 crds: ## Regenerate crds/wibercluster.yaml from the operator's types and copy it into the operator chart.
 	cargo run --quiet --locked -p wiber-operator --bin crdgen > crds/wibercluster.yaml.tmp
 	mv crds/wibercluster.yaml.tmp crds/wibercluster.yaml
-	cp crds/wibercluster.yaml charts/wiber-operator/crds/wibercluster.yaml
+	cp crds/wibercluster.yaml charts/wiber-operator/files/crds/wibercluster.yaml

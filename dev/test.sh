@@ -46,7 +46,9 @@ replicated_kafka start
 KUBECONFIG=$("$WIBER_DEV_DIR/cluster.sh" kubeconfig)
 WIBER_HELM_BIN=$("$WIBER_DEV_DIR/cluster.sh" bin helm)
 WIBER_KUBECTL_BIN=$("$WIBER_DEV_DIR/cluster.sh" bin kubectl)
-export KUBECONFIG WIBER_HELM_BIN WIBER_KUBECTL_BIN
+# The chart README test regenerates them with helm-docs.
+WIBER_HELM_DOCS_BIN=$("$WIBER_DEV_DIR/chart-docs.sh" bin)
+export KUBECONFIG WIBER_HELM_BIN WIBER_KUBECTL_BIN WIBER_HELM_DOCS_BIN
 KAFKA_BOOTSTRAP_SERVERS=$("$WIBER_DEV_DIR/kafka.sh" bootstrap)
 MONGO_URI=$("$WIBER_DEV_DIR/ferretdb.sh" uri)
 # Fault tests start private FerretDB instances they can stop, each on a PostgreSQL database of its
@@ -73,6 +75,11 @@ WIBER_SCHEMATHESIS_BIN=$("$WIBER_DEV_DIR/schemathesis.sh" bin)
 export WIBER_SCHEMATHESIS_BIN
 
 cargo build --workspace --bins --locked
+# The image tests unpack and run what `make images` builds (a release build) and load it in podman.
+"$WIBER_DEV_DIR/images.sh" build
+WIBER_IMAGES_DIR=$("$WIBER_DEV_DIR/images.sh" dir)
+WIBER_PODMAN_BIN=$("$WIBER_DEV_DIR/images.sh" podman)
+export WIBER_IMAGES_DIR WIBER_PODMAN_BIN
 
 log "running the test suite (Kafka $KAFKA_BOOTSTRAP_SERVERS, MongoDB protocol $MONGO_URI)"
 cargo test --workspace --all-targets --locked

@@ -6,13 +6,31 @@
 # It stays running until `make down`. Every port is a variable: see README.md.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+# The first run on a fresh machine fetches and builds for several minutes: each step says what it
+# costs before it starts (figures from this project's 2-core machine; README "The local servers").
+STEPS=4
+started=$SECONDS
+step_no=0
+step_at=$SECONDS
+step() {
+  if ((step_no > 0)); then log "step $step_no/$STEPS done in $((SECONDS - step_at)) s"; fi
+  step_no=$((step_no + 1))
+  step_at=$SECONDS
+  log "step $step_no/$STEPS: $1 (first run ~$2; later ~$3)"
+}
+
+step "Kafka (KRaft, one node): jars from Maven Central, then start" "1 min" "15 s"
 "$WIBER_DEV_DIR/kafka.sh" start
+step "MongoDB protocol: FerretDB on PostgreSQL (PostgreSQL from Debian, FerretDB built from the Go module proxy)" "3 min" "3 s"
 "$WIBER_DEV_DIR/ferretdb.sh" start
+step "the topics wiber.messages, its dead-letter and stored-offsets topics" "15 s" "15 s"
 "$WIBER_DEV_DIR/topics.sh"
 KAFKA_BOOTSTRAP_SERVERS=$("$WIBER_DEV_DIR/kafka.sh" bootstrap)
 MONGO_URI=$("$WIBER_DEV_DIR/ferretdb.sh" uri)
 export KAFKA_BOOTSTRAP_SERVERS MONGO_URI
+step "build (release) and start the API and the consumer" "6 min" "10 s"
 "$WIBER_DEV_DIR/wiber.sh" start
+log "step $step_no/$STEPS done in $((SECONDS - step_at)) s; all up in $((SECONDS - started)) s"
 
 cat <<MSG
 

@@ -11,6 +11,7 @@ pub mod issuer;
 pub mod kafka;
 pub mod kube;
 pub mod metrics;
+pub mod oci;
 pub mod otlp;
 pub mod process;
 pub mod promql;

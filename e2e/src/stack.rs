@@ -101,6 +101,33 @@ pub struct Wiber {
     pub api: Process,
     env: Vec<(String, String)>,
     api_env: Vec<(String, String)>,
+    binaries: Binaries,
+}
+
+/// Where the Wiber binaries run from.
+#[derive(Debug, Clone, Default)]
+pub enum Binaries {
+    /// This workspace's build (`WIBER_BIN_DIR`).
+    #[default]
+    Build,
+    /// An image's unpacked root filesystem, entered with chroot as the image's user.
+    Image { rootfs: PathBuf, user: String },
+}
+
+impl Binaries {
+    pub fn spawn(&self, name: &str, env: &[(String, String)], label: &str) -> Process {
+        match self {
+            Self::Build => Process::spawn(binary(name), &[], env, label),
+            Self::Image { rootfs, user } => {
+                let rootfs = rootfs.to_str().expect("utf-8 path");
+                let userspec = format!("--userspec={user}");
+                let inside = format!("/usr/local/bin/{name}");
+                // chroot execs the binary, so the process signalled and killed is the binary.
+                let args = [userspec.as_str(), rootfs, inside.as_str()];
+                Process::spawn(PathBuf::from("chroot"), &args, env, label)
+            }
+        }
+    }
 }
 
 /// A consumer process with its health port.
@@ -173,6 +200,22 @@ impl Wiber {
         mongo_uri: String,
         kafka_env: &[(&str, String)],
     ) -> Self {
+        Self::spawn_from(Binaries::Build, bootstrap, mongo_uri, kafka_env).await
+    }
+
+    /// The API and consumers from `binaries`, on the local Kafka and store, once the API is ready.
+    pub async fn start_from(binaries: Binaries) -> Self {
+        let wiber = Self::spawn_from(binaries, kafka_bootstrap(), mongo_uri(), &[]).await;
+        wiber.wait_ready().await;
+        wiber
+    }
+
+    async fn spawn_from(
+        binaries: Binaries,
+        bootstrap: String,
+        mongo_uri: String,
+        kafka_env: &[(&str, String)],
+    ) -> Self {
         let topic = unique_name("wiber-e2e");
         create_topic(&bootstrap, &topic, PARTITIONS).await;
         create_topic(&bootstrap, &format!("{topic}.dlq"), 1).await;
@@ -204,7 +247,7 @@ impl Wiber {
         api_env.push(("API_HOST".into(), "127.0.0.1".into()));
         api_env.push(("API_PORT".into(), api_port.to_string()));
         api_env.push(("API_ADMIN_PORT".into(), admin_port.to_string()));
-        let api = Process::spawn(binary("wiber-api"), &[], &api_env, "api");
+        let api = binaries.spawn("wiber-api", &api_env, "api");
         Self {
             http: reqwest::Client::new(),
             api_url: format!("http://127.0.0.1:{api_port}"),
@@ -217,6 +260,7 @@ impl Wiber {
             api,
             env,
             api_env,
+            binaries,
         }
     }
 
@@ -239,7 +283,7 @@ impl Wiber {
             },
         )
         .await;
-        let api = Process::spawn(binary("wiber-api"), &[], &self.api_env, "api-again");
+        let api = self.binaries.spawn("wiber-api", &self.api_env, "api-again");
         let url = format!("{}/health/readiness", self.api_url);
         wait_ready(&self.http, &url, &api).await;
         api
@@ -257,7 +301,7 @@ impl Wiber {
             env.retain(|(k, _)| k != key);
             env.push(((*key).to_owned(), (*value).to_owned()));
         }
-        let api = Process::spawn(binary("wiber-api"), &[], &env, "api-second");
+        let api = self.binaries.spawn("wiber-api", &env, "api-second");
         let url = format!("http://127.0.0.1:{port}");
         wait_ready(&self.http, &format!("{url}/health/readiness"), &api).await;
         (api, url)
@@ -334,7 +378,7 @@ impl Wiber {
         let mut env = self.env.clone();
         env.push(("CONSUMER_HOST".into(), "127.0.0.1".into()));
         env.push(("CONSUMER_PORT".into(), port.to_string()));
-        let process = Process::spawn(binary("wiber-consumer"), &[], &env, "consumer");
+        let process = self.binaries.spawn("wiber-consumer", &env, "consumer");
         let url = format!("http://127.0.0.1:{port}");
         ConsumerProcess { process, url }
     }

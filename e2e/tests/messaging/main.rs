@@ -10,6 +10,7 @@ mod chat_page;
 mod edge;
 mod faults;
 mod https;
+mod images;
 mod indexes_serve_queries;
 mod kafka_is_real;
 mod kafka_security;

@@ -10,8 +10,8 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBind
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::Api;
 use wiber_e2e::kube::{
-    KWOK_TOLERATIONS, client, create_mongo_secret, create_namespace, delete_namespace,
-    service_account_kubeconfig, wait_established,
+    KWOK_TOLERATIONS, client, create_mongo_secret, create_namespace, delete_namespace, install_crd,
+    service_account_kubeconfig,
 };
 use wiber_e2e::process::{Process, binary, free_port};
 use wiber_e2e::wait::eventually;
@@ -42,6 +42,10 @@ async fn operator_chart_installs_and_its_rbac_runs_the_operator() {
     let operator_chart = chart("wiber-operator");
     let toleration = format!("tolerations={KWOK_TOLERATIONS}");
 
+    // The CRD is cluster-wide and shared by the tests running beside this one, so it comes from
+    // install_crd, not from a release of its own; crds.rs tests the chart's CRD on a group of its own.
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    install_crd(&client).await;
     // --wait: helm waits for the Deployment's two Pods to be Ready, which kwok makes happen.
     helm_run(&[
         "install",
@@ -49,6 +53,8 @@ async fn operator_chart_installs_and_its_rbac_runs_the_operator() {
         &operator_chart,
         "--namespace",
         &ns,
+        "--set",
+        "crds.enabled=false",
         "--set",
         &format!("watchNamespace={ns}"),
         "--set",
@@ -60,9 +66,6 @@ async fn operator_chart_installs_and_its_rbac_runs_the_operator() {
         "120s",
     ])
     .success("helm install of the operator chart");
-
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    wait_established(&crds, "wiberclusters.wiber.io").await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
     let operator = deployments
         .get(&full)
@@ -268,6 +271,11 @@ async fn operator_chart_installs_and_its_rbac_runs_the_operator() {
                 && roles.get_opt(&election).await.ok()?.is_none()
                 && role_bindings.get_opt(&election).await.ok()?.is_none()
                 && cluster_roles.get_opt(&full).await.ok()?.is_none()
+                && cluster_roles
+                    .get_opt(&format!("{full}-view"))
+                    .await
+                    .ok()?
+                    .is_none()
                 && cluster_role_bindings.get_opt(&full).await.ok()?.is_none()
                 && pods
                     .list(&kube::api::ListParams::default().labels(&selector))
@@ -279,7 +287,7 @@ async fn operator_chart_installs_and_its_rbac_runs_the_operator() {
         },
     )
     .await;
-    // Helm never deletes what it installed from crds/: other WiberClusters keep their CRD.
+    // The release did not own the CRD: other WiberClusters keep it.
     crds.get("wiberclusters.wiber.io")
         .await
         .expect("the CRD stays after uninstall");

@@ -8,8 +8,11 @@
 //! `WIBER_BIN_DIR/wiber-operator`.
 
 mod api_auth;
+mod crds;
 mod install;
 mod operator_chart;
+mod options;
+mod packaging;
 mod wiber_chart;
 
 use std::collections::BTreeSet;
@@ -78,6 +81,21 @@ fn documents(text: &str) -> Vec<Value> {
         .map(|d| Value::deserialize(d).expect("helm renders valid YAML"))
         .filter(|v| !v.is_null())
         .collect()
+}
+
+/// `value` with every number as a float: YAML's `10000.0` and helm's re-rendered `10000` are the
+/// same number to the API server.
+fn numbers_as_floats(value: &Value) -> Value {
+    match value {
+        Value::Number(n) => serde_json::json!(n.as_f64().expect("a finite number")),
+        Value::Array(items) => Value::Array(items.iter().map(numbers_as_floats).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), numbers_as_floats(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 fn yaml_file(path: &Path) -> Vec<Value> {
@@ -275,6 +293,11 @@ fn bad_values_are_rejected_naming_the_field() {
         ("wiber", "kafka.storage.size=big", "/kafka/storage/size"),
         ("wiber", "mongodb.members=0", "/mongodb/members"),
         ("wiber", "akhq.enabled=yes", "/akhq/enabled"),
+        (
+            "wiber",
+            "cluster.api.auth.mode=None,mongodb.enabled=true,mongodb.user.password=x,mongodb.user.existingSecret=y",
+            "set one, not both",
+        ),
         (
             "wiber",
             "cluster.consumers.minReplicas=5,cluster.consumers.maxReplicas=2",

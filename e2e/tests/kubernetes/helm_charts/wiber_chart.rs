@@ -153,6 +153,8 @@ fn wiber_chart_renders_a_wibercluster_and_when_enabled_strimzi_kafka_mongodb_and
         kind["nodes"][0]["extraPortMappings"][0]["containerPort"],
         30080
     );
+    // ...on a host port other than that of `make up`'s API (dev/wiber.sh: 8000), so both can run.
+    assert_ne!(kind["nodes"][0]["extraPortMappings"][0]["hostPort"], 8000);
     assert_eq!(wc["spec"]["consumers"]["targetDrainSeconds"], 120);
     assert_eq!(wc["spec"]["scheduling"]["nodeSelector"]["pool"], "wiber");
 
