@@ -119,6 +119,19 @@ pub async fn service_account_kubeconfig(client: &Client, ns: &str, account: &str
     path
 }
 
+/// Runs kubectl (`WIBER_KUBECTL_BIN`, else the one on PATH) with the admin `KUBECONFIG`; its
+/// stdout, failing the test when it fails.
+pub fn kubectl(args: &[&str]) -> String {
+    let bin = std::env::var("WIBER_KUBECTL_BIN").unwrap_or_else(|_| "kubectl".to_owned());
+    let mut command = Command::new(bin);
+    command
+        .arg("--kubeconfig")
+        .arg(required_env("KUBECONFIG"))
+        .args(args);
+    let what = format!("kubectl {}", args.join(" "));
+    run(&what, &mut command, Duration::from_secs(30)).success(&what)
+}
+
 /// Runs helm (`WIBER_HELM_BIN`) with `args` and a deadline, with throw-away helm directories;
 /// commands that talk to the cluster get `--kubeconfig` from `KUBECONFIG`.
 pub fn helm(args: &[&str], within: Duration) -> Output {

@@ -8,6 +8,7 @@ pub const KAFKA_READY: &str = "KafkaReady";
 pub const MONGO_READY: &str = "MongoReady";
 pub const API_AVAILABLE: &str = "ApiAvailable";
 pub const CONSUMERS_AVAILABLE: &str = "ConsumersAvailable";
+pub const RECONCILIATION_PAUSED: &str = "ReconciliationPaused";
 
 /// A condition as a reconcile computed it, before times and generations are filled in.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -24,3 +24,40 @@ fn crd_carries_the_cel_rules_and_printer_columns() {
         assert!(yaml.contains(needle), "missing {needle:?}");
     }
 }
+
+/// The conventions platform engineers' tools rely on, read from the generated CRD itself.
+#[test]
+fn crd_follows_the_kubernetes_api_conventions() {
+    use kube::CustomResourceExt;
+    let crd = serde_json::to_value(wiber_operator::crd::WiberCluster::crd()).unwrap();
+    assert_eq!(
+        crd["spec"]["names"]["categories"],
+        serde_json::json!(["wiber"])
+    );
+    let version = &crd["spec"]["versions"][0];
+    let wide: Vec<&str> = version["additionalPrinterColumns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["priority"] == 1)
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(wide, ["Reason", "Message"]);
+    let schema = &version["schema"]["openAPIV3Schema"]["properties"];
+    let conditions = &schema["status"]["properties"]["conditions"];
+    assert_eq!(conditions["x-kubernetes-list-type"], "map");
+    assert_eq!(
+        conditions["x-kubernetes-list-map-keys"],
+        serde_json::json!(["type"])
+    );
+    let topic = &schema["spec"]["properties"]["kafka"]["properties"]["topic"]["properties"];
+    assert_eq!(
+        topic["partitions"]["x-kubernetes-validations"][0]["rule"],
+        "self >= oldSelf"
+    );
+    assert_eq!(topic["deletionPolicy"]["default"], "Retain");
+    assert_eq!(
+        topic["deletionPolicy"]["enum"],
+        serde_json::json!(["Retain", "Delete"])
+    );
+}

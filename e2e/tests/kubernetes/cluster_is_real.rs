@@ -9,15 +9,13 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::{Value, json};
-use wiber_e2e::command::run;
-use wiber_e2e::kube::{WITHIN, client, create_namespace, delete_namespace, helm};
+use wiber_e2e::kube::{WITHIN, client, create_namespace, delete_namespace, helm, kubectl};
 use wiber_e2e::wait::eventually;
 use wiber_e2e::{required_env, unique_name};
 
@@ -230,20 +228,10 @@ async fn helm_install_creates_the_charts_objects_and_uninstall_removes_them() {
     let _ = fs::remove_dir_all(&dir);
 }
 
-fn kubectl(kubeconfig: &str, args: &[&str]) -> String {
-    let bin = std::env::var("WIBER_KUBECTL_BIN").unwrap_or_else(|_| "kubectl".to_owned());
-    let mut command = Command::new(bin);
-    command.arg("--kubeconfig").arg(kubeconfig).args(args);
-    let what = format!("kubectl {}", args.join(" "));
-    run(&what, &mut command, Duration::from_secs(30)).success(&what)
-}
-
 #[test]
 fn kubectl_sees_the_built_version_and_the_kwok_nodes_ready() {
-    let kubeconfig = required_env("KUBECONFIG");
-
-    let version: Value = serde_json::from_str(&kubectl(&kubeconfig, &["get", "--raw", "/version"]))
-        .expect("/version is JSON");
+    let version: Value =
+        serde_json::from_str(&kubectl(&["get", "--raw", "/version"])).expect("/version is JSON");
     assert_eq!(
         version["gitVersion"],
         format!("v{KUBE_VERSION}"),
@@ -252,10 +240,7 @@ fn kubectl_sees_the_built_version_and_the_kwok_nodes_ready() {
     assert_eq!(version["major"], "1");
     assert_eq!(version["minor"], "34");
 
-    let table = kubectl(
-        &kubeconfig,
-        &["get", "nodes", "-l", "type=kwok", "--no-headers"],
-    );
+    let table = kubectl(&["get", "nodes", "-l", "type=kwok", "--no-headers"]);
     let nodes: Vec<(&str, &str)> = table
         .lines()
         .filter_map(|line| {

@@ -106,6 +106,12 @@ pub async fn reconcile(wc: Arc<WiberCluster>, ctx: Arc<Context>) -> Result<Actio
 
 async fn stages(wc: &WiberCluster, ctx: &Context) -> Result<Action, Error> {
     let scope = Scope::of(wc, &ctx.client)?;
+    if wc.reconciliation_paused() {
+        tracing::info!(ns = %scope.ns, name = %scope.name, "reconciliation paused by annotation");
+        status::write(&scope, &status::paused(wc, Time(jiff::Timestamp::now()))).await?;
+        // Removing the annotation is a change to the object, which triggers the next reconcile.
+        return Ok(Action::await_change());
+    }
     if wc.spec.api.auth.is_none() {
         // Stored before spec.api.auth was required: kept open rather than broken by an upgrade.
         tracing::warn!(ns = %scope.ns, name = %scope.name, "spec.api.auth is not set: the API is open (AUTH_MODE=none) until it names an issuer, or mode None");

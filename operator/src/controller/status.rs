@@ -88,6 +88,28 @@ pub fn build(
     }
 }
 
+/// The status while the pause annotation is set (pure): everything as last reconciled, including
+/// `observedGeneration` (the newer spec has not been acted on), plus `ReconciliationPaused`, whose
+/// own `observedGeneration` is the generation it was set upon.
+pub fn paused(wc: &WiberCluster, now: Time) -> WiberClusterStatus {
+    let mut status = wc.status.clone().unwrap_or_default();
+    let pause = Observed::new(
+        conditions::RECONCILIATION_PAUSED,
+        true,
+        "PauseAnnotation",
+        format!(
+            "{}=true: the operator changes nothing until the annotation is removed",
+            crate::crd::PAUSE_ANNOTATION
+        ),
+    );
+    let merged = conditions::merge(&status.conditions, &[pause], wc.metadata.generation, &now);
+    status
+        .conditions
+        .retain(|c| c.type_ != conditions::RECONCILIATION_PAUSED);
+    status.conditions.extend(merged);
+    status
+}
+
 pub async fn write(scope: &Scope, status: &WiberClusterStatus) -> Result<(), Error> {
     let clusters: Api<WiberCluster> = scope.api();
     let patch = json!({
@@ -286,5 +308,77 @@ mod tests {
             ("False", "NoReadyPods")
         );
         assert_eq!(condition(&status, conditions::READY).0, "False");
+    }
+
+    #[test]
+    fn a_paused_cluster_keeps_its_last_status_and_says_it_is_paused() {
+        let connected = Observed::new(conditions::KAFKA_READY, true, "Connected", "ok");
+        let reconciled = build(
+            &cluster(None),
+            observation(connected, Some("kafka:9092")),
+            scaling(1, 1, Some((3, 0))),
+            Readiness {
+                api: 1,
+                consumers: 1,
+            },
+            Time(jiff::Timestamp::now()),
+        );
+        let mut wc = cluster(Some(reconciled.clone()));
+        wc.metadata.generation = Some(5);
+        let paused = paused(&wc, Time(jiff::Timestamp::now()));
+        assert_eq!(
+            condition(&paused, conditions::RECONCILIATION_PAUSED),
+            ("True", "PauseAnnotation")
+        );
+        assert_eq!(
+            paused.observed_generation,
+            Some(4),
+            "generation 5 was not acted on"
+        );
+        let pause = paused
+            .conditions
+            .iter()
+            .find(|c| c.type_ == conditions::RECONCILIATION_PAUSED)
+            .unwrap();
+        assert_eq!(pause.observed_generation, Some(5), "seen, and held");
+        assert_eq!(
+            condition(&paused, conditions::READY),
+            ("True", "AllComponentsReady")
+        );
+        assert_eq!(paused.conditions.len(), reconciled.conditions.len() + 1);
+        // Paused again: still one pause condition, its transition time unchanged.
+        let again = self::paused(&cluster(Some(paused.clone())), Time(jiff::Timestamp::now()));
+        let pauses: Vec<_> = again
+            .conditions
+            .iter()
+            .filter(|c| c.type_ == conditions::RECONCILIATION_PAUSED)
+            .collect();
+        assert_eq!(pauses.len(), 1);
+        let first = paused
+            .conditions
+            .iter()
+            .find(|c| c.type_ == conditions::RECONCILIATION_PAUSED)
+            .unwrap();
+        assert_eq!(pauses[0].last_transition_time, first.last_transition_time);
+        // Resumed: a reconcile's status holds no pause condition.
+        let resumed = build(
+            &cluster(Some(again)),
+            observation(
+                Observed::new(conditions::KAFKA_READY, true, "Connected", "ok"),
+                Some("kafka:9092"),
+            ),
+            scaling(1, 1, Some((3, 0))),
+            Readiness {
+                api: 1,
+                consumers: 1,
+            },
+            Time(jiff::Timestamp::now()),
+        );
+        assert!(
+            resumed
+                .conditions
+                .iter()
+                .all(|c| c.type_ != conditions::RECONCILIATION_PAUSED)
+        );
     }
 }

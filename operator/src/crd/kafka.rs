@@ -198,7 +198,7 @@ fn default_group() -> String {
     "wiber-consumers".to_owned()
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TopicSpec {
     /// Topic name; its dead-letter topic is `<name>.dlq` and the consumer announces what it has
@@ -210,6 +210,9 @@ pub struct TopicSpec {
     /// Partitions: the most consumers that can work at once. Can grow, never shrink.
     #[serde(default = "default_partitions")]
     #[schemars(range(min = 1, max = 10000))]
+    // Kafka cannot remove partitions, and the key-to-partition mapping (a conversation's order)
+    // holds only while the count stays; a shrink is refused at the API server, not discovered later.
+    #[x_kube(validation = Rule::new("self >= oldSelf").message("kafka.topic.partitions can grow but never shrink: Kafka cannot remove partitions"))]
     pub partitions: i32,
     /// Replicas of each partition (Strimzi mode).
     #[serde(default = "default_topic_replicas")]
@@ -219,6 +222,18 @@ pub struct TopicSpec {
     #[serde(default = "default_retention_hours")]
     #[schemars(range(min = 1))]
     pub retention_hours: i64,
+    /// What deleting the WiberCluster does to its Strimzi KafkaTopics (and so to the topics):
+    /// Retain keeps them, with every message not yet consumed and every dead letter; Delete lets
+    /// them be garbage-collected with the WiberCluster.
+    #[serde(default)]
+    pub deletion_policy: TopicDeletionPolicy,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum TopicDeletionPolicy {
+    #[default]
+    Retain,
+    Delete,
 }
 
 impl TopicSpec {
@@ -249,6 +264,7 @@ impl Default for TopicSpec {
             partitions: default_partitions(),
             replicas: default_topic_replicas(),
             retention_hours: default_retention_hours(),
+            deletion_policy: TopicDeletionPolicy::default(),
         }
     }
 }

@@ -18,6 +18,20 @@ pub use status::*;
 
 pub const DEFAULT_IMAGE: &str = "ghcr.io/wiber-io/wiber";
 
+/// Set to `"true"` on a WiberCluster, the operator changes nothing of it (no apply, no scaling)
+/// until the annotation is removed, and reports a `ReconciliationPaused` condition. As Strimzi's
+/// `strimzi.io/pause-reconciliation`: for maintenance, or to hold a cluster while debugging.
+pub const PAUSE_ANNOTATION: &str = "wiber.io/pause-reconciliation";
+
+impl WiberCluster {
+    pub fn reconciliation_paused(&self) -> bool {
+        use kube::ResourceExt;
+        self.annotations()
+            .get(PAUSE_ANNOTATION)
+            .is_some_and(|v| v == "true")
+    }
+}
+
 /// A Wiber installation: the HTTP API and the Kafka-to-MongoDB consumers, sized to the topic's
 /// partitions and the consumer group's lag.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -27,6 +41,8 @@ pub const DEFAULT_IMAGE: &str = "ghcr.io/wiber-io/wiber";
     kind = "WiberCluster",
     plural = "wiberclusters",
     shortname = "wc",
+    // `kubectl get wiber` lists every Wiber kind, as `kubectl get strimzi` does for Strimzi's.
+    category = "wiber",
     namespaced,
     status = "WiberClusterStatus",
     doc = "A Wiber installation: the HTTP API and the Kafka-to-MongoDB consumers.",
@@ -36,6 +52,9 @@ pub const DEFAULT_IMAGE: &str = "ghcr.io/wiber-io/wiber";
     printcolumn(name = "Lag", type_ = "integer", json_path = ".status.lag", description = "Records the consumer group has not committed"),
     printcolumn(name = "Partitions", type_ = "integer", json_path = ".status.partitions"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    // `-o wide` only: why the cluster is not Ready, without `kubectl describe`.
+    printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason", priority = "1"),
+    printcolumn(name = "Message", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].message", priority = "1"),
     // Child names add up to 9 characters and pod names a hash; labels allow 63.
     validation = Rule::new("self.metadata.name.size() <= 40").message("metadata.name must be at most 40 characters"),
     // Required rather than defaulted: an open API must be chosen, never fallen into.

@@ -10,8 +10,10 @@ pub struct WiberClusterStatus {
     /// The generation this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// Ready, KafkaReady, MongoReady, ApiAvailable, ConsumersAvailable.
+    /// Ready, KafkaReady, MongoReady, ApiAvailable, ConsumersAvailable, and ReconciliationPaused
+    /// while the pause annotation is set.
     #[serde(default)]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
     /// Records the consumer group has not committed, over all partitions.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -12,7 +12,7 @@ use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
-use crate::crd::WiberCluster;
+use crate::crd::{TopicDeletionPolicy, WiberCluster};
 
 mod pods;
 
@@ -162,6 +162,12 @@ fn kafka_topic(
 ) -> DynamicObject {
     let t = &wc.spec.kafka.topic;
     let mut meta = meta(wc, kube_name(topic), None);
+    if t.deletion_policy == TopicDeletionPolicy::Retain {
+        // Not owned, so not garbage-collected with the WiberCluster: Strimzi would delete the
+        // topic, its unconsumed messages and its dead letters. Server-side apply drops an owner
+        // reference an earlier apply set.
+        meta.owner_references = None;
+    }
     meta.labels
         .get_or_insert_with(BTreeMap::new)
         .insert("strimzi.io/cluster".to_owned(), cluster.to_owned());
@@ -298,3 +304,5 @@ pub fn desired(wc: &WiberCluster, inputs: &Inputs) -> Desired {
 mod tests;
 #[cfg(test)]
 mod tests_api;
+#[cfg(test)]
+mod tests_topics;

@@ -291,40 +291,6 @@ fn a_config_change_rolls_the_pods_and_a_replica_change_does_not() {
 }
 
 #[test]
-fn strimzi_mode_asks_for_both_topics_with_log_append_time() {
-    let wc = cluster(json!({
-        "kafka": { "strimziCluster": "events", "topic": { "name": "Chat_Messages", "partitions": 12 } },
-        "mongodb": { "connectionSecret": { "name": "mongo" } }
-    }));
-    let d = desired(&wc, &inputs(1));
-    assert_eq!(d.kafka_topics.len(), 3);
-    let main = &d.kafka_topics[0];
-    assert_eq!(main.metadata.name.as_deref(), Some("chat-messages"));
-    assert_eq!(
-        main.metadata.labels.as_ref().unwrap()["strimzi.io/cluster"],
-        "events"
-    );
-    assert_eq!(main.data["spec"]["topicName"], "Chat_Messages");
-    assert_eq!(main.data["spec"]["partitions"], 12);
-    assert_eq!(
-        main.data["spec"]["config"]["message.timestamp.type"],
-        "LogAppendTime"
-    );
-    assert_eq!(main.data["spec"]["config"]["retention.ms"], "604800000");
-    assert_eq!(
-        d.kafka_topics[1].data["spec"]["topicName"],
-        "Chat_Messages.dlq"
-    );
-    let stored = &d.kafka_topics[2].data["spec"];
-    assert_eq!(
-        (stored["topicName"].as_str(), stored["partitions"].as_i64()),
-        (Some("Chat_Messages.stored"), Some(1))
-    );
-    assert_eq!(stored["config"]["retention.ms"], "3600000");
-    assert!(desired(&plain(), &inputs(1)).kafka_topics.is_empty());
-}
-
-#[test]
 fn disruption_budgets_follow_replicas() {
     assert_eq!(
         desired(&plain(), &inputs(1)).disruption_budgets.len(),

@@ -4,6 +4,7 @@
 //! CRDs of our own (`strimzi_and_prometheus`); two operators under exactly `operator/rbac.yaml`
 //! sharing one Lease (`leader_election`).
 
+mod conventions;
 mod leader_election;
 mod reconcile;
 mod strimzi_and_prometheus;

@@ -1,9 +1,12 @@
 //! The operator beside other operators' CRDs, of our own making: Strimzi's Kafka and KafkaTopic, and
 //! the Prometheus Operator's PodMonitor.
 
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::ResourceExt;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, PostParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, PostParams,
+};
 use serde_json::json;
 use wiber_e2e::kafka::create_topic;
 use wiber_e2e::kube::{
@@ -93,6 +96,36 @@ async fn strimzi_mode_creates_kafka_topics_and_reads_the_bootstrap_from_kafka_st
         (condition(&wc, "Ready").as_deref() == Some("True")).then_some(())
     })
     .await;
+
+    // deletionPolicy Retain (the default): deleting the WiberCluster takes its Deployments, not
+    // its topics, which hold unconsumed messages and dead letters.
+    clusters
+        .delete("chat", &DeleteParams::default())
+        .await
+        .expect("delete the WiberCluster");
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    eventually(
+        "the WiberCluster's Deployments collected",
+        WITHIN,
+        || async {
+            let gone = deployments.get_opt("chat-api").await.ok()?.is_none()
+                && deployments.get_opt("chat-consumer").await.ok()?.is_none();
+            gone.then_some(())
+        },
+    )
+    .await;
+    for name in [
+        topic.clone(),
+        format!("{topic}.dlq"),
+        format!("{topic}.stored"),
+    ] {
+        let kept = topics
+            .get_opt(&name)
+            .await
+            .expect("read a KafkaTopic")
+            .unwrap_or_else(|| panic!("KafkaTopic {name} deleted with its WiberCluster"));
+        assert!(kept.owner_references().is_empty(), "{name} is owned");
+    }
     delete_namespace(&client, &ns).await;
 }
 

@@ -1,0 +1,129 @@
+//! What platform engineers' habits and tools rely on, against the real operator and API server:
+//! `kubectl get wiber` (the category) and the `-o wide` reason, partitions that may grow but never
+//! shrink (a CEL transition rule), and the pause annotation holding every change until removed.
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
+use wiber_e2e::kafka::create_topic;
+use wiber_e2e::kube::{
+    WITHIN, apply_wibercluster, client, delete_namespace, install_crd, kubectl,
+    namespace_with_mongo_secret,
+};
+use wiber_e2e::wait::eventually;
+use wiber_e2e::{kafka_bootstrap, unique_name};
+use wiber_operator::crd::{PAUSE_ANNOTATION, WiberCluster};
+
+use super::{chat_spec, operator};
+
+async fn api_replicas(deployments: &Api<Deployment>) -> Option<i32> {
+    deployments.get_opt("chat-api").await.ok()??.spec?.replicas
+}
+
+/// The `ReconciliationPaused` condition's status and the generation it was set upon.
+fn pause_condition(wc: &WiberCluster) -> Option<(String, Option<i64>)> {
+    wc.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "ReconciliationPaused")
+        .map(|c| (c.status.clone(), c.observed_generation))
+}
+
+async fn annotate(clusters: &Api<WiberCluster>, value: Option<&str>) {
+    let patch = json!({"metadata": {"annotations": {PAUSE_ANNOTATION: value}}});
+    clusters
+        .patch("chat", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("annotate the WiberCluster");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_never_shrink_and_a_paused_cluster_holds_every_change_until_resumed() {
+    let client = client().await;
+    install_crd(&client).await;
+    let ns = namespace_with_mongo_secret(&client, "wiber-conv").await;
+    let bootstrap = kafka_bootstrap();
+    let topic = unique_name("wiber-conv-topic");
+    create_topic(&bootstrap, &topic, 3).await;
+    let group = unique_name("wiber-conv-group");
+    let _operator = operator(&ns);
+    let clusters: Api<WiberCluster> = Api::namespaced(client.clone(), &ns);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+
+    let mut spec = chat_spec(&bootstrap, &topic, &group, 2);
+    spec["kafka"]["topic"]["partitions"] = json!(6);
+    apply_wibercluster(&clusters, "chat", spec.clone())
+        .await
+        .expect("valid WiberCluster");
+    eventually("the API Deployment at 2 replicas", WITHIN, || async {
+        (api_replicas(&deployments).await? == 2).then_some(())
+    })
+    .await;
+
+    // Growing is allowed; shrinking is refused by the API server with the rule's message.
+    spec["kafka"]["topic"]["partitions"] = json!(3);
+    let shrink = apply_wibercluster(&clusters, "chat", spec.clone())
+        .await
+        .expect_err("fewer partitions must be refused");
+    assert!(
+        shrink
+            .to_string()
+            .contains("kafka.topic.partitions can grow but never shrink"),
+        "{shrink}"
+    );
+    spec["kafka"]["topic"]["partitions"] = json!(9);
+    apply_wibercluster(&clusters, "chat", spec.clone())
+        .await
+        .expect("more partitions are accepted");
+
+    // `kubectl get wiber` finds it through the category; `-o wide` adds the reason.
+    let listed = kubectl(&["get", "wiber", "-n", &ns, "-o", "name"]);
+    assert_eq!(listed.trim(), "wibercluster.wiber.io/chat");
+    let wide = kubectl(&["get", "wiberclusters", "-n", &ns, "-o", "wide"]);
+    let header = wide.lines().next().unwrap_or_default();
+    assert!(
+        header.contains("REASON") && header.contains("MESSAGE"),
+        "{wide}"
+    );
+    let narrow = kubectl(&["get", "wiberclusters", "-n", &ns]);
+    assert!(!narrow.contains("REASON"), "{narrow}");
+
+    // Paused: a change of the spec is seen (the condition names its generation) and not acted on.
+    annotate(&clusters, Some("true")).await;
+    spec["api"]["replicas"] = json!(3);
+    apply_wibercluster(&clusters, "chat", spec.clone())
+        .await
+        .expect("spec change while paused");
+    let generation = clusters.get("chat").await.unwrap().metadata.generation;
+    let held = eventually(
+        "the pause to be reported for the new generation",
+        WITHIN,
+        || async {
+            let wc = clusters.get("chat").await.ok()?;
+            (pause_condition(&wc)? == ("True".to_owned(), generation)).then_some(wc)
+        },
+    )
+    .await;
+    assert_ne!(
+        held.status.as_ref().unwrap().observed_generation,
+        generation,
+        "a paused cluster does not claim the new generation"
+    );
+    assert_eq!(
+        api_replicas(&deployments).await,
+        Some(2),
+        "nothing applied while paused"
+    );
+
+    // Resumed: the held change lands and the condition goes.
+    annotate(&clusters, None).await;
+    eventually("the held change applied after resuming", WITHIN, || async {
+        let wc = clusters.get("chat").await.ok()?;
+        let resumed = pause_condition(&wc).is_none()
+            && wc.status.as_ref()?.observed_generation == wc.metadata.generation;
+        (resumed && api_replicas(&deployments).await? == 3).then_some(())
+    })
+    .await;
+    delete_namespace(&client, &ns).await;
+}
