@@ -11,10 +11,12 @@ use serde::{Deserialize, Serialize};
 mod api;
 mod kafka;
 mod status;
+mod template;
 
 pub use api::*;
 pub use kafka::*;
 pub use status::*;
+pub use template::*;
 
 pub const DEFAULT_IMAGE: &str = "ghcr.io/wiber-io/wiber";
 
@@ -82,6 +84,14 @@ pub struct WiberClusterSpec {
     /// absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub telemetry: Option<TelemetrySpec>,
+    /// Additions to the pods and the API Service the operator builds: metadata, pull secrets,
+    /// affinity, topology spread, priority, env (as Strimzi's `template`).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub template: TemplateSpec,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 /// An OTLP/HTTP collector for the API's and the consumers' spans.
@@ -139,6 +149,11 @@ pub struct ImageSpec {
     /// Kubernetes image pull policy.
     #[serde(default = "default_pull_policy")]
     pub pull_policy: PullPolicy,
+    /// Image digest (`sha256:...`); when set the pods run exactly that image and the tag only
+    /// labels it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^sha256:[a-f0-9]{64}$"))]
+    pub digest: Option<String>,
 }
 
 impl Default for ImageSpec {
@@ -147,13 +162,17 @@ impl Default for ImageSpec {
             repository: default_repository(),
             tag: default_tag(),
             pull_policy: default_pull_policy(),
+            digest: None,
         }
     }
 }
 
 impl ImageSpec {
     pub fn reference(&self) -> String {
-        format!("{}:{}", self.repository, self.tag)
+        match &self.digest {
+            Some(digest) => format!("{}@{digest}", self.repository),
+            None => format!("{}:{}", self.repository, self.tag),
+        }
     }
 }
 

@@ -225,8 +225,16 @@ pub fn desired(wc: &WiberCluster, inputs: &Inputs) -> Desired {
         s.consumers.resources.clone(),
         &hash,
     );
+    let mut service_meta = meta(wc, name(wc, "api"), Some(Component::Api));
+    if let Some(extra) = &s.template.api_service {
+        let mut service_labels = extra.labels.clone();
+        service_labels.extend(service_meta.labels.take().unwrap_or_default());
+        service_meta.labels = Some(service_labels);
+        service_meta.annotations =
+            (!extra.annotations.is_empty()).then(|| extra.annotations.clone());
+    }
     let api_service = Service {
-        metadata: meta(wc, name(wc, "api"), Some(Component::Api)),
+        metadata: service_meta,
         spec: Some(ServiceSpec {
             type_: Some(s.api.service.service_type.as_str().to_owned()),
             selector: Some(selector_labels(wc, Component::Api)),
@@ -304,5 +312,7 @@ pub fn desired(wc: &WiberCluster, inputs: &Inputs) -> Desired {
 mod tests;
 #[cfg(test)]
 mod tests_api;
+#[cfg(test)]
+mod tests_template;
 #[cfg(test)]
 mod tests_topics;

@@ -165,8 +165,18 @@ pub(super) fn build_deployment(
     hash: &str,
 ) -> Deployment {
     let s = &wc.spec;
-    let mut pod_labels = labels(wc, Some(component));
+    let template = match component {
+        Component::Api => s.template.api.clone(),
+        Component::Consumer => s.template.consumer.clone(),
+    }
+    .unwrap_or_default();
+    let extra = template.metadata.clone().unwrap_or_default();
+    // The template's labels first, so the operator's (selectors included) win on a clash.
+    let mut pod_labels = extra.labels.clone();
+    pod_labels.extend(labels(wc, Some(component)));
     pod_labels.extend(selector_labels(wc, component));
+    let mut pod_annotations = extra.annotations.clone();
+    pod_annotations.insert("wiber.io/config-hash".to_owned(), hash.to_owned());
     let access = KafkaAccess::of(&s.kafka);
     let mut mounts = access.mounts();
     if component == Component::Api {
@@ -191,7 +201,12 @@ pub(super) fn build_deployment(
             }),
             ..EnvFromSource::default()
         }]),
-        env: Some(secret_envs(wc, &access)),
+        env: Some(
+            secret_envs(wc, &access)
+                .into_iter()
+                .chain(template.env.iter().cloned())
+                .collect(),
+        ),
         ports: Some(
             ports
                 .iter()
@@ -238,10 +253,7 @@ pub(super) fn build_deployment(
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(pod_labels),
-                    annotations: Some(BTreeMap::from([(
-                        "wiber.io/config-hash".to_owned(),
-                        hash.to_owned(),
-                    )])),
+                    annotations: Some(pod_annotations),
                     ..ObjectMeta::default()
                 }),
                 spec: Some(PodSpec {
@@ -268,6 +280,12 @@ pub(super) fn build_deployment(
                         .then(|| s.scheduling.node_selector.clone()),
                     tolerations: (!s.scheduling.tolerations.is_empty())
                         .then(|| s.scheduling.tolerations.clone()),
+                    affinity: template.affinity.clone(),
+                    topology_spread_constraints: (!template.topology_spread_constraints.is_empty())
+                        .then(|| template.topology_spread_constraints.clone()),
+                    priority_class_name: template.priority_class_name.clone(),
+                    image_pull_secrets: (!template.image_pull_secrets.is_empty())
+                        .then(|| template.image_pull_secrets.clone()),
                     volumes: Some(
                         [Volume {
                             name: "tmp".to_owned(),

@@ -165,6 +165,12 @@ const WIBER_OPTIONS: &[&str] = &[
     "cluster.consumers.targetDrainSeconds=120",
     "--set",
     "cluster.scheduling.nodeSelector.pool=wiber",
+    "--set",
+    "cluster.template.consumer.priorityClassName=high",
+    "--set",
+    "cluster.template.apiService.annotations.team=chat",
+    "--set",
+    "cluster.image.digest=sha256:0000000000000000000000000000000000000000000000000000000000000000",
 ];
 
 #[test]

@@ -1,6 +1,7 @@
 //! What platform engineers' habits and tools rely on, against the real operator and API server:
 //! `kubectl get wiber` (the category) and the `-o wide` reason, partitions that may grow but never
-//! shrink (a CEL transition rule), and the pause annotation holding every change until removed.
+//! shrink (a CEL transition rule), `spec.template` reaching the pods within its limits, and the
+//! pause annotation holding every change until removed.
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, Patch, PatchParams};
@@ -39,7 +40,7 @@ async fn annotate(clusters: &Api<WiberCluster>, value: Option<&str>) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn partitions_never_shrink_and_a_paused_cluster_holds_every_change_until_resumed() {
+async fn templates_reach_the_pods_partitions_never_shrink_and_a_pause_holds_every_change() {
     let client = client().await;
     install_crd(&client).await;
     let ns = namespace_with_mongo_secret(&client, "wiber-conv").await;
@@ -53,13 +54,54 @@ async fn partitions_never_shrink_and_a_paused_cluster_holds_every_change_until_r
 
     let mut spec = chat_spec(&bootstrap, &topic, &group, 2);
     spec["kafka"]["topic"]["partitions"] = json!(6);
+    // A template may add to the pods but not take a credential out of its Secret.
+    for (template, message) in [
+        (
+            json!({"api": {"env": [{"name": "MONGO_URI", "value": "mongodb://elsewhere"}]}}),
+            "template env may not set MONGO_URI or KAFKA_SASL_PASSWORD",
+        ),
+        (
+            json!({"consumer": {"priorityClassName": 7}}),
+            "priorityClassName",
+        ),
+    ] {
+        let mut bad = spec.clone();
+        bad["template"] = template;
+        let refused = apply_wibercluster(&clusters, "chat", bad)
+            .await
+            .expect_err(message);
+        assert!(refused.to_string().contains(message), "{refused}");
+    }
+    let mut bad = spec.clone();
+    bad["image"] = json!({"digest": "sha256:short"});
+    let refused = apply_wibercluster(&clusters, "chat", bad)
+        .await
+        .expect_err("a malformed digest");
+    assert!(
+        refused.to_string().contains("spec.image.digest"),
+        "{refused}"
+    );
+    spec["template"] = json!({"api": {"metadata": {"labels": {"team": "chat"}}}});
     apply_wibercluster(&clusters, "chat", spec.clone())
         .await
         .expect("valid WiberCluster");
-    eventually("the API Deployment at 2 replicas", WITHIN, || async {
-        (api_replicas(&deployments).await? == 2).then_some(())
+    let deployment = eventually("the API Deployment at 2 replicas", WITHIN, || async {
+        let d = deployments.get_opt("chat-api").await.ok()??;
+        (d.spec.as_ref()?.replicas? == 2).then_some(d)
     })
     .await;
+    let pod_labels = deployment
+        .spec
+        .unwrap()
+        .template
+        .metadata
+        .unwrap()
+        .labels
+        .unwrap();
+    assert_eq!(
+        pod_labels["team"], "chat",
+        "the template's label reaches the pods"
+    );
 
     // Growing is allowed; shrinking is refused by the API server with the rule's message.
     spec["kafka"]["topic"]["partitions"] = json!(3);
