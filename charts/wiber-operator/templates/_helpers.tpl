@@ -112,6 +112,9 @@ The rules of operator/rbac.yaml's ClusterRole. Keep them identical to that file:
 - apiGroups: ["monitoring.coreos.com"]
   resources: ["podmonitors"]
   verbs: ["get", "create", "patch", "update", "delete"]
+- apiGroups: ["networking.k8s.io"]
+  resources: ["ingresses"]
+  verbs: ["get", "create", "patch", "update", "delete"]
 # To see whether the Strimzi and Prometheus Operator CRDs are installed.
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]

@@ -3,6 +3,7 @@
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
@@ -71,6 +72,11 @@ pub async fn apply(
     disruption_budgets(wc, scope, desired).await?;
     if desired.kafka_topics.is_empty() {
         forget_strimzi_topics(wc, scope, &topics).await?;
+    }
+    let ingresses: Api<Ingress> = scope.api();
+    match &desired.ingress {
+        Some(ingress) => apply_one(&ingresses, ingress, "Ingress").await?,
+        None => delete_if_present(&ingresses, &resources::name(wc, "api"), "Ingress").await?,
     }
     if let Some(monitor) = &desired.pod_monitor {
         let monitors = scope.dynamic(&resources::pod_monitor_resource());

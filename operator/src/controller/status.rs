@@ -85,6 +85,7 @@ pub fn build(
         api_ready_replicas: ready.api,
         consumers,
         bootstrap_servers: observation.kafka.bootstrap,
+        api_url: Some(crate::resources::api_url(wc)),
     }
 }
 
@@ -192,6 +193,7 @@ mod tests {
         }))
         .unwrap();
         let mut wc = WiberCluster::new("chat", spec);
+        wc.metadata.namespace = Some("team-a".into());
         wc.metadata.generation = Some(4);
         wc.status = previous;
         wc
@@ -256,6 +258,11 @@ mod tests {
         assert_eq!((status.lag, status.partitions), (Some(40), Some(3)));
         assert_eq!(status.observed_generation, Some(4));
         assert_eq!(status.bootstrap_servers.as_deref(), Some("kafka:9092"));
+        assert_eq!(
+            status.api_url.as_deref(),
+            Some("http://chat-api.team-a.svc:8000"),
+            "the Service's URL without an Ingress"
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The HTTP API's part of a WiberCluster: its pods, Service, authentication and TLS.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use kube::KubeSchema;
 use schemars::JsonSchema;
@@ -28,6 +30,9 @@ pub struct ApiSpec {
     /// Serve the API over TLS with a certificate Secret; without it the API speaks plain HTTP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<ApiTlsSpec>,
+    /// Expose the API outside the cluster through an Ingress (networking.k8s.io/v1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<IngressSpec>,
 }
 
 impl Default for ApiSpec {
@@ -39,6 +44,7 @@ impl Default for ApiSpec {
             pod_disruption_budget: true,
             auth: None,
             tls: None,
+            ingress: None,
         }
     }
 }
@@ -170,6 +176,39 @@ pub struct ApiTlsSpec {
     /// the pods reload a renewed certificate without a restart.
     #[schemars(length(min = 1))]
     pub secret_name: String,
+}
+
+/// An Ingress in front of the API's Service. With `tls`, the Ingress controller terminates TLS
+/// with that Secret; cert-manager fills it when `annotations` name an issuer
+/// (`cert-manager.io/cluster-issuer: <issuer>`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IngressSpec {
+    /// The host name clients use, e.g. `chat.example.com`.
+    #[schemars(
+        regex(
+            pattern = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+        ),
+        length(max = 253)
+    )]
+    pub host: String,
+    /// The path prefix routed to the API.
+    #[serde(default = "default_ingress_path")]
+    #[schemars(regex(pattern = r"^/"))]
+    pub path: String,
+    /// The IngressClass; the cluster's default class when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_name: Option<String>,
+    /// Annotations of the Ingress (cert-manager's issuer, the controller's settings).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// The Secret holding the host's certificate; plain HTTP when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ApiTlsSpec>,
+}
+
+fn default_ingress_path() -> String {
+    "/".to_owned()
 }
 
 fn default_user_claim() -> String {

@@ -30,6 +30,9 @@ pub struct WiberClusterStatus {
     /// The bootstrap servers in use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bootstrap_servers: Option<String>,
+    /// Where clients reach the API: the Ingress's URL, else the Service's in-cluster URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_url: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]

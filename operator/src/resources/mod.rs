@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount, ServicePort, ServiceSpec};
+use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -14,8 +15,10 @@ use serde_json::json;
 
 use crate::crd::{TopicDeletionPolicy, WiberCluster};
 
+mod exposure;
 mod pods;
 
+pub use exposure::api_url;
 use pods::{build_deployment, config_data, config_hash, secret_refs};
 
 pub const MANAGER: &str = "wiber-operator";
@@ -23,7 +26,7 @@ pub const API_PORT: i32 = 8000;
 /// The API's health checks and `/metrics`; not in the API Service.
 pub const API_ADMIN_PORT: i32 = 8002;
 pub const CONSUMER_PORT: i32 = 8001;
-/// The image's non-root user (distroless "nonroot").
+/// The images' non-root user (`nonroot`, as in distroless).
 pub const RUN_AS_USER: i64 = 65532;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +65,8 @@ pub struct Desired {
     /// Strimzi KafkaTopics (messages and dead letters), in Strimzi mode only.
     pub kafka_topics: Vec<DynamicObject>,
     pub pod_monitor: Option<DynamicObject>,
+    /// The API's Ingress, when the spec asks for one.
+    pub ingress: Option<Ingress>,
 }
 
 pub fn name(wc: &WiberCluster, suffix: &str) -> String {
@@ -305,6 +310,7 @@ pub fn desired(wc: &WiberCluster, inputs: &Inputs) -> Desired {
         disruption_budgets,
         kafka_topics,
         pod_monitor,
+        ingress: exposure::ingress(wc),
     }
 }
 

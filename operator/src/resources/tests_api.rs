@@ -1,4 +1,5 @@
-//! The API pods' authentication and TLS settings, checked without a cluster.
+//! The API pods' authentication and TLS settings, and the API's Ingress and URL, checked without
+//! a cluster.
 
 use super::tests::{cluster, hash, inputs, plain, pod, secret_volume};
 use super::*;
@@ -135,4 +136,54 @@ fn a_stopping_api_fails_readiness_before_its_streams_end_within_the_grace_period
         .unwrap();
     // The delay, the API's default drain (15 s) and its producer flush (10 s) fit the grace.
     assert!(grace as u64 * 1_000 >= delay + 15_000 + 10_000, "{grace} s");
+}
+
+#[test]
+fn an_ingress_routes_the_host_to_the_api_service_with_cert_managers_annotation() {
+    let wc = with_api(json!({
+        "ingress": {
+            "host": "chat.example.com",
+            "className": "nginx",
+            "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt"},
+            "tls": {"secretName": "chat-tls"},
+        },
+    }));
+    let ingress = desired(&wc, &inputs(1)).ingress.expect("an Ingress");
+    assert_eq!(ingress.metadata.name.as_deref(), Some("chat-api"));
+    assert_eq!(
+        ingress.metadata.annotations.as_ref().unwrap()["cert-manager.io/cluster-issuer"],
+        "letsencrypt"
+    );
+    let spec = ingress.spec.unwrap();
+    assert_eq!(spec.ingress_class_name.as_deref(), Some("nginx"));
+    let rule = &spec.rules.unwrap()[0];
+    assert_eq!(rule.host.as_deref(), Some("chat.example.com"));
+    let path = &rule.http.as_ref().unwrap().paths[0];
+    assert_eq!(
+        (path.path.as_deref(), path.path_type.as_str()),
+        (Some("/"), "Prefix")
+    );
+    let backend = path.backend.service.as_ref().unwrap();
+    assert_eq!(
+        backend.name,
+        desired(&wc, &inputs(1)).api_service.metadata.name.unwrap()
+    );
+    assert_eq!(backend.port.as_ref().unwrap().name.as_deref(), Some("http"));
+    let tls = &spec.tls.unwrap()[0];
+    assert_eq!(tls.secret_name.as_deref(), Some("chat-tls"));
+    assert_eq!(
+        tls.hosts.as_ref().unwrap(),
+        &["chat.example.com".to_owned()]
+    );
+    assert_eq!(api_url(&wc), "https://chat.example.com/");
+}
+
+#[test]
+fn without_an_ingress_the_url_is_the_services_in_cluster_one() {
+    assert!(desired(&plain(), &inputs(1)).ingress.is_none());
+    assert_eq!(api_url(&plain()), "http://chat-api.team-a.svc:8000");
+    let plain_ingress = with_api(json!({"ingress": {"host": "chat.internal", "path": "/wiber"}}));
+    assert_eq!(api_url(&plain_ingress), "http://chat.internal/wiber");
+    let tls = with_api(json!({"tls": {"secretName": "api-cert"}}));
+    assert_eq!(api_url(&tls), "https://chat-api.team-a.svc:8000");
 }

@@ -142,7 +142,7 @@ fn an_existing_mongodb_secret_replaces_the_generated_password() {
 }
 
 #[test]
-fn the_wiber_chart_passes_its_template_and_digest_to_the_wibercluster() {
+fn the_wiber_chart_passes_its_template_digest_and_ingress_to_the_wibercluster() {
     let digest = format!("sha256:{}", "ab".repeat(32));
     let docs = template(
         "wiber",
@@ -153,13 +153,17 @@ fn the_wiber_chart_passes_its_template_and_digest_to_the_wibercluster() {
             r#"cluster.template={"api":{"priorityClassName":"high","env":[{"name":"RUST_LOG","value":"debug"}]}}"#,
             "--set",
             &format!("cluster.image.digest={digest}"),
+            "--set-json",
+            r#"cluster.api.ingress={"host":"chat.example.com","className":"nginx"}"#,
         ],
     );
     let spec = &find(&docs, "WiberCluster")["spec"];
     assert_eq!(spec["template"]["api"]["priorityClassName"], "high");
     assert_eq!(spec["template"]["api"]["env"][0]["name"], "RUST_LOG");
     assert_eq!(spec["image"]["digest"], digest);
+    assert_eq!(spec["api"]["ingress"]["host"], "chat.example.com");
     let plain = template("wiber", "chat", "team", &[]);
     let spec = &find(&plain, "WiberCluster")["spec"];
     assert!(spec.get("template").is_none() && spec["image"].get("digest").is_none());
+    assert!(spec["api"].get("ingress").is_none());
 }

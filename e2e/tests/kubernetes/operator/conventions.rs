@@ -4,6 +4,7 @@
 //! pause annotation holding every change until removed.
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 use wiber_e2e::kafka::create_topic;
@@ -130,6 +131,41 @@ async fn templates_reach_the_pods_partitions_never_shrink_and_a_pause_holds_ever
     );
     let narrow = kubectl(&["get", "wiberclusters", "-n", &ns]);
     assert!(!narrow.contains("REASON"), "{narrow}");
+
+    // An Ingress for the API, with cert-manager's annotation and TLS; its URL in the status.
+    spec["api"]["ingress"] = json!({
+        "host": "chat.example.com",
+        "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt"},
+        "tls": {"secretName": "chat-tls"},
+    });
+    apply_wibercluster(&clusters, "chat", spec.clone())
+        .await
+        .expect("an API Ingress");
+    let ingresses: Api<Ingress> = Api::namespaced(client.clone(), &ns);
+    let ingress = eventually("the API's Ingress", WITHIN, || async {
+        ingresses.get_opt("chat-api").await.ok()?
+    })
+    .await;
+    let rule = &ingress.spec.as_ref().unwrap().rules.as_ref().unwrap()[0];
+    assert_eq!(rule.host.as_deref(), Some("chat.example.com"));
+    eventually("the Ingress's URL in the status", WITHIN, || async {
+        let wc = clusters.get("chat").await.ok()?;
+        (wc.status?.api_url? == "https://chat.example.com/").then_some(())
+    })
+    .await;
+    spec["api"].as_object_mut().unwrap().remove("ingress");
+    apply_wibercluster(&clusters, "chat", spec.clone())
+        .await
+        .expect("no Ingress any more");
+    eventually("the Ingress deleted once unwanted", WITHIN, || async {
+        ingresses
+            .get_opt("chat-api")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
 
     // Paused: a change of the spec is seen (the condition names its generation) and not acted on.
     annotate(&clusters, Some("true")).await;
