@@ -132,3 +132,16 @@ The rules of operator/rbac.yaml's leader-election Role (same check).
   resources: ["leases"]
   verbs: ["get", "create", "update"]
 {{- end -}}
+
+{{/*
+The one threshold of each alert that has one, as it stands in files/alerts.yaml: the comparison and
+its default. prometheusRule.alerts.<alert>.threshold replaces the default; the template fails when
+the file no longer holds "<comparison> <default>".
+*/}}
+{{- define "wiber-operator.alertThresholds" -}}
+WiberConsumerLagGrowing: {comparison: "wiber_operator_consumer_lag >", default: 1000}
+WiberConsumersAtMaxAndLagRising: {comparison: "wiber_operator_consumer_lag >", default: 1000}
+WiberConsumerStalled: {comparison: "(wiber_consumer_last_progress_timestamp_seconds) >", default: 300}
+WiberApiErrorRatioHigh: {comparison: ">", default: 0.05}
+WiberApiSlow: {comparison: ">", default: 1}
+{{- end -}}

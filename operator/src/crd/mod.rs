@@ -85,6 +85,9 @@ pub struct WiberClusterSpec {
     /// absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub telemetry: Option<TelemetrySpec>,
+    /// How Prometheus finds the pods: the PodMonitor's labels and scrape interval.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub monitoring: MonitoringSpec,
     /// Additions to the pods and the API Service the operator builds: metadata, pull secrets,
     /// affinity, topology spread, priority, env (as Strimzi's `template`).
     #[serde(default, skip_serializing_if = "is_default")]
@@ -93,6 +96,21 @@ pub struct WiberClusterSpec {
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {
     *value == T::default()
+}
+
+/// The PodMonitor (monitoring.coreos.com/v1) the operator creates when the Prometheus Operator's
+/// CRD exists.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitoringSpec {
+    /// Labels of the PodMonitor, e.g. `release: kube-prometheus-stack`, which that chart's
+    /// Prometheus selects PodMonitors by; the operator's own labels take precedence.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pod_monitor_labels: BTreeMap<String, String>,
+    /// Scrape interval of both components (e.g. `30s`); Prometheus's own when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h))+$"))]
+    pub scrape_interval: Option<String>,
 }
 
 /// An OTLP/HTTP collector for the API's and the consumers' spans.

@@ -285,17 +285,29 @@ pub fn desired(wc: &WiberCluster, inputs: &Inputs) -> Desired {
     let pod_monitor = inputs.pod_monitor.then(|| {
         let mut m = DynamicObject::new(&name(wc, "wiber"), &pod_monitor_resource())
             .within(&wc.namespace().unwrap_or_default());
-        m.metadata = meta(wc, name(wc, "wiber"), None);
+        let monitoring = &s.monitoring;
+        let mut metadata = meta(wc, name(wc, "wiber"), None);
+        let mut monitor_labels = monitoring.pod_monitor_labels.clone();
+        monitor_labels.extend(metadata.labels.take().unwrap_or_default());
+        metadata.labels = Some(monitor_labels);
+        m.metadata = metadata;
+        let endpoints: Vec<serde_json::Value> = [("admin", "/metrics"), ("metrics", "/metrics")]
+            .into_iter()
+            .map(|(port, path)| {
+                let mut endpoint = json!({ "port": port, "path": path });
+                if let Some(interval) = &monitoring.scrape_interval {
+                    endpoint["interval"] = json!(interval);
+                }
+                endpoint
+            })
+            .collect();
         m.data = json!({
             "spec": {
                 "selector": { "matchLabels": {
                     "app.kubernetes.io/name": "wiber",
                     "app.kubernetes.io/instance": wc.name_any(),
                 }},
-                "podMetricsEndpoints": [
-                    { "port": "admin", "path": "/metrics" },
-                    { "port": "metrics", "path": "/metrics" },
-                ]
+                "podMetricsEndpoints": endpoints,
             }
         });
         m

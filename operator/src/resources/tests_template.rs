@@ -1,4 +1,5 @@
-//! `spec.template` and `spec.image.digest` in the objects built, without a cluster.
+//! `spec.template`, `spec.image.digest` and `spec.monitoring` in the objects built, without a
+//! cluster.
 
 use super::tests::{cluster, inputs, pod};
 use super::*;
@@ -138,4 +139,39 @@ fn a_digest_pins_the_image_of_both_components() {
             Some(format!("ghcr.io/wiber-io/wiber@{digest}").as_str())
         );
     }
+}
+
+#[test]
+fn the_pod_monitor_takes_the_specs_labels_and_interval() {
+    let wc = cluster(json!({
+        "kafka": { "bootstrapServers": "kafka:9092" },
+        "mongodb": { "connectionSecret": { "name": "mongo" } },
+        "monitoring": {
+            "podMonitorLabels": {"release": "kube-prometheus-stack", "app.kubernetes.io/name": "x"},
+            "scrapeInterval": "15s",
+        },
+    }));
+    let mut with_crd = inputs(1);
+    with_crd.pod_monitor = true;
+    let monitor = desired(&wc, &with_crd).pod_monitor.expect("a PodMonitor");
+    let labels = monitor.metadata.labels.unwrap();
+    assert_eq!(labels["release"], "kube-prometheus-stack");
+    assert_eq!(
+        labels["app.kubernetes.io/name"], "wiber",
+        "the operator's labels win"
+    );
+    for endpoint in monitor.data["spec"]["podMetricsEndpoints"]
+        .as_array()
+        .unwrap()
+    {
+        assert_eq!(endpoint["interval"], "15s");
+    }
+    let plain = desired(&super::tests::plain(), &with_crd)
+        .pod_monitor
+        .unwrap();
+    assert!(
+        plain.data["spec"]["podMetricsEndpoints"][0]
+            .get("interval")
+            .is_none()
+    );
 }

@@ -168,6 +168,10 @@ const WIBER_OPTIONS: &[&str] = &[
     "--set",
     "cluster.template.consumer.priorityClassName=high",
     "--set",
+    "cluster.monitoring.podMonitorLabels.release=kube-prometheus-stack",
+    "--set",
+    "cluster.monitoring.scrapeInterval=15s",
+    "--set",
     "cluster.api.ingress.host=chat.example.com",
     "--set",
     "cluster.api.ingress.tls.secretName=chat-tls",
@@ -303,6 +307,21 @@ fn bad_values_are_rejected_naming_the_field() {
         ("wiber", "kafka.storage.size=big", "/kafka/storage/size"),
         ("wiber", "mongodb.members=0", "/mongodb/members"),
         ("wiber", "akhq.enabled=yes", "/akhq/enabled"),
+        (
+            "wiber",
+            "cluster.monitoring.scrapeInterval=often",
+            "/cluster/monitoring/scrapeInterval",
+        ),
+        (
+            op,
+            "prometheusRule.alerts.WiberApiSlow.severity=page",
+            "/prometheusRule/alerts/WiberApiSlow/severity",
+        ),
+        (
+            op,
+            "prometheusRule.alerts.NoSuchAlert.enabled=false",
+            "'NoSuchAlert' not allowed",
+        ),
         (
             "wiber",
             "cluster.api.auth.mode=None,mongodb.enabled=true,mongodb.user.password=x,mongodb.user.existingSecret=y",

@@ -197,7 +197,15 @@ fn operator_chart_renders_service_monitor_alerts_and_one_dashboard_per_file_when
         !alerts[0]["groups"].as_array().unwrap().is_empty(),
         "alerts.yaml has rule groups"
     );
-    assert_eq!(rule["spec"]["groups"], alerts[0]["groups"]);
+    // files/alerts.yaml, each alert with its runbook_url added (observability/alert_overrides.rs).
+    let mut groups = rule["spec"]["groups"].clone();
+    for group in groups.as_array_mut().unwrap() {
+        for rule in group["rules"].as_array_mut().unwrap() {
+            let annotations = rule["annotations"].as_object_mut().unwrap();
+            assert!(annotations.remove("runbook_url").is_some());
+        }
+    }
+    assert_eq!(groups, alerts[0]["groups"]);
 
     // One ConfigMap per dashboard file, with the Grafana sidecar's label and folder annotation.
     let mut dashboards: Vec<PathBuf> = std::fs::read_dir(files.join("dashboards"))

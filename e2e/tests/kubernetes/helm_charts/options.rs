@@ -142,7 +142,7 @@ fn an_existing_mongodb_secret_replaces_the_generated_password() {
 }
 
 #[test]
-fn the_wiber_chart_passes_its_template_digest_and_ingress_to_the_wibercluster() {
+fn the_wiber_chart_passes_template_digest_ingress_and_monitoring_to_the_wibercluster() {
     let digest = format!("sha256:{}", "ab".repeat(32));
     let docs = template(
         "wiber",
@@ -155,6 +155,10 @@ fn the_wiber_chart_passes_its_template_digest_and_ingress_to_the_wibercluster() 
             &format!("cluster.image.digest={digest}"),
             "--set-json",
             r#"cluster.api.ingress={"host":"chat.example.com","className":"nginx"}"#,
+            "--set",
+            "cluster.monitoring.podMonitorLabels.release=prom",
+            "--set",
+            "cluster.monitoring.scrapeInterval=20s",
         ],
     );
     let spec = &find(&docs, "WiberCluster")["spec"];
@@ -162,8 +166,10 @@ fn the_wiber_chart_passes_its_template_digest_and_ingress_to_the_wibercluster() 
     assert_eq!(spec["template"]["api"]["env"][0]["name"], "RUST_LOG");
     assert_eq!(spec["image"]["digest"], digest);
     assert_eq!(spec["api"]["ingress"]["host"], "chat.example.com");
+    assert_eq!(spec["monitoring"]["podMonitorLabels"]["release"], "prom");
+    assert_eq!(spec["monitoring"]["scrapeInterval"], "20s");
     let plain = template("wiber", "chat", "team", &[]);
     let spec = &find(&plain, "WiberCluster")["spec"];
     assert!(spec.get("template").is_none() && spec["image"].get("digest").is_none());
-    assert!(spec["api"].get("ingress").is_none());
+    assert!(spec["api"].get("ingress").is_none() && spec.get("monitoring").is_none());
 }

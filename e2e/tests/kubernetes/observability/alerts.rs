@@ -11,7 +11,7 @@ use wiber_e2e::command::run;
 
 use super::{alert_rules, chart, yaml};
 
-fn promtool() -> PathBuf {
+pub(super) fn promtool() -> PathBuf {
     if let Some(bin) = std::env::var_os("WIBER_PROMTOOL_BIN") {
         return PathBuf::from(bin);
     }

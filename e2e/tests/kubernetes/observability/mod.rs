@@ -4,6 +4,7 @@
 //! dashboard or alert queries is exported by the real binaries (api, consumer and operator, run
 //! against the local Kafka, MongoDB-protocol server and kube-apiserver, scraped on `/metrics`).
 
+mod alert_overrides;
 mod alerts;
 mod dashboards;
 mod exported;

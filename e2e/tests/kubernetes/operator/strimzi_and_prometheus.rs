@@ -131,7 +131,7 @@ async fn strimzi_mode_creates_kafka_topics_and_reads_the_bootstrap_from_kafka_st
 
 /// With the Prometheus Operator's PodMonitor CRD in the cluster, the operator creates a PodMonitor
 /// that selects exactly the WiberCluster's api and consumer pods and scrapes both metrics ports,
-/// owned by the WiberCluster.
+/// owned by the WiberCluster, with the spec's labels and interval.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pod_monitor_scrapes_both_components_when_the_prometheus_operator_crd_exists() {
     let client = client().await;
@@ -149,13 +149,14 @@ async fn a_pod_monitor_scrapes_both_components_when_the_prometheus_operator_crd_
     create_topic(&bootstrap, &topic, 3).await;
     let _operator = operator(&ns);
     let clusters: Api<WiberCluster> = Api::namespaced(client.clone(), &ns);
-    let wc = apply_wibercluster(
-        &clusters,
-        "chat",
-        chat_spec(&bootstrap, &topic, &unique_name("wiber-op-group"), 1),
-    )
-    .await
-    .expect("WiberCluster");
+    let mut spec = chat_spec(&bootstrap, &topic, &unique_name("wiber-op-group"), 1);
+    spec["monitoring"] = json!({
+        "podMonitorLabels": {"release": "kube-prometheus-stack"},
+        "scrapeInterval": "15s",
+    });
+    let wc = apply_wibercluster(&clusters, "chat", spec)
+        .await
+        .expect("WiberCluster");
 
     let monitors: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), &ns, &pod_monitor_resource());
@@ -168,6 +169,14 @@ async fn a_pod_monitor_scrapes_both_components_when_the_prometheus_operator_crd_
         (owner.kind.as_str(), owner.uid.as_str()),
         ("WiberCluster", wc.uid().unwrap().as_str())
     );
+    // kube-prometheus-stack's Prometheus selects PodMonitors by its release label.
+    assert_eq!(monitor.labels()["release"], "kube-prometheus-stack");
+    for endpoint in monitor.data["spec"]["podMetricsEndpoints"]
+        .as_array()
+        .unwrap()
+    {
+        assert_eq!(endpoint["interval"], "15s");
+    }
     let ports: Vec<&str> = monitor.data["spec"]["podMetricsEndpoints"]
         .as_array()
         .unwrap()
