@@ -237,13 +237,24 @@ pub fn spawn_operator(ns: &str, port: u16) -> Process {
 /// The same with another kubeconfig (e.g. a ServiceAccount's token) and pod name, which is also
 /// its leader-election identity.
 pub fn spawn_operator_as(ns: &str, port: u16, kubeconfig: &Path, pod: &str) -> Process {
+    spawn_operator_watching(ns, &[ns], port, kubeconfig, pod)
+}
+
+/// An operator whose Lease is in `ns` and which reconciles the WiberClusters of `watched`.
+pub fn spawn_operator_watching(
+    ns: &str,
+    watched: &[&str],
+    port: u16,
+    kubeconfig: &Path,
+    pod: &str,
+) -> Process {
     let env: Vec<(String, String)> = [
         ("KUBECONFIG", kubeconfig.display().to_string()),
         ("OPERATOR_HOST", "127.0.0.1".into()),
         ("OPERATOR_PORT", port.to_string()),
         ("POD_NAMESPACE", ns.into()),
         ("POD_NAME", pod.into()),
-        ("WATCH_NAMESPACE", ns.into()),
+        ("WATCH_NAMESPACE", watched.join(",")),
         ("LEASE_DURATION_SECONDS", "5".into()),
         ("RUST_LOG", "info,kube=warn".into()),
     ]

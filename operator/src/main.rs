@@ -75,8 +75,8 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
             () = stopped(lost_rx) => {}
         }
     };
-    tracing::info!(namespace = ?config.watch_namespace, "reconciling WiberClusters");
-    controller::reconcile_all(ctx, config.watch_namespace.clone(), shutdown).await;
+    tracing::info!(namespaces = ?config.watch_namespaces, "reconciling WiberClusters (all namespaces when none)");
+    controller::reconcile_all(ctx, &config.watch_namespaces, shutdown).await;
     metrics.leader.set(0);
     if let Some(elector) = &elector {
         elector.release().await;

@@ -145,3 +145,17 @@ WiberConsumerStalled: {comparison: "(wiber_consumer_last_progress_timestamp_seco
 WiberApiErrorRatioHigh: {comparison: ">", default: 0.05}
 WiberApiSlow: {comparison: ">", default: 1}
 {{- end -}}
+
+{{/*
+WATCH_NAMESPACE: watchNamespaces joined by commas, or the deprecated single watchNamespace.
+*/}}
+{{- define "wiber-operator.watchNamespaces" -}}
+{{- if and .Values.watchNamespace .Values.watchNamespaces }}
+{{- fail "watchNamespace and watchNamespaces: set watchNamespaces only (watchNamespace is deprecated)" }}
+{{- end }}
+{{- if .Values.watchNamespaces }}
+{{- join "," .Values.watchNamespaces }}
+{{- else }}
+{{- .Values.watchNamespace }}
+{{- end }}
+{{- end -}}

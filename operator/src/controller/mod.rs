@@ -170,51 +170,71 @@ pub fn error_policy(wc: Arc<WiberCluster>, error: &Error, ctx: Arc<Context>) -> 
 
 const PRUNE_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Reconciles every WiberCluster (in `namespace`, or all) until `shutdown` resolves.
+/// Reconciles every WiberCluster in `namespaces` (all when empty) until `shutdown` resolves: one
+/// controller per namespace, so the operator needs no cluster-wide watch when given a list.
 pub async fn reconcile_all(
     ctx: Arc<Context>,
-    namespace: Option<String>,
+    namespaces: &[String],
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
-    let (clusters, deployments) = match &namespace {
-        Some(ns) => (
-            Api::<WiberCluster>::namespaced(client.clone(), ns),
-            Api::<Deployment>::namespaced(client.clone(), ns),
-        ),
-        None => (Api::all(client.clone()), Api::all(client.clone())),
+    let scopes: Vec<(Api<WiberCluster>, Api<Deployment>)> = if namespaces.is_empty() {
+        vec![(Api::all(client.clone()), Api::all(client.clone()))]
+    } else {
+        namespaces
+            .iter()
+            .map(|ns| {
+                (
+                    Api::namespaced(client.clone(), ns),
+                    Api::namespaced(client.clone(), ns),
+                )
+            })
+            .collect()
     };
-    let controller = Controller::new(clusters, watcher::Config::default().any_semantic());
+    let shutdown = shutdown.boxed().shared();
+    let mut stores = Vec::new();
+    let mut controllers = Vec::new();
+    for (clusters, deployments) in scopes {
+        let controller = Controller::new(clusters, watcher::Config::default().any_semantic());
+        stores.push(controller.store());
+        controllers.push(
+            controller
+                .owns(
+                    deployments,
+                    watcher::Config::default()
+                        .labels("app.kubernetes.io/managed-by=wiber-operator"),
+                )
+                .graceful_shutdown_on(shutdown.clone())
+                .run(reconcile, error_policy, ctx.clone())
+                .for_each(|result| {
+                    if let Err(e) = &result {
+                        tracing::debug!(error = %e, "controller event");
+                    }
+                    futures::future::ready(())
+                }),
+        );
+    }
     // Deletions need no reconcile, but a deleted cluster's scaling memory and metric series must
-    // go: compare with the controller's cache now and then (cheap, and it also catches deletions
-    // that happened while the watch was down).
-    let store = controller.store();
+    // go: compare with the controllers' caches now and then (cheap, and it also catches deletions
+    // that happened while a watch was down).
     let forget = ctx.clone();
     let pruner = tokio::spawn(async move {
         let mut tick = tokio::time::interval(PRUNE_INTERVAL);
         loop {
             tick.tick().await;
-            // Checked without waiting: the controller awaits readiness on the same one-waker
-            // channel, and a second waiter would never be woken. Before the first full list the
-            // cache is empty, and pruning then would forget every cluster.
-            if store.wait_until_ready().now_or_never().is_some() {
-                forget.forget_deleted(&store.state());
+            // Checked without waiting: a controller awaits readiness on the same one-waker
+            // channel, and a second waiter would never be woken. Before every cache has its first
+            // full list, pruning would forget the clusters of the namespaces not yet listed.
+            if stores
+                .iter()
+                .all(|s| s.wait_until_ready().now_or_never().is_some())
+            {
+                let present: Vec<Arc<WiberCluster>> =
+                    stores.iter().flat_map(|s| s.state()).collect();
+                forget.forget_deleted(&present);
             }
         }
     });
-    controller
-        .owns(
-            deployments,
-            watcher::Config::default().labels("app.kubernetes.io/managed-by=wiber-operator"),
-        )
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| {
-            if let Err(e) = &result {
-                tracing::debug!(error = %e, "controller event");
-            }
-            futures::future::ready(())
-        })
-        .await;
+    futures::future::join_all(controllers).await;
     pruner.abort();
 }

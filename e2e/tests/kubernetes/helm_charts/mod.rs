@@ -248,6 +248,13 @@ fn bad_values_are_rejected_naming_the_field() {
         (op, "image.pullPolicy=Sometimes", "/image/pullPolicy"),
         (op, "imageTypo=1", "'imageTypo' not allowed"),
         (op, "watchNamespace=Team_A", "/watchNamespace"),
+        (op, "watchNamespaces={team-a,Team_B}", "/watchNamespaces/1"),
+        (op, "watchNamespaces={a,a}", "/watchNamespaces"),
+        (
+            op,
+            "watchNamespace=a,watchNamespaces={b}",
+            "set watchNamespaces only",
+        ),
         (
             op,
             "leaderElection.leaseDurationSeconds=1",

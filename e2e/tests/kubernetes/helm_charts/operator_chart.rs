@@ -159,6 +159,18 @@ fn operator_chart_renders_a_locked_down_operator_with_leader_election_by_default
         pod["spec"]["containers"][0]["image"],
         format!("{DEFAULT_IMAGE}-operator:9.9.9")
     );
+
+    // A list of namespaces reaches WATCH_NAMESPACE comma-separated, as the operator reads it.
+    let docs = template(
+        "wiber-operator",
+        "ops",
+        "wiber-system",
+        &["--set", "watchNamespaces={team-a,team-b}"],
+    );
+    assert_eq!(
+        env_value(find(&docs, "Deployment"), "WATCH_NAMESPACE")["value"],
+        "team-a,team-b"
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! What platform engineers' habits and tools rely on, against the real operator and API server:
 //! `kubectl get wiber` (the category) and the `-o wide` reason, partitions that may grow but never
 //! shrink (a CEL transition rule), `spec.template` reaching the pods within its limits, and the
-//! pause annotation holding every change until removed.
+//! pause annotation holding every change until removed; one operator for a list of namespaces.
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::networking::v1::Ingress;
@@ -10,8 +10,9 @@ use serde_json::json;
 use wiber_e2e::kafka::create_topic;
 use wiber_e2e::kube::{
     WITHIN, apply_wibercluster, client, delete_namespace, install_crd, kubectl,
-    namespace_with_mongo_secret,
+    namespace_with_mongo_secret, spawn_operator_watching,
 };
+use wiber_e2e::process::free_port;
 use wiber_e2e::wait::eventually;
 use wiber_e2e::{kafka_bootstrap, unique_name};
 use wiber_operator::crd::{PAUSE_ANNOTATION, WiberCluster};
@@ -204,4 +205,53 @@ async fn templates_reach_the_pods_partitions_never_shrink_and_a_pause_holds_ever
     })
     .await;
     delete_namespace(&client, &ns).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_operator_reconciles_exactly_the_namespaces_it_is_given() {
+    let client = client().await;
+    install_crd(&client).await;
+    let bootstrap = kafka_bootstrap();
+    let topic = unique_name("wiber-ns-topic");
+    create_topic(&bootstrap, &topic, 3).await;
+    let mut namespaces = Vec::new();
+    for _ in 0..3 {
+        let ns = namespace_with_mongo_secret(&client, "wiber-ns").await;
+        let clusters: Api<WiberCluster> = Api::namespaced(client.clone(), &ns);
+        let spec = chat_spec(&bootstrap, &topic, &unique_name("wiber-ns-group"), 1);
+        apply_wibercluster(&clusters, "chat", spec)
+            .await
+            .expect("valid WiberCluster");
+        namespaces.push(ns);
+    }
+    let (watched, unwatched) = (&namespaces[..2], &namespaces[2]);
+    let kubeconfig = std::path::PathBuf::from(wiber_e2e::required_env("KUBECONFIG"));
+    let names: Vec<&str> = watched.iter().map(String::as_str).collect();
+    let _operator = spawn_operator_watching(
+        &namespaces[0],
+        &names,
+        free_port(),
+        &kubeconfig,
+        "operator-two-namespaces",
+    );
+    for ns in watched {
+        let clusters: Api<WiberCluster> = Api::namespaced(client.clone(), ns);
+        eventually(
+            "a watched namespace's WiberCluster reconciled",
+            WITHIN,
+            || async {
+                let wc = clusters.get("chat").await.ok()?;
+                (wc.status?.observed_generation == wc.metadata.generation).then_some(())
+            },
+        )
+        .await;
+    }
+    // Both watched ones are done, in one pass of their controllers: the third was never seen.
+    let other: Api<WiberCluster> = Api::namespaced(client.clone(), unwatched);
+    assert!(other.get("chat").await.unwrap().status.is_none());
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), unwatched);
+    assert!(deployments.get_opt("chat-api").await.unwrap().is_none());
+    for ns in &namespaces {
+        delete_namespace(&client, ns).await;
+    }
 }
