@@ -111,6 +111,9 @@ image() {
     --config.user "$USER_ID:$USER_ID"
     --config.entrypoint "/usr/local/bin/$entrypoint"
     --config.env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
+    # The operator runs the binaries by name (`wiber-api`, `wiber-consumer`): no runtime has to
+    # supply a default PATH.
+    --config.env PATH=/usr/local/bin
     --config.workingdir /home/nonroot
     --os linux --architecture "$ARCH"
     --created "$(date -u -d "@$EPOCH" +%Y-%m-%dT%H:%M:%SZ)"

@@ -117,6 +117,16 @@ fn each_image_is_named_labelled_and_runs_its_binaries_as_a_non_root_user() {
             );
         }
         assert_eq!(image.config["os"], "linux");
+        let env: Vec<&str> = config["Env"]
+            .as_array()
+            .expect("image env")
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        assert!(
+            env.contains(&"PATH=/usr/local/bin"),
+            "{reference}: the operator runs the binaries by name: {env:?}"
+        );
 
         let user = config["User"].as_str().expect("user");
         for binary in binaries {
@@ -196,5 +206,34 @@ fn podman_loads_each_archive_under_the_name_the_charts_use() {
             stdout.contains(&format!("Loaded image: {repository}:{VERSION}")),
             "{stdout}"
         );
+    }
+}
+
+/// compose.yaml cannot run here (no container runtime); it must at least name these images and
+/// only variables the binaries document.
+#[test]
+fn the_compose_file_runs_these_images_with_documented_variables() {
+    let compose: serde_json::Value =
+        yaml_serde::from_str(&std::fs::read_to_string(repo().join("compose.yaml")).unwrap())
+            .expect("compose.yaml is YAML");
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    for (service, binary) in [("api", "wiber-api"), ("consumer", "wiber-consumer")] {
+        let s = &compose["services"][service];
+        assert_eq!(
+            s["image"],
+            format!("{DEFAULT_IMAGE}:{VERSION}"),
+            "{service}"
+        );
+        assert_eq!(
+            s["command"][0],
+            format!("/usr/local/bin/{binary}"),
+            "{service}"
+        );
+        for key in s["environment"].as_object().expect("environment").keys() {
+            assert!(
+                readme.contains(&format!("`{key}`")),
+                "{service}: {key} is not a variable README.md documents"
+            );
+        }
     }
 }
