@@ -1,9 +1,12 @@
 //! Broker loss in the three-node cluster (RF 3, `min.insync.replicas=2`) during a stream: every
 //! message answered 200 is stored exactly once, a message whose outcome was unknown at most once,
-//! and nothing else.
+//! and nothing else. One broker restarted, two stopped, and a rolling restart of all three.
 
 use std::collections::HashSet;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 
 use wiber_e2e::brokers::{NODES, ReplicatedKafka};
 use wiber_e2e::mongo_uri;
@@ -153,4 +156,49 @@ async fn with_two_brokers_stopped_nothing_is_acknowledged_and_nothing_refused_is
         );
     }
     assert_store_matches(&wiber, &consumer, &before.merge(during).merge(after)).await;
+}
+
+/// Every partition of `topic` has all three replicas in sync: the cluster can lose another broker
+/// without refusing writes (`min.insync.replicas=2`).
+async fn wait_fully_in_sync(bootstrap: &str, topic: &str) {
+    let client: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("a metadata client");
+    eventually("every replica back in sync", RECOVERED_WITHIN, || async {
+        let metadata = tokio::task::block_in_place(|| {
+            client.fetch_metadata(Some(topic), Duration::from_secs(5))
+        })
+        .ok()?;
+        let partitions = metadata.topics().first()?.partitions();
+        (!partitions.is_empty() && partitions.iter().all(|p| p.isr().len() == NODES.len()))
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_of_all_three_brokers_loses_and_duplicates_nothing() {
+    let mut kafka = ReplicatedKafka::exclusive().await;
+    let wiber = Wiber::spawn_on(kafka.bootstrap.clone(), mongo_uri(), &[]).await;
+    wiber.wait_ready().await;
+    let consumer = wiber.consumer().await;
+
+    let mut told = stream(&wiber, 200, "before").await;
+    // As an operator (or Strimzi) rolls a cluster: one broker at a time, the next only once every
+    // partition is fully in sync again.
+    for node in NODES {
+        wait_fully_in_sync(&kafka.bootstrap, &wiber.topic).await;
+        tokio::task::block_in_place(|| kafka.stop(node));
+        told = told.merge(stream(&wiber, 200, &format!("without-{node}")).await);
+        tokio::task::block_in_place(|| kafka.start(node));
+    }
+    told = told.merge(stream(&wiber, 200, "after").await);
+    assert!(
+        told.refused.iter().all(|s| *s == 503),
+        "only 503 while a broker is away: {told:?}"
+    );
+    // One broker away at a time leaves two in sync: nothing may be refused.
+    assert_eq!(told.acknowledged.len(), 1000, "{told:?}");
+    assert_store_matches(&wiber, &consumer, &told).await;
 }

@@ -1,0 +1,69 @@
+//! A rebalance storm: consumers join, leave gracefully and crash, round after round, while a
+//! stream is sent. Cooperative-sticky assignment and the commit on revoke must leave every
+//! acknowledged message stored exactly once, nothing lost while partitions move.
+
+use std::time::Duration;
+
+use wiber_e2e::stack::{ConsumerProcess, Wiber, stream};
+
+use crate::faults::{CONCURRENCY, RECOVERED_WITHIN};
+
+const ROUNDS: usize = 2;
+
+async fn assigned(consumer: &ConsumerProcess, wiber: &Wiber) -> f64 {
+    consumer
+        .metric(&wiber.http, "wiber_consumer_assigned_partitions")
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebalance_storm_mid_stream_stores_every_message_exactly_once() {
+    let wiber = Wiber::start().await;
+    let first = wiber.consumer().await;
+    let http = wiber.http.clone();
+
+    let sender = stream(&wiber, 3000, CONCURRENCY, "storm");
+    let storm = async {
+        first
+            .wait_metric(
+                &http,
+                "the first consumer to store some",
+                "wiber_consumer_messages_stored_total",
+                RECOVERED_WITHIN,
+                |stored| stored >= 100.0,
+            )
+            .await;
+        let mut group = vec![first];
+        for _ in 0..ROUNDS {
+            // Two join (each ready, so each triggers a rebalance of its own)...
+            group.push(wiber.consumer().await);
+            group.push(wiber.consumer().await);
+            // ...the oldest leaves gracefully (commit on revoke, then leave)...
+            let mut leaving = group.remove(0);
+            assert_eq!(
+                leaving.process.terminate(Duration::from_secs(30)),
+                Some(0),
+                "graceful shutdown exits 0"
+            );
+            // ...and the next crashes: its partitions move only when its session expires, and
+            // what it stored but had not committed is redelivered to the others.
+            let mut crashing = group.remove(0);
+            crashing.process.kill();
+        }
+        group
+    };
+    let ((acknowledged, failed), survivors) = tokio::join!(sender, storm);
+    assert_eq!(failed, 0, "consumers never affect sending");
+    wiber
+        .assert_stored_exactly_once(&acknowledged, RECOVERED_WITHIN)
+        .await;
+    assert_eq!(survivors.len(), 1);
+    let survivor = &survivors[0];
+    wiber_e2e::wait::eventually(
+        "the survivor to own every partition",
+        RECOVERED_WITHIN,
+        || async { (assigned(survivor, &wiber).await == 3.0).then_some(()) },
+    )
+    .await;
+    survivor.wait_caught_up(&http, RECOVERED_WITHIN).await;
+}
