@@ -15,6 +15,7 @@ pub mod oci;
 pub mod otlp;
 pub mod process;
 pub mod promql;
+pub mod readiness;
 pub mod sse;
 pub mod stack;
 pub mod wait;

@@ -10,6 +10,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 
 use wiber_e2e::brokers::{NODES, ReplicatedKafka};
 use wiber_e2e::mongo_uri;
+use wiber_e2e::readiness::ReadinessRecorder;
 use wiber_e2e::stack::{ConsumerProcess, Wiber, stream_answers};
 use wiber_e2e::wait::eventually;
 
@@ -184,6 +185,13 @@ async fn a_rolling_restart_of_all_three_brokers_loses_and_duplicates_nothing() {
     wiber.wait_ready().await;
     let consumer = wiber.consumer().await;
 
+    let http = wiber.http.clone();
+    let api_ready = ReadinessRecorder::start(
+        http.clone(),
+        format!("{}/health/readiness", wiber.admin_url),
+    );
+    let consumer_ready =
+        ReadinessRecorder::start(http.clone(), format!("{}/health/readiness", consumer.url));
     let mut told = stream(&wiber, 200, "before").await;
     // As an operator (or Strimzi) rolls a cluster: one broker at a time, the next only once every
     // partition is fully in sync again.
@@ -201,4 +209,11 @@ async fn a_rolling_restart_of_all_three_brokers_loses_and_duplicates_nothing() {
     // One broker away at a time leaves two in sync: nothing may be refused.
     assert_eq!(told.acknowledged.len(), 1000, "{told:?}");
     assert_store_matches(&wiber, &consumer, &told).await;
+    // Both could do their jobs throughout, and said so.
+    for (name, readiness) in [
+        ("API", api_ready.finish().await),
+        ("consumer", consumer_ready.finish().await),
+    ] {
+        assert_eq!(readiness.unready(), 0, "{name}: {}", readiness.summary());
+    }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use rdkafka::producer::FutureRecord;
 use serde_json::json;
 use wiber_e2e::kafka::producer;
+use wiber_e2e::readiness::ReadinessRecorder;
 use wiber_e2e::stack::{OwnStore, Wiber, message_id, stream};
 use wiber_e2e::wait::eventually;
 
@@ -76,6 +77,13 @@ async fn store_outage_pauses_consumption_and_resumes_without_loss() {
         )
         .await;
 
+    // Readiness through the outage: the API needs only Kafka, the consumer both.
+    let api_ready = ReadinessRecorder::start(
+        http.clone(),
+        format!("{}/health/readiness", wiber.admin_url),
+    );
+    let consumer_ready =
+        ReadinessRecorder::start(http.clone(), format!("{}/health/readiness", consumer.url));
     store.stop();
     // Kafka is up, so the API keeps accepting; the consumer must hold these until the store returns.
     let (during, failed) = stream(&wiber, 700, CONCURRENCY, "during").await;
@@ -101,6 +109,17 @@ async fn store_outage_pauses_consumption_and_resumes_without_loss() {
     assert_eq!(status, 200, "{readiness}");
     assert_eq!(readiness["mongodb"], "disconnected", "{readiness}");
 
+    // The consumer says it cannot do its job while the store is away.
+    eventually(
+        "the consumer to report unready",
+        RECOVERED_WITHIN,
+        || async {
+            let url = format!("{}/health/readiness", consumer.url);
+            (http.get(url).send().await.ok()?.status() == 503).then_some(())
+        },
+    )
+    .await;
+
     store.restart().await;
     let (after, failed) = stream(&wiber, 300, CONCURRENCY, "after").await;
     assert_eq!(failed, 0);
@@ -109,6 +128,27 @@ async fn store_outage_pauses_consumption_and_resumes_without_loss() {
         .assert_stored_exactly_once(&all, RECOVERED_WITHIN)
         .await;
     assert_eq!(all.len(), 1300);
+    eventually(
+        "the consumer to report ready again",
+        RECOVERED_WITHIN,
+        || async {
+            let url = format!("{}/health/readiness", consumer.url);
+            (http.get(url).send().await.ok()?.status() == 200).then_some(())
+        },
+    )
+    .await;
+    let (api, consumer) = (api_ready.finish().await, consumer_ready.finish().await);
+    assert_eq!(
+        api.unready(),
+        0,
+        "every POST was accepted, so the API never was unready: {}",
+        api.summary()
+    );
+    assert!(
+        consumer.dipped_and_recovered(),
+        "the consumer's readiness followed the store: {}",
+        consumer.summary()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
