@@ -11,6 +11,7 @@ use wiber_e2e::stack::Wiber;
 
 mod brokers;
 mod consumer;
+mod overload;
 mod rebalance;
 mod sending;
 mod store;
