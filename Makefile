@@ -1,7 +1,7 @@
 # The two commands a fresh machine needs: `make up` and `make test`. See README.md.
 SHELL := /bin/bash
 
-.PHONY: up down status test lint fmt build images chart-docs bench bench-auth bench-push bench-reads cluster-up cluster-down crds
+.PHONY: up down status test soak lint fmt build images chart-docs bench bench-auth bench-push bench-reads cluster-up cluster-down crds
 
 up: ## Run Wiber locally on real servers; returns when ready, runs until `make down`.
 	dev/up.sh
@@ -17,6 +17,9 @@ status: ## Show what is running.
 
 test: ## Every check CI runs: lints, then all tests against real local servers.
 	dev/test.sh
+
+soak: ## The fault suite SOAK_ROUNDS times (5), then WIBER_SOAK_MINUTES (30) of steady load; prints the table (see RELIABILITY.md).
+	dev/soak.sh
 
 bench: ## Load test on a fresh release stack on bench ports (see BENCHMARKS.md); BENCH_ARGS go to wiber-loadgen.
 	dev/bench.sh $(BENCH_ARGS)

@@ -16,6 +16,7 @@ pub mod otlp;
 pub mod process;
 pub mod promql;
 pub mod readiness;
+pub mod soak;
 pub mod sse;
 pub mod stack;
 pub mod wait;

@@ -18,6 +18,7 @@ mod mongo_is_real;
 mod pipeline;
 mod push;
 mod schema;
+mod soak;
 mod tracing;
 
 /// How long the message path gets to store (and count) what it acknowledged when nothing goes wrong.

@@ -11,6 +11,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use wiber_e2e::brokers::{NODES, ReplicatedKafka};
 use wiber_e2e::mongo_uri;
 use wiber_e2e::readiness::ReadinessRecorder;
+use wiber_e2e::soak::{Run, report};
 use wiber_e2e::stack::{ConsumerProcess, Wiber, stream_answers};
 use wiber_e2e::wait::eventually;
 
@@ -58,7 +59,13 @@ impl Told {
 
 /// Waits until the group has consumed everything, then checks the store against what the clients
 /// were told: each acknowledged message once, an unknown one at most once, nothing else.
-async fn assert_store_matches(wiber: &Wiber, consumer: &ConsumerProcess, told: &Told) {
+async fn assert_store_matches(
+    wiber: &Wiber,
+    consumer: &ConsumerProcess,
+    told: &Told,
+    scenario: &'static str,
+    faults: usize,
+) {
     let http = &wiber.http;
     eventually(
         "every acknowledged message stored",
@@ -80,6 +87,13 @@ async fn assert_store_matches(wiber: &Wiber, consumer: &ConsumerProcess, told: &
             "stored, but its client was told it was not sent: {id}"
         );
     }
+    report(&Run {
+        scenario,
+        faults,
+        acknowledged: told.acknowledged.len(),
+        stored_once: ids.len(),
+        server_errors: told.unknown.len() + told.refused.iter().filter(|s| **s >= 500).count(),
+    });
     eprintln!(
         "{} acknowledged, {} of unknown outcome ({} of them stored), {} refused",
         told.acknowledged.len(),
@@ -113,7 +127,7 @@ async fn a_broker_stopped_and_restarted_mid_stream_loses_and_duplicates_nothing(
     );
     // With two of three in sync, losing one broker must not refuse a single message.
     assert_eq!(told.acknowledged.len(), 1200, "{told:?}");
-    assert_store_matches(&wiber, &consumer, &told).await;
+    assert_store_matches(&wiber, &consumer, &told, "broker restarted", 1).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,7 +170,8 @@ async fn with_two_brokers_stopped_nothing_is_acknowledged_and_nothing_refused_is
             "the cluster did not accept writes again: {after:?}"
         );
     }
-    assert_store_matches(&wiber, &consumer, &before.merge(during).merge(after)).await;
+    let told = before.merge(during).merge(after);
+    assert_store_matches(&wiber, &consumer, &told, "two brokers stopped", 1).await;
 }
 
 /// Every partition of `topic` has all three replicas in sync: the cluster can lose another broker
@@ -208,7 +223,8 @@ async fn a_rolling_restart_of_all_three_brokers_loses_and_duplicates_nothing() {
     );
     // One broker away at a time leaves two in sync: nothing may be refused.
     assert_eq!(told.acknowledged.len(), 1000, "{told:?}");
-    assert_store_matches(&wiber, &consumer, &told).await;
+    let restarts = NODES.len();
+    assert_store_matches(&wiber, &consumer, &told, "rolling broker restart", restarts).await;
     // Both could do their jobs throughout, and said so.
     for (name, readiness) in [
         ("API", api_ready.finish().await),

@@ -8,6 +8,7 @@ use rdkafka::producer::FutureRecord;
 use serde_json::json;
 use wiber_e2e::kafka::producer;
 use wiber_e2e::readiness::ReadinessRecorder;
+use wiber_e2e::soak::{Run, report};
 use wiber_e2e::stack::{OwnStore, Wiber, message_id, stream};
 use wiber_e2e::wait::eventually;
 
@@ -56,6 +57,13 @@ async fn consumer_killed_mid_stream_and_restarted_loses_nothing_and_duplicates_n
         "the restart began from committed offsets, not from zero"
     );
     eprintln!("after SIGKILL: restarted consumer stored {stored}, skipped {duplicates} duplicates");
+    report(&Run {
+        scenario: "consumer SIGKILL",
+        faults: 1,
+        acknowledged: acknowledged.len(),
+        stored_once: acknowledged.len(),
+        server_errors: failed,
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,6 +136,13 @@ async fn store_outage_pauses_consumption_and_resumes_without_loss() {
         .assert_stored_exactly_once(&all, RECOVERED_WITHIN)
         .await;
     assert_eq!(all.len(), 1300);
+    report(&Run {
+        scenario: "store stopped and restarted",
+        faults: 1,
+        acknowledged: all.len(),
+        stored_once: all.len(),
+        server_errors: 0,
+    });
     eventually(
         "the consumer to report ready again",
         RECOVERED_WITHIN,

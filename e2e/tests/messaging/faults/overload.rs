@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use wiber_e2e::brokers::{NODES, ReplicatedKafka};
+use wiber_e2e::soak::{Run, report};
 use wiber_e2e::stack::Wiber;
 use wiber_e2e::{metrics, mongo_uri};
 
@@ -116,6 +117,13 @@ async fn posts_beyond_the_in_flight_limit_get_fast_503s_and_memory_stays_bounded
             "stored, but its client was refused: {id}"
         );
     }
+    report(&Run {
+        scenario: "overload beyond API_MAX_IN_FLIGHT",
+        faults: 1,
+        acknowledged: acknowledged.len(),
+        stored_once: stored.len(),
+        server_errors: answers.iter().filter(|(s, ..)| *s >= 500).count(),
+    });
     eprintln!(
         "overload: {CLIENTS} clients, {overloaded} overloaded, {} acknowledged, {} unknown; RSS {:.0} -> {:.0} MiB",
         acknowledged.len() - 1,

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use wiber_e2e::soak::{Run, report};
 use wiber_e2e::stack::{ConsumerProcess, Wiber, stream};
 
 use crate::faults::{CONCURRENCY, RECOVERED_WITHIN};
@@ -58,6 +59,14 @@ async fn a_rebalance_storm_mid_stream_stores_every_message_exactly_once() {
         .assert_stored_exactly_once(&acknowledged, RECOVERED_WITHIN)
         .await;
     assert_eq!(survivors.len(), 1);
+    report(&Run {
+        scenario: "rebalance storm",
+        // Per round: two joins, a graceful leave and a crash.
+        faults: ROUNDS * 4,
+        acknowledged: acknowledged.len(),
+        stored_once: acknowledged.len(),
+        server_errors: failed,
+    });
     let survivor = &survivors[0];
     wiber_e2e::wait::eventually(
         "the survivor to own every partition",

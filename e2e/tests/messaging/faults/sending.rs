@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 use wiber_e2e::brokers::ReplicatedKafka;
 use wiber_e2e::mongo_uri;
+use wiber_e2e::soak::{Run, report};
 use wiber_e2e::stack::{Wiber, message_id};
 use wiber_e2e::wait::eventually;
 
@@ -104,6 +105,14 @@ async fn a_contended_idempotency_key_acknowledges_only_the_content_that_is_store
     ];
     told.sort();
     assert_eq!(contents, told, "every 200 names the content that is stored");
+    report(&Run {
+        scenario: "idempotency key contended",
+        faults: 40,
+        // Distinct messages acknowledged: the first key's and the contended key's winner.
+        acknowledged: told.len(),
+        stored_once: contents.len(),
+        server_errors: 0,
+    });
 
     // Once stored, the key keeps both answers.
     assert_eq!(
@@ -200,6 +209,13 @@ async fn brokers_frozen_mid_produce_answer_outcome_unknown_never_not_sent_and_th
         "frozen produce: the unkeyed message of unknown outcome was {}stored",
         if copies(&unknown) == 1 { "" } else { "not " }
     );
+    report(&Run {
+        scenario: "produce outcome unknown",
+        faults: 1,
+        acknowledged: acknowledged.len(),
+        stored_once: ids.len(),
+        server_errors: 2,
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -211,8 +227,9 @@ async fn the_api_killed_mid_stream_stores_each_retried_keyed_message_once() {
     // Each logical message has its own key; its client retries it under that key until a 200,
     // as a client of a serious chat backend would after a dropped connection or a 503.
     let answered = std::sync::atomic::AtomicUsize::new(0);
+    let server_errors = std::sync::atomic::AtomicUsize::new(0);
     let send_until_acknowledged = |i: usize| {
-        let (wiber, answered) = (&wiber, &answered);
+        let (wiber, answered, server_errors) = (&wiber, &answered, &server_errors);
         async move {
             let key = format!("kill-{i}");
             let body = json!({"fromUser": format!("k{}", i % 7), "toUser": format!("r{}", i % 5), "content": format!("logical {i}")});
@@ -228,6 +245,9 @@ async fn the_api_killed_mid_stream_stores_each_retried_keyed_message_once() {
                     .send()
                     .await;
                 if let Ok(response) = sent {
+                    if response.status().is_server_error() {
+                        server_errors.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
                     if response.status() == 200 {
                         let answer: Value = response.json().await.expect("JSON answer");
                         answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -267,4 +287,11 @@ async fn the_api_killed_mid_stream_stores_each_retried_keyed_message_once() {
         .assert_stored_exactly_once(&ids, RECOVERED_WITHIN)
         .await;
     eprintln!("API SIGKILL: 600 logical messages, {retried} needed a retry, each stored once");
+    report(&Run {
+        scenario: "API SIGKILL, keyed retries",
+        faults: 1,
+        acknowledged: ids.len(),
+        stored_once: ids.len(),
+        server_errors: server_errors.load(std::sync::atomic::Ordering::SeqCst),
+    });
 }

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use wiber_e2e::soak::{Run, report};
 use wiber_e2e::stack::{OwnStore, Wiber, message_id};
 use wiber_e2e::wait::eventually;
 
@@ -59,6 +60,14 @@ async fn a_frozen_store_answers_reads_503_in_bounded_time_and_keyed_sends_still_
         (status, &retry["messageId"]),
         (reqwest::StatusCode::OK, &during["messageId"])
     );
+    report(&Run {
+        scenario: "store frozen",
+        faults: 1,
+        acknowledged: ids.len(),
+        stored_once: ids.len(),
+        // The three reads answered 503 while it was frozen.
+        server_errors: 3,
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
