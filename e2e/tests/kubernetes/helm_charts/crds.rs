@@ -12,7 +12,7 @@ use wiber_e2e::kube::{WITHIN, client, create_namespace, delete_namespace, wait_e
 use wiber_e2e::wait::eventually;
 use wiber_e2e::{repo, unique_name};
 
-use super::{chart, find, helm_run, numbers_as_floats, template, yaml_file};
+use super::{chart, copy_dir, find, helm_run, numbers_as_floats, template, yaml_file};
 
 const CRD_FILE: &str = "files/crds/wibercluster.yaml";
 
@@ -51,20 +51,6 @@ fn the_crd_renders_unchanged_with_the_release_labels_and_is_kept_on_uninstall_by
         &["--set", "crds.enabled=false"],
     );
     assert!(docs.iter().all(|d| d["kind"] != "CustomResourceDefinition"));
-}
-
-/// Copies `from` to `to` recursively.
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("chart copy dir");
-    for entry in std::fs::read_dir(from).expect("chart dir") {
-        let entry = entry.expect("chart entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("file type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy a chart file");
-        }
-    }
 }
 
 /// The operator chart with its CRD moved to `group`, without the `spec.<dropped>` field when given.

@@ -98,6 +98,20 @@ fn numbers_as_floats(value: &Value) -> Value {
     }
 }
 
+/// Copies `from` to `to` recursively (a chart, or the charts directory, to change or regenerate).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("copy dir");
+    for entry in std::fs::read_dir(from).expect("dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy a file");
+        }
+    }
+}
+
 fn yaml_file(path: &Path) -> Vec<Value> {
     documents(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
 }

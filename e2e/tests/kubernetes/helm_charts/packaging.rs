@@ -11,7 +11,7 @@ use wiber_e2e::kube::{client, install_crd};
 use wiber_e2e::{repo, required_env, unique_name};
 use wiber_operator::crd::DEFAULT_IMAGE;
 
-use super::{chart, documents, helm_run, numbers_as_floats, yaml_file};
+use super::{chart, copy_dir, documents, helm_run, numbers_as_floats, yaml_file};
 use crate::KUBE_VERSION;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -96,20 +96,6 @@ fn both_charts_package_with_readme_schema_and_crd_and_install_from_the_package()
         numbers_as_floats(&generated["spec"])
     );
     let _ = std::fs::remove_dir_all(dist);
-}
-
-/// Copies `from` to `to` recursively.
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("copy dir");
-    for entry in std::fs::read_dir(from).expect("dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("file type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy a file");
-        }
-    }
 }
 
 #[test]
