@@ -317,11 +317,11 @@ mod tests {
         assert_eq!(condition(&status, conditions::READY).0, "False");
     }
 
-    #[test]
-    fn a_paused_cluster_keeps_its_last_status_and_says_it_is_paused() {
+    /// The status of a reconcile that found every part ready.
+    fn reconciled_ready(wc: &WiberCluster) -> WiberClusterStatus {
         let connected = Observed::new(conditions::KAFKA_READY, true, "Connected", "ok");
-        let reconciled = build(
-            &cluster(None),
+        build(
+            wc,
             observation(connected, Some("kafka:9092")),
             scaling(1, 1, Some((3, 0))),
             Readiness {
@@ -329,7 +329,12 @@ mod tests {
                 consumers: 1,
             },
             Time(jiff::Timestamp::now()),
-        );
+        )
+    }
+
+    #[test]
+    fn a_paused_cluster_keeps_its_last_status_and_says_it_is_paused() {
+        let reconciled = reconciled_ready(&cluster(None));
         let mut wc = cluster(Some(reconciled.clone()));
         wc.metadata.generation = Some(5);
         let paused = paused(&wc, Time(jiff::Timestamp::now()));
@@ -368,19 +373,7 @@ mod tests {
             .unwrap();
         assert_eq!(pauses[0].last_transition_time, first.last_transition_time);
         // Resumed: a reconcile's status holds no pause condition.
-        let resumed = build(
-            &cluster(Some(again)),
-            observation(
-                Observed::new(conditions::KAFKA_READY, true, "Connected", "ok"),
-                Some("kafka:9092"),
-            ),
-            scaling(1, 1, Some((3, 0))),
-            Readiness {
-                api: 1,
-                consumers: 1,
-            },
-            Time(jiff::Timestamp::now()),
-        );
+        let resumed = reconciled_ready(&cluster(Some(again)));
         assert!(
             resumed
                 .conditions

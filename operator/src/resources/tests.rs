@@ -101,6 +101,10 @@ pub(super) fn pod(d: &Deployment) -> &PodSpec {
     d.spec.as_ref().unwrap().template.spec.as_ref().unwrap()
 }
 
+pub(super) fn pod_meta(d: &Deployment) -> &ObjectMeta {
+    d.spec.as_ref().unwrap().template.metadata.as_ref().unwrap()
+}
+
 pub(super) fn secret_volume<'a>(pod: &'a PodSpec, name: &str) -> &'a SecretVolumeSource {
     pod.volumes
         .as_ref()
@@ -270,18 +274,7 @@ fn selectors_are_stable_and_match_the_pod_labels() {
 #[test]
 fn a_config_change_rolls_the_pods_and_a_replica_change_does_not() {
     let hash = |d: &Desired| {
-        d.api
-            .spec
-            .as_ref()
-            .unwrap()
-            .template
-            .metadata
-            .as_ref()
-            .unwrap()
-            .annotations
-            .as_ref()
-            .unwrap()["wiber.io/config-hash"]
-            .clone()
+        pod_meta(&d.api).annotations.as_ref().unwrap()["wiber.io/config-hash"].clone()
     };
     let base = desired(&plain(), &inputs(1));
     assert_eq!(hash(&base), hash(&desired(&plain(), &inputs(4))));

@@ -1,7 +1,7 @@
 //! `spec.template`, `spec.image.digest` and `spec.monitoring` in the objects built, without a
 //! cluster.
 
-use super::tests::{cluster, inputs, pod};
+use super::tests::{cluster, inputs, pod, pod_meta};
 use super::*;
 use crate::crd::RESERVED_ENV;
 
@@ -65,14 +65,7 @@ fn a_pod_template_reaches_its_component_only_and_the_operators_labels_win() {
     assert!(consumer.image_pull_secrets.is_none() && consumer.priority_class_name.is_none());
     assert!(consumer.affinity.is_none());
     assert!(
-        !d.consumer
-            .spec
-            .as_ref()
-            .unwrap()
-            .template
-            .metadata
-            .as_ref()
-            .unwrap()
+        !pod_meta(&d.consumer)
             .labels
             .as_ref()
             .unwrap()
