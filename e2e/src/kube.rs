@@ -123,13 +123,20 @@ pub async fn service_account_kubeconfig(client: &Client, ns: &str, account: &str
 /// stdout, failing the test when it fails.
 pub fn kubectl(args: &[&str]) -> String {
     let bin = std::env::var("WIBER_KUBECTL_BIN").unwrap_or_else(|_| "kubectl".to_owned());
+    // A cache of its own: kubectl caches API discovery for minutes, and a cache filled before a
+    // test's CRD (or its category) existed would hide it.
+    let cache = std::env::temp_dir().join(unique_name("wiber-e2e-kubectl"));
     let mut command = Command::new(bin);
     command
         .arg("--kubeconfig")
         .arg(required_env("KUBECONFIG"))
+        .arg("--cache-dir")
+        .arg(&cache)
         .args(args);
     let what = format!("kubectl {}", args.join(" "));
-    run(&what, &mut command, Duration::from_secs(30)).success(&what)
+    let out = run(&what, &mut command, Duration::from_secs(30)).success(&what);
+    let _ = fs::remove_dir_all(&cache);
+    out
 }
 
 /// Runs helm (`WIBER_HELM_BIN`) with `args` and a deadline, with throw-away helm directories;
