@@ -19,6 +19,7 @@ pub mod readiness;
 pub mod soak;
 pub mod sse;
 pub mod stack;
+pub mod verify;
 pub mod wait;
 
 use std::net::ToSocketAddrs;

@@ -13,6 +13,7 @@ use crate::issuer::{self, IssuerKey};
 use crate::kafka::create_topic;
 use crate::process::{Process, binary, free_port};
 use crate::sse::SseStream;
+use crate::verify::History;
 use crate::wait::eventually;
 use crate::{kafka_bootstrap, metrics, mongo_uri, required_env, unique_name};
 
@@ -99,6 +100,8 @@ pub struct Wiber {
     pub mongo_uri: String,
     pub bootstrap: String,
     pub api: Process,
+    /// The acknowledged POSTs sent through `send` and `stream_answers`, for the order check.
+    pub history: History,
     env: Vec<(String, String)>,
     api_env: Vec<(String, String)>,
     binaries: Binaries,
@@ -258,6 +261,7 @@ impl Wiber {
             mongo_uri,
             bootstrap,
             api,
+            history: History::default(),
             env,
             api_env,
             binaries,
@@ -408,12 +412,15 @@ impl Wiber {
 
     /// Sends a message and returns the API's answer; panics unless it is 200.
     pub async fn send(&self, from: &str, to: &str, content: &str) -> Value {
+        let started = Instant::now();
         let response = self
             .post(&json!({"fromUser": from, "toUser": to, "content": content}))
             .await;
+        let answered = Instant::now();
         let status = response.status();
         let body: Value = response.json().await.expect("JSON answer");
         assert_eq!(status, 200, "POST failed: {body}");
+        self.history.record(&message_id(&body), started, answered);
         body
     }
 
@@ -465,33 +472,6 @@ impl Wiber {
             Err(_) => Vec::new(),
         }
     }
-
-    /// Waits until the store holds exactly `ids` (every acknowledged message, each once) and
-    /// nothing else. Panics at the deadline with what is missing or duplicated.
-    pub async fn assert_stored_exactly_once(&self, ids: &HashSet<String>, within: Duration) {
-        let deadline = Instant::now() + within;
-        loop {
-            let stored = self.stored_ids().await;
-            let distinct: HashSet<String> = stored.iter().cloned().collect();
-            assert_eq!(distinct.len(), stored.len(), "a message was stored twice");
-            let unexpected: Vec<&String> = distinct.difference(ids).collect();
-            assert!(
-                unexpected.is_empty(),
-                "stored messages nobody acknowledged: {unexpected:?}"
-            );
-            if distinct == *ids {
-                return;
-            }
-            if Instant::now() > deadline {
-                let missing = ids.difference(&distinct).count();
-                panic!(
-                    "{missing} of {} acknowledged messages not stored within {within:?}",
-                    ids.len()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
 }
 
 async fn wait_ready(http: &reqwest::Client, url: &str, process: &Process) {
@@ -538,9 +518,15 @@ pub async fn stream_answers(
                 "content": format!("message {i}"),
             });
             async move {
+                let started = Instant::now();
                 let response = wiber.post(&body).await;
+                let answered = Instant::now();
                 let status = response.status().as_u16();
-                (status, response.json().await.unwrap_or(Value::Null))
+                let answer = response.json().await.unwrap_or(Value::Null);
+                if let (200, Some(id)) = (status, answer["messageId"].as_str()) {
+                    wiber.history.record(id, started, answered);
+                }
+                (status, answer)
             }
         })
         .buffer_unordered(concurrency)

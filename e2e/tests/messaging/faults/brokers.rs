@@ -13,6 +13,7 @@ use wiber_e2e::mongo_uri;
 use wiber_e2e::readiness::ReadinessRecorder;
 use wiber_e2e::soak::{Run, report};
 use wiber_e2e::stack::{ConsumerProcess, Wiber, stream_answers};
+use wiber_e2e::verify::Told as Outcomes;
 use wiber_e2e::wait::eventually;
 
 use crate::faults::{CONCURRENCY, RECOVERED_WITHIN};
@@ -49,6 +50,13 @@ async fn stream(wiber: &Wiber, count: usize, prefix: &str) -> Told {
 }
 
 impl Told {
+    fn outcomes(&self) -> Outcomes {
+        Outcomes {
+            acknowledged: self.acknowledged.clone(),
+            unknown: self.unknown.clone(),
+        }
+    }
+
     fn merge(mut self, other: Told) -> Told {
         self.acknowledged.extend(other.acknowledged);
         self.unknown.extend(other.unknown);
@@ -57,8 +65,9 @@ impl Told {
     }
 }
 
-/// Waits until the group has consumed everything, then checks the store against what the clients
-/// were told: each acknowledged message once, an unknown one at most once, nothing else.
+/// The suite's verification against what the clients were told, once the group has consumed
+/// everything: each acknowledged message once, an unknown one at most once, nothing else, in
+/// Kafka's order.
 async fn assert_store_matches(
     wiber: &Wiber,
     consumer: &ConsumerProcess,
@@ -66,42 +75,21 @@ async fn assert_store_matches(
     scenario: &'static str,
     faults: usize,
 ) {
-    let http = &wiber.http;
-    eventually(
-        "every acknowledged message stored",
-        RECOVERED_WITHIN,
-        || async {
-            let stored: HashSet<String> = wiber.stored_ids().await.into_iter().collect();
-            told.acknowledged.is_subset(&stored).then_some(())
-        },
-    )
-    .await;
-    // Lag zero: nothing the brokers accepted is still on its way to the store.
-    consumer.wait_caught_up(http, RECOVERED_WITHIN).await;
-    let ids = wiber.stored_ids().await;
-    let distinct: HashSet<&String> = ids.iter().collect();
-    assert_eq!(distinct.len(), ids.len(), "a message was stored twice");
-    for id in &ids {
-        assert!(
-            told.acknowledged.contains(id) || told.unknown.contains(id),
-            "stored, but its client was told it was not sent: {id}"
-        );
-    }
+    let verified = wiber.verify(&told.outcomes(), RECOVERED_WITHIN).await;
+    // Lag zero as the consumer reports it, too.
+    consumer.wait_caught_up(&wiber.http, RECOVERED_WITHIN).await;
     report(&Run {
         scenario,
         faults,
         acknowledged: told.acknowledged.len(),
-        stored_once: ids.len(),
+        stored_once: verified.stored,
         server_errors: told.unknown.len() + told.refused.iter().filter(|s| **s >= 500).count(),
     });
     eprintln!(
         "{} acknowledged, {} of unknown outcome ({} of them stored), {} refused",
         told.acknowledged.len(),
         told.unknown.len(),
-        told.unknown
-            .iter()
-            .filter(|id| distinct.contains(id))
-            .count(),
+        verified.unknown_stored,
         told.refused.len()
     );
 }
