@@ -17,5 +17,6 @@ pub mod requests;
 pub mod routes;
 pub mod send;
 pub mod store;
+pub mod writable;
 
 pub use routes::{AppState, admin, app};

@@ -16,6 +16,8 @@ use tracing::Instrument;
 use wiber_common::kafka::{KafkaConnection, READY_TIMEOUT};
 use wiber_common::message::MessageRecord;
 
+use crate::writable::{self, Writability};
+
 /// What the broker acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Produced {
@@ -118,6 +120,7 @@ fn persisted(message: &BorrowedMessage<'_>) -> Persisted {
 
 pub struct KafkaProducer {
     producer: ThreadedProducer<DeliveryContext>,
+    writability: Writability,
     topic: String,
     metrics: ProduceMetrics,
 }
@@ -143,8 +146,10 @@ impl KafkaProducer {
             .set("compression.type", "lz4")
             .create_with_context(DeliveryContext)
             .map_err(ProduceError::Create)?;
+        let writability = Writability::new(kafka, topic).map_err(ProduceError::Create)?;
         Ok(Self {
             producer,
+            writability,
             topic: topic.to_owned(),
             metrics,
         })
@@ -226,11 +231,15 @@ impl MessageProducer for KafkaProducer {
     async fn ready(&self) -> bool {
         let producer = self.producer.clone();
         let topic = self.topic.clone();
-        tokio::task::spawn_blocking(move || {
-            wiber_common::kafka::topic_exists(producer.client(), &topic, READY_TIMEOUT)
-        })
-        .await
-        .unwrap_or(false)
+        let metadata = tokio::task::spawn_blocking(move || {
+            writable::partitions(producer.client(), &topic, READY_TIMEOUT)
+        });
+        let (min_insync, partitions) =
+            tokio::join!(self.writability.min_insync(READY_TIMEOUT), metadata);
+        partitions
+            .ok()
+            .flatten()
+            .is_some_and(|p| writable::any_writable(&p, min_insync))
     }
 }
 

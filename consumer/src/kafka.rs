@@ -75,6 +75,9 @@ pub fn commit_stored<C: Consumer<X>, X: ConsumerContext>(consumer: &C) -> KafkaR
     }
 }
 
+/// The most librdkafka holds fetched but not yet consumed, in KiB.
+pub const PREFETCH_KIB: usize = 16 * 1024;
+
 pub fn create(config: &Config, metrics: Metrics) -> KafkaResult<WiberConsumer> {
     let consumer: WiberConsumer = config
         .kafka
@@ -93,6 +96,10 @@ pub fn create(config: &Config, metrics: Metrics) -> KafkaResult<WiberConsumer> {
         // (BENCHMARKS.md, "Fetches that wait for a batch"), for at most 10 ms more when idle.
         .set("fetch.min.bytes", "65536")
         .set("fetch.wait.max.ms", "10")
+        // What librdkafka fetches ahead of the pipeline: while the store is away nothing drains
+        // it, so this is the memory a backlog can take (its default is 64 MiB). 16 MiB is still
+        // tens of thousands of messages ahead of the writer.
+        .set("queued.max.messages.kbytes", PREFETCH_KIB.to_string())
         // A consumer that died without leaving (SIGKILL, node loss) holds its partitions until its
         // session expires; 10 s (Kafka's long-time default) keeps that pause short.
         .set(

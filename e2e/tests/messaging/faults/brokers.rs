@@ -18,6 +18,9 @@ use wiber_e2e::wait::eventually;
 
 use crate::faults::{CONCURRENCY, RECOVERED_WITHIN};
 
+/// How long readiness may take to follow a change of the cluster: the next probe and its answer.
+const SETTLE: Duration = Duration::from_secs(3);
+
 /// What the clients of a stream were told.
 #[derive(Debug, Default)]
 struct Told {
@@ -100,6 +103,8 @@ async fn a_broker_stopped_and_restarted_mid_stream_loses_and_duplicates_nothing(
     let wiber = Wiber::spawn_on(kafka.bootstrap.clone(), mongo_uri(), &[]).await;
     wiber.wait_ready().await;
     let consumer = wiber.consumer().await;
+    let api_ready = ReadinessRecorder::api(&wiber);
+    let consumer_ready = ReadinessRecorder::consumer(&wiber.http, &consumer);
 
     let before = stream(&wiber, 300, "before").await;
     // Every node leads a partition of the three-partition topic: whichever stops, a partition
@@ -116,6 +121,12 @@ async fn a_broker_stopped_and_restarted_mid_stream_loses_and_duplicates_nothing(
     // With two of three in sync, losing one broker must not refuse a single message.
     assert_eq!(told.acknowledged.len(), 1200, "{told:?}");
     assert_store_matches(&wiber, &consumer, &told, "broker restarted", 1).await;
+    // Two brokers in sync are enough for both: neither may say otherwise.
+    api_ready.finish().await.assert_always_ready("API");
+    consumer_ready
+        .finish()
+        .await
+        .assert_always_ready("consumer");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,14 +137,19 @@ async fn with_two_brokers_stopped_nothing_is_acknowledged_and_nothing_refused_is
     wiber.wait_ready().await;
     let consumer = wiber.consumer().await;
 
+    let api_ready = ReadinessRecorder::api(&wiber);
+    let consumer_ready = ReadinessRecorder::consumer(&wiber.http, &consumer);
     let before = stream(&wiber, 100, "before").await;
     assert_eq!(before.acknowledged.len(), 100, "{before:?}");
+    let stopping = Instant::now();
     tokio::task::block_in_place(|| {
         kafka.stop(NODES[1]);
         kafka.stop(NODES[2]);
     });
+    let down = Instant::now();
     // One replica left of min.insync.replicas=2: no write can be acknowledged.
     let during = stream(&wiber, 40, "during").await;
+    let up = Instant::now();
     assert!(during.acknowledged.is_empty(), "{during:?}");
     assert!(
         during.refused.iter().all(|s| *s == 503),
@@ -160,6 +176,26 @@ async fn with_two_brokers_stopped_nothing_is_acknowledged_and_nothing_refused_is
     }
     let told = before.merge(during).merge(after);
     assert_store_matches(&wiber, &consumer, &told, "two brokers stopped", 1).await;
+    // The API cannot accept a message with one replica in sync, and says so from the moment the
+    // brokers are gone until they are back; the consumer, reading from the one leader, can work.
+    let api = api_ready.finish().await;
+    api.assert_dipped_and_recovered("API");
+    assert_eq!(
+        api.between(api.samples[0].0, stopping).1,
+        0,
+        "{}",
+        api.summary()
+    );
+    let (samples, unready) = api.between(down + SETTLE, up);
+    assert!(samples > 0, "no samples while the brokers were away");
+    assert_eq!(
+        unready, samples,
+        "the API said ready while nothing could be sent"
+    );
+    consumer_ready
+        .finish()
+        .await
+        .assert_always_ready("consumer");
 }
 
 /// Every partition of `topic` has all three replicas in sync: the cluster can lose another broker

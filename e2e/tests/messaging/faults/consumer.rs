@@ -1,5 +1,4 @@
-//! Faults on the consuming side: consumer kills, store outages, poison records, rebalances and
-//! skewed clocks.
+//! Faults on the consuming side: consumer kills, poison records, rebalances and skewed clocks.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -9,7 +8,7 @@ use serde_json::json;
 use wiber_e2e::kafka::producer;
 use wiber_e2e::readiness::ReadinessRecorder;
 use wiber_e2e::soak::{Run, report};
-use wiber_e2e::stack::{OwnStore, Wiber, message_id, stream};
+use wiber_e2e::stack::{Wiber, message_id, stream};
 use wiber_e2e::wait::eventually;
 
 use super::{CONCURRENCY, RECOVERED_WITHIN, STREAM, dead_letters};
@@ -19,6 +18,8 @@ async fn consumer_killed_mid_stream_and_restarted_loses_nothing_and_duplicates_n
     let wiber = Wiber::start().await;
     let mut consumer = wiber.consumer().await;
     let http = wiber.http.clone();
+    // Sending needs Kafka only: the API stays ready with no consumer at all.
+    let api_ready = ReadinessRecorder::api(&wiber);
 
     let sender = stream(&wiber, STREAM, CONCURRENCY, "kill");
     let killer = async {
@@ -57,6 +58,7 @@ async fn consumer_killed_mid_stream_and_restarted_loses_nothing_and_duplicates_n
         "the restart began from committed offsets, not from zero"
     );
     eprintln!("after SIGKILL: restarted consumer stored {stored}, skipped {duplicates} duplicates");
+    api_ready.finish().await.assert_always_ready("API");
     report(&Run {
         scenario: "consumer SIGKILL",
         faults: 1,
@@ -67,110 +69,12 @@ async fn consumer_killed_mid_stream_and_restarted_loses_nothing_and_duplicates_n
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn store_outage_pauses_consumption_and_resumes_without_loss() {
-    let mut store = OwnStore::start().await;
-    let wiber = Wiber::start_with_store(store.uri()).await;
-    let consumer = wiber.consumer().await;
-    let http = wiber.http.clone();
-
-    let (first, failed) = stream(&wiber, 300, CONCURRENCY, "before").await;
-    assert_eq!(failed, 0);
-    consumer
-        .wait_metric(
-            &http,
-            "the first part stored",
-            "wiber_consumer_messages_stored_total",
-            RECOVERED_WITHIN,
-            |stored| stored >= 300.0,
-        )
-        .await;
-
-    // Readiness through the outage: the API needs only Kafka, the consumer both.
-    let api_ready = ReadinessRecorder::start(
-        http.clone(),
-        format!("{}/health/readiness", wiber.admin_url),
-    );
-    let consumer_ready =
-        ReadinessRecorder::start(http.clone(), format!("{}/health/readiness", consumer.url));
-    store.stop();
-    // Kafka is up, so the API keeps accepting; the consumer must hold these until the store returns.
-    let (during, failed) = stream(&wiber, 700, CONCURRENCY, "during").await;
-    assert_eq!(failed, 0, "sending must not depend on the store");
-    consumer
-        .wait_metric(
-            &http,
-            "the consumer to retry against the dead store",
-            "wiber_consumer_store_retries_total",
-            RECOVERED_WITHIN,
-            |retries| retries >= 1.0,
-        )
-        .await;
-    let stored_while_down = consumer
-        .metric(&http, "wiber_consumer_messages_stored_total")
-        .await;
-    assert_eq!(
-        stored_while_down, 300.0,
-        "nothing can be stored while the store is down"
-    );
-    // The API keeps accepting messages (it needs Kafka only), and says the store is down.
-    let (status, _, readiness) = wiber.get("/health/readiness").await;
-    assert_eq!(status, 200, "{readiness}");
-    assert_eq!(readiness["mongodb"], "disconnected", "{readiness}");
-
-    // The consumer says it cannot do its job while the store is away.
-    eventually(
-        "the consumer to report unready",
-        RECOVERED_WITHIN,
-        || async {
-            let url = format!("{}/health/readiness", consumer.url);
-            (http.get(url).send().await.ok()?.status() == 503).then_some(())
-        },
-    )
-    .await;
-
-    store.restart().await;
-    let (after, failed) = stream(&wiber, 300, CONCURRENCY, "after").await;
-    assert_eq!(failed, 0);
-    let all: HashSet<String> = first.into_iter().chain(during).chain(after).collect();
-    wiber
-        .assert_stored_exactly_once(&all, RECOVERED_WITHIN)
-        .await;
-    assert_eq!(all.len(), 1300);
-    report(&Run {
-        scenario: "store stopped and restarted",
-        faults: 1,
-        acknowledged: all.len(),
-        stored_once: all.len(),
-        server_errors: 0,
-    });
-    eventually(
-        "the consumer to report ready again",
-        RECOVERED_WITHIN,
-        || async {
-            let url = format!("{}/health/readiness", consumer.url);
-            (http.get(url).send().await.ok()?.status() == 200).then_some(())
-        },
-    )
-    .await;
-    let (api, consumer) = (api_ready.finish().await, consumer_ready.finish().await);
-    assert_eq!(
-        api.unready(),
-        0,
-        "every POST was accepted, so the API never was unready: {}",
-        api.summary()
-    );
-    assert!(
-        consumer.dipped_and_recovered(),
-        "the consumer's readiness followed the store: {}",
-        consumer.summary()
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_message_goes_to_the_dead_letter_topic_and_never_blocks_its_partition() {
     let wiber = Wiber::start().await;
     let consumer = wiber.consumer().await;
     let producer = producer(&wiber.bootstrap);
+    let api_ready = ReadinessRecorder::api(&wiber);
+    let consumer_ready = ReadinessRecorder::consumer(&wiber.http, &consumer);
 
     let mut acknowledged = HashSet::new();
     for i in 0..20 {
@@ -227,6 +131,12 @@ async fn poison_message_goes_to_the_dead_letter_topic_and_never_blocks_its_parti
     assert_eq!(dead, 2.0);
     // The partition moved past the poison: the group's lag drains to zero.
     consumer.wait_caught_up(&wiber.http, RECOVERED_WITHIN).await;
+    // A poison record is the record's fault, not the component's: both stay ready.
+    api_ready.finish().await.assert_always_ready("API");
+    consumer_ready
+        .finish()
+        .await
+        .assert_always_ready("consumer");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -234,6 +144,7 @@ async fn second_consumer_joining_and_first_leaving_mid_stream_store_everything_o
     let wiber = Wiber::start().await;
     let mut first = wiber.consumer().await;
     let http = wiber.http.clone();
+    let api_ready = ReadinessRecorder::api(&wiber);
 
     let sender = stream(&wiber, STREAM, CONCURRENCY, "rebalance");
     let choreography = async {
@@ -281,6 +192,7 @@ async fn second_consumer_joining_and_first_leaving_mid_stream_store_everything_o
             |assigned| assigned == 3.0,
         )
         .await;
+    api_ready.finish().await.assert_always_ready("API");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

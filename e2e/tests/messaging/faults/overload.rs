@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use wiber_e2e::brokers::{NODES, ReplicatedKafka};
+use wiber_e2e::readiness::ReadinessRecorder;
 use wiber_e2e::soak::{Run, report};
 use wiber_e2e::stack::Wiber;
 use wiber_e2e::verify::Told;
@@ -42,6 +43,7 @@ async fn posts_beyond_the_in_flight_limit_get_fast_503s_and_memory_stays_bounded
     let wiber = Wiber::spawn_on(kafka.bootstrap.clone(), mongo_uri(), &env).await;
     wiber.wait_ready().await;
     let consumer = wiber.consumer().await;
+    let api_ready = ReadinessRecorder::api(&wiber);
     let before = wiber.send("alice", "bob", "before the overload").await;
     let rss_before = rss(&wiber).await;
 
@@ -113,6 +115,11 @@ async fn posts_beyond_the_in_flight_limit_get_fast_503s_and_memory_stays_bounded
     };
     let verified = wiber.verify(&told, RECOVERED_WITHIN).await;
     consumer.wait_caught_up(&wiber.http, RECOVERED_WITHIN).await;
+    // Readiness is served outside the in-flight bound, so a flood cannot make the kubelet think
+    // the API dead; frozen brokers may or may not show, but the API is ready once they run.
+    let api = api_ready.finish_ready(RECOVERED_WITHIN).await;
+    api.assert_ready_before_and_after("API");
+    eprintln!("API readiness through the overload: {}", api.summary());
     report(&Run {
         scenario: "overload beyond API_MAX_IN_FLIGHT",
         faults: 1,

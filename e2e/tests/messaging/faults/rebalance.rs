@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use wiber_e2e::readiness::ReadinessRecorder;
 use wiber_e2e::soak::{Run, report};
 use wiber_e2e::stack::{ConsumerProcess, Wiber, stream};
 
@@ -22,6 +23,7 @@ async fn a_rebalance_storm_mid_stream_stores_every_message_exactly_once() {
     let wiber = Wiber::start().await;
     let first = wiber.consumer().await;
     let http = wiber.http.clone();
+    let api_ready = ReadinessRecorder::api(&wiber);
 
     let sender = stream(&wiber, 3000, CONCURRENCY, "storm");
     let storm = async {
@@ -75,4 +77,6 @@ async fn a_rebalance_storm_mid_stream_stores_every_message_exactly_once() {
     )
     .await;
     survivor.wait_caught_up(&http, RECOVERED_WITHIN).await;
+    // The group's churn is no reason for the API to refuse a message.
+    api_ready.finish().await.assert_always_ready("API");
 }

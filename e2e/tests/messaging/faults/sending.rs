@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 use wiber_e2e::brokers::ReplicatedKafka;
 use wiber_e2e::mongo_uri;
+use wiber_e2e::readiness::ReadinessRecorder;
 use wiber_e2e::soak::{Run, report};
 use wiber_e2e::stack::{Wiber, message_id};
 use wiber_e2e::verify::Told;
@@ -47,6 +48,7 @@ fn is_outcome_unknown(problem: &Value) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_contended_idempotency_key_acknowledges_only_the_content_that_is_stored() {
     let wiber = Wiber::start().await;
+    let api_ready = ReadinessRecorder::api(&wiber);
     // No consumer yet: every contention below happens before anything is stored.
     let (status, first) = wiber.post_keyed("order-1", &message("pay 10")).await;
     assert_eq!(status, 200, "{first}");
@@ -124,6 +126,8 @@ async fn a_contended_idempotency_key_acknowledges_only_the_content_that_is_store
         wiber.post_keyed("order-1", &message("pay 1000")).await.0,
         422
     );
+    // Contention is the clients' business: the API stays ready throughout.
+    api_ready.finish().await.assert_always_ready("API");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,6 +137,7 @@ async fn brokers_frozen_mid_produce_answer_outcome_unknown_never_not_sent_and_th
     let timeout = [("KAFKA_PRODUCE_TIMEOUT_MS", "3000".to_owned())];
     let wiber = Wiber::spawn_on(kafka.bootstrap.clone(), mongo_uri(), &timeout).await;
     wiber.wait_ready().await;
+    let api_ready = ReadinessRecorder::api(&wiber);
     // The conversation's leader connection is up and the producer has its id before the fault,
     // so the produce below surely reaches a broker.
     let before = wiber.send("alice", "bob", "before the freeze").await;
@@ -199,6 +204,11 @@ async fn brokers_frozen_mid_produce_answer_outcome_unknown_never_not_sent_and_th
             "not "
         }
     );
+    // Frozen brokers still count as in sync until the cluster's replica lag time runs out, far
+    // longer than this freeze; readiness may or may not dip, but must be back once they run.
+    let api = api_ready.finish_ready(RECOVERED_WITHIN).await;
+    api.assert_ready_before_and_after("API");
+    eprintln!("API readiness through the freeze: {}", api.summary());
     report(&Run {
         scenario: "produce outcome unknown",
         faults: 1,
@@ -212,7 +222,8 @@ async fn brokers_frozen_mid_produce_answer_outcome_unknown_never_not_sent_and_th
 async fn the_api_killed_mid_stream_stores_each_retried_keyed_message_once() {
     use futures::StreamExt;
     let wiber = Wiber::start().await;
-    let _consumer = wiber.consumer().await;
+    let consumer = wiber.consumer().await;
+    let consumer_ready = ReadinessRecorder::consumer(&wiber.http, &consumer);
 
     // Each logical message has its own key; its client retries it under that key until a 200,
     // as a client of a serious chat backend would after a dropped connection or a 503.
@@ -277,6 +288,11 @@ async fn the_api_killed_mid_stream_stores_each_retried_keyed_message_once() {
         .assert_stored_exactly_once(&ids, RECOVERED_WITHIN)
         .await;
     eprintln!("API SIGKILL: 600 logical messages, {retried} needed a retry, each stored once");
+    // The API's crash is nothing the consumer needs.
+    consumer_ready
+        .finish()
+        .await
+        .assert_always_ready("consumer");
     report(&Run {
         scenario: "API SIGKILL, keyed retries",
         faults: 1,

@@ -1,0 +1,108 @@
+//! Whether the topic can take a message now: the API's readiness. With acks=all a write needs a
+//! partition leader and at least `min.insync.replicas` replicas in sync, so a cluster that answers
+//! metadata but has lost too many brokers cannot accept a single message, and readiness says so.
+//! One writable partition is enough: its conversations can still be sent, and failing readiness
+//! on every replica at once would refuse them too.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+use rdkafka::client::{Client, ClientContext, DefaultClientContext};
+use rdkafka::error::KafkaError;
+use wiber_common::kafka::KafkaConnection;
+
+pub struct Writability {
+    admin: AdminClient<DefaultClientContext>,
+    topic: String,
+    /// The topic's `min.insync.replicas` as last described; 1 until the brokers first say (then a
+    /// leader is enough), and kept when they cannot be asked (e.g. DescribeConfigs is denied).
+    min_insync: AtomicUsize,
+}
+
+impl Writability {
+    pub fn new(kafka: &KafkaConnection, topic: &str) -> Result<Self, KafkaError> {
+        let admin = kafka
+            .client_config()
+            .set("client.id", "wiber-api-readiness")
+            .create()?;
+        Ok(Self {
+            admin,
+            topic: topic.to_owned(),
+            min_insync: AtomicUsize::new(1),
+        })
+    }
+
+    /// The topic's `min.insync.replicas`, asked of the brokers within `timeout`.
+    pub async fn min_insync(&self, timeout: Duration) -> usize {
+        let options = AdminOptions::new().request_timeout(Some(timeout));
+        let asked = self
+            .admin
+            .describe_configs(&[ResourceSpecifier::Topic(&self.topic)], &options)
+            .await;
+        let described = asked.ok().and_then(|results| {
+            let resource = results.into_iter().next()?.ok()?;
+            resource
+                .get("min.insync.replicas")?
+                .value
+                .as_deref()?
+                .parse()
+                .ok()
+        });
+        match described {
+            Some(min) => {
+                self.min_insync.store(min, Ordering::Relaxed);
+                min
+            }
+            None => self.min_insync.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Each partition of `topic` as (leader, replicas in sync), or `None` when the broker does not
+/// answer or the topic is missing. Blocks up to `timeout`; call it from `spawn_blocking`.
+pub fn partitions<C: ClientContext>(
+    client: &Client<C>,
+    topic: &str,
+    timeout: Duration,
+) -> Option<Vec<(i32, usize)>> {
+    let metadata = client.fetch_metadata(Some(topic), timeout).ok()?;
+    let found = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())?;
+    let partitions = found.partitions().iter();
+    Some(partitions.map(|p| (p.leader(), p.isr().len())).collect())
+}
+
+/// Whether one of the partitions, each given as (leader, replicas in sync), can take a write.
+pub fn any_writable(partitions: &[(i32, usize)], min_insync: usize) -> bool {
+    partitions
+        .iter()
+        .any(|&(leader, in_sync)| leader >= 0 && in_sync >= min_insync)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::any_writable;
+
+    #[test]
+    fn a_partition_short_of_min_insync_replicas_cannot_take_a_write() {
+        assert!(!any_writable(&[(1, 1), (2, 1), (3, 1)], 2));
+    }
+
+    #[test]
+    fn a_partition_without_a_leader_cannot_take_a_write() {
+        assert!(!any_writable(&[(-1, 3)], 2));
+    }
+
+    #[test]
+    fn one_writable_partition_keeps_the_api_ready() {
+        assert!(any_writable(&[(1, 1), (-1, 0), (3, 2)], 2));
+    }
+
+    #[test]
+    fn a_topic_without_partitions_cannot_take_a_write() {
+        assert!(!any_writable(&[], 1));
+    }
+}
