@@ -152,13 +152,13 @@ async fn liveness() -> Response {
 
 /// Readiness
 ///
-/// Ready when Kafka answers (the topic exists) and not stopping: accepting messages needs nothing
-/// else. MongoDB's state is reported beside it (and as `wiber_api_store_up`); while it is down,
+/// Ready when Kafka can take a message (a partition of the topic has a leader and
+/// `min.insync.replicas` in sync) and not stopping: accepting messages needs nothing else. MongoDB's state is reported beside it (and as `wiber_api_store_up`); while it is down,
 /// reads answer 503 but the replica stays in its Service for sends.
 #[utoipa::path(get, path = "/health/readiness", tag = "health",
     responses(
         (status = 200, description = "Ready to accept messages; `mongodb` says whether reads can be served", body = Readiness, example = json!({"status": "ready", "kafka": "connected", "mongodb": "disconnected"})),
-        (status = 503, description = "Kafka is unreachable, or the process is stopping", body = Readiness, example = json!({"status": "not ready", "kafka": "disconnected", "mongodb": "connected"})),
+        (status = 503, description = "Kafka cannot take a message (unreachable, or no partition with enough replicas in sync), or the process is stopping", body = Readiness, example = json!({"status": "not ready", "kafka": "disconnected", "mongodb": "connected"})),
     ))]
 async fn readiness<P: MessageProducer, S: MessageStore>(State(state): Shared<P, S>) -> Response {
     if state.stopping.load(std::sync::atomic::Ordering::SeqCst) {

@@ -1,5 +1,6 @@
-//! Slow and idle clients against the real API: cut off by the read timeout, refused past the
-//! connection cap, and unable to hold up a SIGTERM.
+//! Slow, idle and vanished clients against the real API: cut off by the read timeout (headers,
+//! body, and the wait for the next request), refused past the connection cap, and unable to hold
+//! up a SIGTERM.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -70,6 +71,96 @@ async fn slow_and_idle_connections_are_closed_and_connections_past_the_cap_refus
     drop(held);
     // Once they are gone, clients are served again.
     wiber.send("alice", "bob", "served after the flood").await;
+}
+
+/// Everything the server sends on `stream` until it closes it, or what came within `within`.
+fn read_until_closed(stream: &mut TcpStream, within: Duration) -> (Vec<u8>, bool) {
+    stream
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .expect("read timeout");
+    let deadline = Instant::now() + within;
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        match stream.read(&mut buf) {
+            Ok(0) => return (received, true),
+            Ok(n) => received.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => return (received, true),
+        }
+    }
+    (received, false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_gone_silent_mid_body_or_after_an_answer_are_closed_and_free_their_slots() {
+    let limits = [
+        ("API_READ_TIMEOUT_MS", "1000".to_owned()),
+        ("API_MAX_CONNECTIONS", "4".to_owned()),
+    ];
+    let wiber = Wiber::spawn(mongo_uri(), &limits).await;
+    // Ready by the admin port, so no pooled connection of the test's client takes a public slot.
+    let readiness = format!("{}/health/readiness", wiber.admin_url);
+    wiber_e2e::wait::eventually("the API ready", Duration::from_secs(60), || async {
+        let answer = wiber.http.get(&readiness).send().await.ok()?;
+        (answer.status() == 200).then_some(())
+    })
+    .await;
+    let address = wiber.api_url.trim_start_matches("http://").to_owned();
+
+    // A peer that vanishes without a FIN (a phone leaving coverage, a NAT dropping the flow)
+    // looks to the server like one that stops sending: two stop half-way through a body...
+    let mut silent: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut stream = TcpStream::connect(&address).expect("connect");
+            let head = "POST /messages HTTP/1.1\r\nHost: wiber\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n";
+            stream
+                .write_all(format!("{head}{{\"fromUser\":\"alice\"").as_bytes())
+                .expect("partial body");
+            stream
+        })
+        .collect();
+    // ...and two after their first answer, leaving the keep-alive connection open.
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(&address).expect("connect");
+        stream
+            .write_all(b"GET /health/liveness HTTP/1.1\r\nHost: wiber\r\n\r\n")
+            .expect("request");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("read timeout");
+        let mut answer = [0u8; 512];
+        let n = stream.read(&mut answer).expect("an answer");
+        assert!(
+            answer[..n].starts_with(b"HTTP/1.1 200"),
+            "{:?}",
+            &answer[..n]
+        );
+        silent.push(stream);
+    }
+
+    // All four slots are held; the read timeout frees them, and nothing is stored of the bodies.
+    for (i, stream) in silent.iter_mut().enumerate() {
+        let (received, closed) = read_until_closed(stream, Duration::from_secs(6));
+        assert!(closed, "silent connection {i} still open");
+        let text = String::from_utf8_lossy(&received);
+        if i < 2 {
+            assert!(
+                text.starts_with("HTTP/1.1 408"),
+                "mid-body peer {i} got {text:?}"
+            );
+        } else {
+            assert!(text.is_empty(), "idle peer {i} got {text:?}");
+        }
+    }
+    let served = wiber
+        .send("alice", "bob", "served once the slots are free")
+        .await;
+    let _consumer = wiber.consumer().await;
+    let ids = [wiber_e2e::stack::message_id(&served)].into();
+    wiber
+        .assert_stored_exactly_once(&ids, Duration::from_secs(60))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
