@@ -36,11 +36,11 @@ impl Writability {
     /// The topic's `min.insync.replicas`, asked of the brokers within `timeout`.
     pub async fn min_insync(&self, timeout: Duration) -> usize {
         let options = AdminOptions::new().request_timeout(Some(timeout));
-        let asked = self
-            .admin
-            .describe_configs(&[ResourceSpecifier::Topic(&self.topic)], &options)
-            .await;
-        let described = asked.ok().and_then(|results| {
+        let resource = [ResourceSpecifier::Topic(&self.topic)];
+        let ask = self.admin.describe_configs(&resource, &options);
+        // The request timeout bounds the broker's answer, not finding a broker to ask.
+        let asked = tokio::time::timeout(timeout, ask).await.ok();
+        let described = asked.and_then(Result::ok).and_then(|results| {
             let resource = results.into_iter().next()?.ok()?;
             resource
                 .get("min.insync.replicas")?

@@ -85,7 +85,12 @@ impl ReadinessRecorder {
             latest_ready()
         })
         .await;
-        self.finish().await
+        // A probe in flight when the recorder stops still lands; what it says comes after the
+        // moment readiness was seen back, and is not part of this record.
+        let seen = Instant::now();
+        let mut readiness = self.finish().await;
+        readiness.samples.retain(|(at, _)| *at <= seen);
+        readiness
     }
 }
 
@@ -146,11 +151,22 @@ impl Readiness {
         (window.len(), window.iter().filter(|r| !**r).count())
     }
 
+    /// How many samples, and when (seconds from the first) each unready one was taken.
     pub fn summary(&self) -> String {
+        let start = self.samples.first().map(|(at, _)| *at);
+        let unready: Vec<String> = self
+            .samples
+            .iter()
+            .filter(|(_, ready)| !ready)
+            .map(|(at, _)| format!("{:.1}", (*at - start.unwrap_or(*at)).as_secs_f64()))
+            .collect();
+        let last = self.samples.last().zip(start);
+        let span = last.map_or(0.0, |((at, _), start)| (*at - start).as_secs_f64());
         format!(
-            "{} samples, {} not ready",
+            "{} samples over {span:.1} s, {} not ready (at {} s)",
             self.samples.len(),
-            self.unready()
+            unready.len(),
+            unready.join(", ")
         )
     }
 }
