@@ -232,7 +232,7 @@ impl MessageProducer for KafkaProducer {
         let producer = self.producer.clone();
         let topic = self.topic.clone();
         let metadata = tokio::task::spawn_blocking(move || {
-            writable::partitions(producer.client(), &topic, READY_TIMEOUT)
+            wiber_common::kafka::partitions(producer.client(), &topic, READY_TIMEOUT)
         });
         let (min_insync, partitions) =
             tokio::join!(self.writability.min_insync(READY_TIMEOUT), metadata);

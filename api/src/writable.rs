@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
-use rdkafka::client::{Client, ClientContext, DefaultClientContext};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::error::KafkaError;
 use wiber_common::kafka::KafkaConnection;
 
@@ -57,22 +57,6 @@ impl Writability {
             None => self.min_insync.load(Ordering::Relaxed),
         }
     }
-}
-
-/// Each partition of `topic` as (leader, replicas in sync), or `None` when the broker does not
-/// answer or the topic is missing. Blocks up to `timeout`; call it from `spawn_blocking`.
-pub fn partitions<C: ClientContext>(
-    client: &Client<C>,
-    topic: &str,
-    timeout: Duration,
-) -> Option<Vec<(i32, usize)>> {
-    let metadata = client.fetch_metadata(Some(topic), timeout).ok()?;
-    let found = metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic && t.error().is_none())?;
-    let partitions = found.partitions().iter();
-    Some(partitions.map(|p| (p.leader(), p.isr().len())).collect())
 }
 
 /// Whether one of the partitions, each given as (leader, replicas in sync), can take a write.

@@ -17,14 +17,26 @@ use rdkafka::client::{Client, ClientContext};
 
 use crate::config::{ConfigError, string};
 
-/// Whether the broker answers and `topic` exists with partitions: what readiness means for a Wiber
-/// client. Blocks up to `timeout`; call it from `spawn_blocking`.
+/// Whether the broker answers and `topic` exists with partitions: what readiness means for the
+/// consumer. Blocks up to `timeout`; call it from `spawn_blocking`.
 pub fn topic_exists<C: ClientContext>(client: &Client<C>, topic: &str, timeout: Duration) -> bool {
-    client.fetch_metadata(Some(topic), timeout).is_ok_and(|m| {
-        m.topics()
-            .iter()
-            .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
-    })
+    partitions(client, topic, timeout).is_some_and(|p| !p.is_empty())
+}
+
+/// Each partition of `topic` as (leader, replicas in sync), or `None` when the broker does not
+/// answer or the topic is missing. Blocks up to `timeout`; call it from `spawn_blocking`.
+pub fn partitions<C: ClientContext>(
+    client: &Client<C>,
+    topic: &str,
+    timeout: Duration,
+) -> Option<Vec<(i32, usize)>> {
+    let metadata = client.fetch_metadata(Some(topic), timeout).ok()?;
+    let found = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())?;
+    let partitions = found.partitions().iter();
+    Some(partitions.map(|p| (p.leader(), p.isr().len())).collect())
 }
 
 /// How long a readiness check may wait for the broker.

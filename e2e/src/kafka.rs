@@ -1,10 +1,12 @@
 //! Kafka as the tests use it directly: topics, and records the API would not write.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 /// Creates `topic` with log-append time; the replication factor is the broker's default (1 on one
@@ -26,6 +28,21 @@ pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
     for r in results {
         r.unwrap_or_else(|(t, e)| panic!("creating topic {t}: {e}"));
     }
+}
+
+/// A record's headers by name, values as text.
+pub fn headers_of<M: Message>(message: &M) -> BTreeMap<String, String> {
+    message
+        .headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| {
+                    let value = h.value.map(String::from_utf8_lossy).unwrap_or_default();
+                    (h.key.to_owned(), value.into_owned())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A plain producer on `bootstrap`, for records the API would not write: poison, a skewed clock,

@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 use futures::TryStreamExt;
 use mongodb::bson::{Document, doc};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Headers;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 use crate::stack::{PARTITIONS, Wiber};
@@ -344,17 +343,7 @@ fn read_to_end(consumer: &BaseConsumer, topic: &str, partitions: i32) -> Vec<Rec
             Err(rdkafka::error::KafkaError::PartitionEOF(_)) => continue,
             Err(e) => panic!("reading {topic}: {e}"),
         };
-        let headers = m
-            .headers()
-            .map(|h| {
-                h.iter()
-                    .map(|h| {
-                        let value = h.value.map(String::from_utf8_lossy).unwrap_or_default();
-                        (h.key.to_owned(), value.into_owned())
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let headers = crate::kafka::headers_of(&m);
         let (partition, offset) = (m.partition(), m.offset());
         open.retain(|&(p, high)| !(p == partition && offset + 1 >= high));
         records.push((partition, offset, headers, m.payload().map(<[u8]>::to_vec)));

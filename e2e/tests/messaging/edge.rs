@@ -11,20 +11,7 @@ use wiber_e2e::stack::Wiber;
 
 /// Whether the server closes (or resets) the connection within `within`.
 fn closed_by_server(stream: &mut TcpStream, within: Duration) -> bool {
-    stream
-        .set_read_timeout(Some(Duration::from_millis(50)))
-        .expect("read timeout");
-    let deadline = Instant::now() + within;
-    let mut buf = [0u8; 1024];
-    while Instant::now() < deadline {
-        match stream.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => {}
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Err(_) => return true,
-        }
-    }
-    false
+    read_until_closed(stream, within).1
 }
 
 fn connect(wiber: &Wiber, partial_headers: bool) -> TcpStream {

@@ -178,7 +178,7 @@ async fn with_two_brokers_stopped_nothing_is_acknowledged_and_nothing_refused_is
     assert_store_matches(&wiber, &consumer, &told, "two brokers stopped", 1).await;
     // The API cannot accept a message with one replica in sync, and says so from the moment the
     // brokers are gone until they are back; the consumer, reading from the one leader, can work.
-    let api = api_ready.finish().await;
+    let api = api_ready.finish_ready(RECOVERED_WITHIN).await;
     api.assert_dipped_and_recovered("API");
     assert_eq!(
         api.between(api.samples[0].0, stopping).1,

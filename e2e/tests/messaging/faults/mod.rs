@@ -6,7 +6,6 @@ use std::time::Duration;
 use rdkafka::ClientConfig;
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Headers;
 use wiber_e2e::stack::Wiber;
 
 mod brokers;
@@ -59,15 +58,7 @@ pub(crate) async fn dead_letters(wiber: &Wiber, count: usize) -> Vec<DeadLetter>
             .await
             .expect("dead letter within 30 s")
             .unwrap();
-        let headers = m
-            .headers()
-            .expect("headers")
-            .iter()
-            .map(|h| {
-                let value = h.value.map(String::from_utf8_lossy).unwrap_or_default();
-                (h.key.to_owned(), value.into_owned())
-            })
-            .collect();
+        let headers = wiber_e2e::kafka::headers_of(&m);
         letters.push(DeadLetter {
             headers,
             key: m.key().map(<[u8]>::to_vec),
