@@ -3,7 +3,7 @@
 //! committed. Failures are retried with backoff until they succeed or
 //! the process is asked to stop, in which case the batch is abandoned and no offset moves.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -53,8 +53,14 @@ pub async fn process_batch<W: MessageWriter, D: DeadLetters>(
     let mut messages = Vec::with_capacity(records.len());
     // The record each message came from, for a message the store refuses.
     let mut origins = Vec::with_capacity(records.len());
+    // A retried produce can put two copies of a message in one batch. Only the first is written,
+    // so the message keeps its first position: an unordered insert does not promise which copy
+    // the store applies first.
+    let mut ids = HashSet::with_capacity(records.len());
+    let mut copies = 0;
     for record in records {
         match decode(record) {
+            Ok(message) if !ids.insert(message.message_id.clone()) => copies += 1,
             Ok(message) => {
                 messages.push(message);
                 origins.push(record);
@@ -85,7 +91,7 @@ pub async fn process_batch<W: MessageWriter, D: DeadLetters>(
         .store_duration
         .observe(started.elapsed().as_secs_f64());
     metrics.stored.inc_by(written.inserted);
-    metrics.duplicates.inc_by(written.duplicates);
+    metrics.duplicates.inc_by(written.duplicates + copies);
     let mut refused: BTreeMap<(&str, i32), Vec<i64>> = BTreeMap::new();
     for refusal in written.refused {
         let record = origins[refusal.index];
@@ -328,6 +334,40 @@ mod tests {
         stopper.await.unwrap();
         assert_eq!(outcome, Outcome::Abandoned);
         assert!(store.stored.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_second_copy_in_one_batch_is_not_written_so_the_first_position_stays() {
+        let store = PositionStore::default();
+        let dlq = RecordingDeadLetters::default();
+        let (_tx, mut stop) = watch::channel(false);
+        let first = valid(0, 1);
+        let copy = record(
+            0,
+            3,
+            std::str::from_utf8(first.payload.as_ref().unwrap()).unwrap(),
+        );
+        let batch = [first, valid(0, 2), copy];
+        let metrics = Metrics::new();
+        let outcome = process_batch(&batch, &store, &dlq, &metrics, &mut stop).await;
+        assert_eq!(outcome, Outcome::Done(vec![next(0, 4)]));
+        assert_eq!(*store.0.lock().unwrap(), [1, 2], "offsets written");
+        assert_eq!(metrics.duplicates.get(), 1);
+    }
+
+    /// Stores whatever it is given, keeping the offsets written.
+    #[derive(Default)]
+    struct PositionStore(Mutex<Vec<i64>>);
+
+    impl MessageWriter for PositionStore {
+        async fn insert(&self, messages: &[StoredMessage]) -> Result<Written, StoreError> {
+            let mut written = self.0.lock().unwrap();
+            written.extend(messages.iter().map(|m| m.offset));
+            Ok(Written {
+                inserted: messages.len() as u64,
+                ..Written::default()
+            })
+        }
     }
 
     #[tokio::test]
