@@ -250,10 +250,9 @@ async fn a_rolling_restart_of_all_three_brokers_loses_and_duplicates_nothing() {
     let restarts = NODES.len();
     assert_store_matches(&wiber, &consumer, &told, "rolling broker restart", restarts).await;
     // Both could do their jobs throughout, and said so.
-    for (name, readiness) in [
-        ("API", api_ready.finish().await),
-        ("consumer", consumer_ready.finish().await),
-    ] {
-        assert_eq!(readiness.unready(), 0, "{name}: {}", readiness.summary());
-    }
+    api_ready.finish().await.assert_always_ready("API");
+    consumer_ready
+        .finish()
+        .await
+        .assert_always_ready("consumer");
 }
