@@ -183,7 +183,7 @@ impl Wiber {
         }
     }
 
-    /// Nothing stored twice, nothing stored that no client may expect.
+    /// Nothing stored that no client may expect (a copy stored twice fails in `places`).
     fn check_told(&self, told: &Told, places: &HashMap<String, Place>) {
         let unexpected: Vec<&String> = places
             .keys()

@@ -287,20 +287,11 @@ async fn store_outage_pauses_consumption_and_resumes_without_loss() {
         stored_once: all.len(),
         server_errors: 0,
     });
-    eventually(
-        "the consumer to report ready again",
-        RECOVERED_WITHIN,
-        || async {
-            let url = format!("{}/health/readiness", consumer.url);
-            (http.get(url).send().await.ok()?.status() == 200).then_some(())
-        },
-    )
-    .await;
     // Every POST was accepted, so the API never was unready; the consumer's readiness followed
-    // the store.
+    // the store, and comes back with it.
     api_ready.finish().await.assert_always_ready("API");
     consumer_ready
-        .finish()
+        .finish_ready(RECOVERED_WITHIN)
         .await
         .assert_dipped_and_recovered("consumer");
 }
