@@ -11,10 +11,10 @@
 # (BENCH_RAW_DOCUMENTS, 30000, wiber-readbench raw-insert in the consumer's batches); the report
 # gives Wiber's throughput, the broker's CPU per message and the consumer's store rate as ratios.
 #
-# Bench ports: Kafka 39092 (controller 40092), MongoDB protocol 37017 (on PostgreSQL 35432), API
-# 38000 (admin 38002), consumer 38001. Every run starts from empty Kafka and store data, so figures do not drift as earlier runs'
+# Bench ports: Kafka 31092 (controller 32092), MongoDB protocol 31017 (on PostgreSQL 31432), API
+# 31000 (admin 31002), consumer 31001. Every run starts from empty Kafka and store data, so figures do not drift as earlier runs'
 # messages pile up. The binaries' own variables pass through, e.g. CONSUMER_BATCH_SIZE=2000.
-# Reports are kept in $WIBER_CACHE/run/bench-38000/.
+# Reports are kept in $WIBER_CACHE/run/bench-31000/.
 #
 # AUTH_MODE (jwt): the API verifies bearer tokens from the local issuer (dev/auth.sh), which
 # wiber-loadgen signs, one per user; AUTH_MODE=none measures the open API. AUTH_MODE=compare (make
@@ -31,12 +31,12 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$WIBER_ROOT"
 
-export KAFKA_PORT="${WIBER_BENCH_KAFKA_PORT:-39092}"
-export FERRETDB_PORT="${WIBER_BENCH_FERRETDB_PORT:-37017}"
-export POSTGRES_PORT="${WIBER_BENCH_POSTGRES_PORT:-35432}"
-export API_PORT="${WIBER_BENCH_API_PORT:-38000}"
-export CONSUMER_PORT="${WIBER_BENCH_CONSUMER_PORT:-38001}"
-export API_ADMIN_PORT="${WIBER_BENCH_API_ADMIN_PORT:-38002}"
+export KAFKA_PORT="${WIBER_BENCH_KAFKA_PORT:-31092}"
+export FERRETDB_PORT="${WIBER_BENCH_FERRETDB_PORT:-31017}"
+export POSTGRES_PORT="${WIBER_BENCH_POSTGRES_PORT:-31432}"
+export API_PORT="${WIBER_BENCH_API_PORT:-31000}"
+export CONSUMER_PORT="${WIBER_BENCH_CONSUMER_PORT:-31001}"
+export API_ADMIN_PORT="${WIBER_BENCH_API_ADMIN_PORT:-31002}"
 export KAFKA_NODES="${KAFKA_NODES:-1}"
 export WIBER_PROFILE=release
 BENCH_AUTH="${AUTH_MODE:-jwt}"

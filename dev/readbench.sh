@@ -10,17 +10,17 @@
 #   dev/readbench.sh [SIZE...]       default: 100000 300000 1000000 (ascending; the first is also
 #                                    the SQLite comparison's size)
 #
-# Bench ports: Kafka 39092 (controller 40092), PostgreSQL 35432, FerretDB 37017 (PostgreSQL) and
-# 37018 (SQLite), API 38000 and 38010 (admin ports 38002, 38012), consumers 38001 and 38011. Every run starts from empty data.
+# Bench ports: Kafka 31092 (controller 32092), PostgreSQL 31432, FerretDB 31017 (PostgreSQL) and
+# 31018 (SQLite), API 31000 and 31010 (admin ports 31002, 31012), consumers 31001 and 31011. Every run starts from empty data.
 # Reports are kept in $WIBER_CACHE/run/readbench/. READBENCH_SAMPLES (40) requests per operation.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$WIBER_ROOT"
 
 sizes=("$@")
 ((${#sizes[@]})) || sizes=(100000 300000 1000000)
-export KAFKA_PORT="${WIBER_BENCH_KAFKA_PORT:-39092}" KAFKA_NODES=1
-export POSTGRES_PORT="${WIBER_BENCH_POSTGRES_PORT:-35432}"
-PG_FERRETDB_PORT=37017 SQLITE_FERRETDB_PORT=37018
+export KAFKA_PORT="${WIBER_BENCH_KAFKA_PORT:-31092}" KAFKA_NODES=1
+export POSTGRES_PORT="${WIBER_BENCH_POSTGRES_PORT:-31432}"
+PG_FERRETDB_PORT=31017 SQLITE_FERRETDB_PORT=31018
 export WIBER_PROFILE=release
 # wiber-readbench sends no tokens: reads of the open API (AUTH_MODE=none), as the store sees them.
 export AUTH_MODE=none
@@ -29,7 +29,7 @@ SAMPLES="${READBENCH_SAMPLES:-40}"
 BIN="${CARGO_TARGET_DIR:-$WIBER_ROOT/target}/release/wiber-readbench"
 REPORTS="$WIBER_CACHE/run/readbench"
 
-for port in "$KAFKA_PORT" $((KAFKA_PORT + 1000)) "$POSTGRES_PORT" $PG_FERRETDB_PORT $SQLITE_FERRETDB_PORT 38000 38001 38002 38010 38011 38012; do
+for port in "$KAFKA_PORT" $((KAFKA_PORT + 1000)) "$POSTGRES_PORT" $PG_FERRETDB_PORT $SQLITE_FERRETDB_PORT 31000 31001 31002 31010 31011 31012; do
   port_open 127.0.0.1 "$port" && die "port $port is in use; a bench stack may still run"
 done
 
@@ -48,8 +48,8 @@ stack() {
 }
 cleanup() {
   local rc=$?
-  stack sqlite $SQLITE_FERRETDB_PORT 38010 stop || true
-  stack postgresql $PG_FERRETDB_PORT 38000 stop || true
+  stack sqlite $SQLITE_FERRETDB_PORT 31010 stop || true
+  stack postgresql $PG_FERRETDB_PORT 31000 stop || true
   store sqlite $SQLITE_FERRETDB_PORT stop || true
   store postgresql $PG_FERRETDB_PORT stop || true
   "$WIBER_DEV_DIR/kafka.sh" stop || true
@@ -60,7 +60,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 rm -rf "$WIBER_CACHE/run/kafka-$KAFKA_PORT" "$WIBER_CACHE/run/ferretdb-$SQLITE_FERRETDB_PORT" \
-  "$WIBER_CACHE/run/ferretdb-$PG_FERRETDB_PORT" "$WIBER_CACHE/run/wiber-38000" "$WIBER_CACHE/run/wiber-38010"
+  "$WIBER_CACHE/run/ferretdb-$PG_FERRETDB_PORT" "$WIBER_CACHE/run/wiber-31000" "$WIBER_CACHE/run/wiber-31010"
 "$WIBER_DEV_DIR/postgres.sh" wipe
 "$WIBER_DEV_DIR/kafka.sh" start
 "$WIBER_DEV_DIR/topics.sh"
@@ -86,12 +86,12 @@ store sqlite $SQLITE_FERRETDB_PORT start
 echo "== FerretDB on SQLite"
 # The store's limit first, while nothing else runs.
 rb raw-insert --mongo-uri "mongodb://127.0.0.1:$SQLITE_FERRETDB_PORT/" --documents 20000
-stack sqlite $SQLITE_FERRETDB_PORT 38010 start
+stack sqlite $SQLITE_FERRETDB_PORT 31010 start
 load_to 0 "${sizes[0]}" reference
-rb wait-stored --metrics http://127.0.0.1:38011/metrics --count $((sizes[0] + EXTRA))
+rb wait-stored --metrics http://127.0.0.1:31011/metrics --count $((sizes[0] + EXTRA))
 # Its reads take seconds each: fewer samples, so the comparison does not take most of the run.
-rb measure --api http://127.0.0.1:38010 --label "sqlite-$((sizes[0] / 1000))k" --samples 10 --budget 30
-stack sqlite $SQLITE_FERRETDB_PORT 38010 stop
+rb measure --api http://127.0.0.1:31010 --label "sqlite-$((sizes[0] / 1000))k" --samples 10 --budget 30
+stack sqlite $SQLITE_FERRETDB_PORT 31010 stop
 store sqlite $SQLITE_FERRETDB_PORT stop
 
 # PostgreSQL's own time for what FerretDB sends it: the pushed-down equality, every matching row.
@@ -108,7 +108,7 @@ store postgresql $PG_FERRETDB_PORT start
 echo
 echo "== FerretDB on PostgreSQL"
 rb raw-insert --mongo-uri "mongodb://127.0.0.1:$PG_FERRETDB_PORT/" --documents 50000
-stack postgresql $PG_FERRETDB_PORT 38000 start
+stack postgresql $PG_FERRETDB_PORT 31000 start
 loaded=${sizes[0]}
 for size in "${sizes[@]}"; do
   echo
@@ -117,8 +117,8 @@ for size in "${sizes[@]}"; do
   ((size > loaded)) && load_to "$loaded" "$size"
   loaded=$size
   # At least: the keyed POSTs of earlier measurements are stored too (and counted).
-  rb wait-stored --metrics http://127.0.0.1:38001/metrics --count $((size + EXTRA))
-  rb measure --api http://127.0.0.1:38000 --label "pg-$((size / 1000))k" --samples "$SAMPLES"
+  rb wait-stored --metrics http://127.0.0.1:31001/metrics --count $((size + EXTRA))
+  rb measure --api http://127.0.0.1:31000 --label "pg-$((size / 1000))k" --samples "$SAMPLES"
   echo "PostgreSQL alone (EXPLAIN ANALYZE of the pushed-down filter):"
   echo "  conversation user500a:user500b: $(pg_time conversationId user500a:user500b)"
   echo "  hot user hot0:                  $(pg_time participants hot0)"

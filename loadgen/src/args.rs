@@ -246,15 +246,15 @@ mod tests {
         let a = parse(&[
             "--messages=10",
             "--api",
-            "http://127.0.0.1:38000",
-            "--api-metrics=http://127.0.0.1:38002/metrics",
+            "http://127.0.0.1:31000",
+            "--api-metrics=http://127.0.0.1:31002/metrics",
             "--pid",
             "kafka=42",
             "--pid=ferretdb=43",
         ])
         .unwrap();
         assert_eq!(a.messages, 10);
-        assert_eq!(a.api_metrics.addr.port(), 38002);
+        assert_eq!(a.api_metrics.addr.port(), 31002);
         assert_eq!(
             a.pids,
             [
