@@ -140,9 +140,12 @@ impl KafkaProducer {
             .set("acks", "all")
             .set("enable.idempotence", "true")
             .set("message.timeout.ms", timeout.as_millis().to_string())
-            // The idempotent librdkafka producer keeps one request in flight per partition and
-            // busy-polls while a ready batch waits for it; waiting longer than 2 ms to fill a
-            // batch halves the requests and the spinning for 3 ms more when idle (BENCHMARKS.md).
+            // librdkafka's idempotent producer sends one request per partition at a time, and
+            // while a ready batch waits for that answer its broker thread busy-polls (about half
+            // the API's CPU under load). With one request in flight per connection a ready batch
+            // waits in the send queue instead, where the thread sleeps; 5 ms batches fill better
+            // than 2 ms ones for 3 ms more when idle (BENCHMARKS.md, "The API's producer").
+            .set("max.in.flight.requests.per.connection", "1")
             .set("linger.ms", "5")
             .set("compression.type", "lz4")
             .create_with_context(DeliveryContext)
