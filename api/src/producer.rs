@@ -233,17 +233,11 @@ impl MessageProducer for KafkaProducer {
     }
 
     async fn ready(&self) -> bool {
-        let producer = self.producer.clone();
-        let topic = self.topic.clone();
-        let metadata = tokio::task::spawn_blocking(move || {
-            wiber_common::kafka::partitions(producer.client(), &topic, READY_TIMEOUT)
-        });
-        let (min_insync, partitions) =
-            tokio::join!(self.writability.min_insync(READY_TIMEOUT), metadata);
-        partitions
-            .ok()
-            .flatten()
-            .is_some_and(|p| writable::any_writable(&p, min_insync))
+        let (min_insync, partitions) = tokio::join!(
+            self.writability.min_insync(READY_TIMEOUT),
+            self.writability.partitions(READY_TIMEOUT)
+        );
+        partitions.is_some_and(|p| writable::any_writable(&p, min_insync))
     }
 }
 

@@ -4,6 +4,7 @@
 //! One writable partition is enough: its conversations can still be sent, and failing readiness
 //! on every replica at once would refuse them too.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -12,8 +13,10 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::error::KafkaError;
 use wiber_common::kafka::KafkaConnection;
 
+/// Asks through a client of its own: the producer has one request in flight per connection, and a
+/// probe's metadata request must not wait in front of (or behind) the messages.
 pub struct Writability {
-    admin: AdminClient<DefaultClientContext>,
+    admin: Arc<AdminClient<DefaultClientContext>>,
     topic: String,
     /// The topic's `min.insync.replicas` as last described; 1 until the brokers first say (then a
     /// leader is enough), and kept when they cannot be asked (e.g. DescribeConfigs is denied).
@@ -27,10 +30,22 @@ impl Writability {
             .set("client.id", "wiber-api-readiness")
             .create()?;
         Ok(Self {
-            admin,
+            admin: Arc::new(admin),
             topic: topic.to_owned(),
             min_insync: AtomicUsize::new(1),
         })
+    }
+
+    /// Each partition of the topic as (leader, replicas in sync), or `None` within `timeout`.
+    pub async fn partitions(&self, timeout: Duration) -> Option<Vec<(i32, usize)>> {
+        let admin = self.admin.clone();
+        let topic = self.topic.clone();
+        tokio::task::spawn_blocking(move || {
+            wiber_common::kafka::partitions(admin.inner(), &topic, timeout)
+        })
+        .await
+        .ok()
+        .flatten()
     }
 
     /// The topic's `min.insync.replicas`, asked of the brokers within `timeout`.

@@ -4,6 +4,7 @@
 use crate::args::{Args, Limit};
 use crate::report::{row, section};
 use crate::sampler::Snapshot;
+use crate::threads;
 
 /// CPU from the start to the end of the drain: the loaded part of the run, which phase 3's
 /// messages, one at a time, would only dilute. Per message: over the `messages` answered 200.
@@ -50,6 +51,7 @@ pub fn cpu(start: &Snapshot, after_drain: &Snapshot, messages: usize) -> Cpu {
         // Other work on the machine takes cores from the system under test and skews every figure.
         cpu_row("everything else", (a - b - watched).max(0.0));
     }
+    threads::report(&start.threads, &after_drain.threads, window, messages);
     Cpu {
         broker_ms_per_message: (broker > 0.0).then(|| per_message(broker)),
     }

@@ -13,6 +13,7 @@ mod run;
 mod sampler;
 mod sse;
 mod stats;
+mod threads;
 mod tokens;
 mod workload;
 

@@ -66,7 +66,7 @@ pub async fn scrape(conn: &mut Conn, timeout: Duration) -> Result<Scrape, Error>
 
 /// Linux reports /proc CPU times in USER_HZ ticks, fixed at 100 on x86 and Arm. Asking
 /// sysconf(_SC_CLK_TCK) would need libc and unsafe code, which the workspace forbids.
-const USER_HZ: f64 = 100.0;
+pub const USER_HZ: f64 = 100.0;
 
 /// CPU time and memory of a process as /proc shows them.
 #[derive(Debug, Clone, Copy, PartialEq)]

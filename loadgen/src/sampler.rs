@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::args::Args;
 use crate::http::{Conn, Error, Target};
 use crate::probe::{ProcStat, SCRAPE_TIMEOUT, Scrape, machine_busy_seconds, proc_stat, scrape};
+use crate::threads::{self, Threads};
 
 #[derive(Default)]
 pub struct Samples {
@@ -124,6 +125,8 @@ pub struct Snapshot {
     pub api: Scrape,
     pub consumer: Scrape,
     pub procs: Vec<(String, Result<ProcStat, String>)>,
+    /// Wiber's own processes' threads.
+    pub threads: Vec<(String, Result<Threads, String>)>,
     pub machine_busy: Result<f64, String>,
 }
 
@@ -146,11 +149,18 @@ pub async fn snapshot(args: &Args) -> Result<Snapshot, Error> {
         .map(|(name, pid)| (name.clone(), proc_stat(pid)))
         .collect();
     procs.push(("loadgen".to_owned(), proc_stat("self")));
+    let threads = args
+        .pids
+        .iter()
+        .filter(|(name, _)| name.starts_with("wiber-"))
+        .map(|(name, pid)| (name.clone(), threads::read(pid)))
+        .collect();
     Ok(Snapshot {
         at: Instant::now(),
         api,
         consumer,
         procs,
+        threads,
         machine_busy: machine_busy_seconds(),
     })
 }

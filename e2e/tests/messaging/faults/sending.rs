@@ -131,7 +131,7 @@ async fn a_contended_idempotency_key_acknowledges_only_the_content_that_is_store
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn brokers_frozen_mid_produce_answer_outcome_unknown_never_not_sent_and_the_retry_is_stored_once()
+async fn brokers_frozen_mid_produce_answer_outcome_unknown_for_what_reached_them_not_sent_only_for_what_did_not()
  {
     let mut kafka = ReplicatedKafka::exclusive().await;
     let timeout = [("KAFKA_PRODUCE_TIMEOUT_MS", "3000".to_owned())];
@@ -156,16 +156,23 @@ async fn brokers_frozen_mid_produce_answer_outcome_unknown_never_not_sent_and_th
     kafka.thaw(2);
     kafka.thaw(3);
 
+    // The producer has one request in flight per connection: whichever message went first is on
+    // its way to the frozen leader (outcome unknown); the other may still wait in the producer's
+    // queue when its time runs out, and then truly was not sent. `verify` below proves each answer:
+    // a message answered 'not sent' must never be stored.
+    let mut reached = 0;
     for (status, problem) in [
         (keyed_status, &keyed_problem),
         (unkeyed_status, &unkeyed_problem),
     ] {
         assert_eq!(status, 503, "{problem}");
-        assert!(
-            is_outcome_unknown(problem),
-            "must not claim 'not sent': {problem}"
-        );
+        reached += usize::from(is_outcome_unknown(problem));
     }
+    assert!(
+        reached >= 1,
+        "the request sent to the frozen leader must be answered outcome unknown, never 'not sent': \
+         {keyed_problem} / {unkeyed_problem}"
+    );
     assert_eq!(retry_after.as_ref().map(|v| v.to_str().unwrap()), Some("5"));
 
     // The client retries under the same key until the cluster answers again.
@@ -178,7 +185,9 @@ async fn brokers_frozen_mid_produce_answer_outcome_unknown_never_not_sent_and_th
         },
     )
     .await;
-    assert_eq!(message_id(&retried), message_id(&keyed_problem));
+    if is_outcome_unknown(&keyed_problem) {
+        assert_eq!(message_id(&retried), message_id(&keyed_problem));
+    }
     // A message after the fault in the same conversation (so the same partition): once it is
     // stored, everything the frozen brokers may have appended before it is stored too.
     let after = wiber.send("bob", "alice", "after the freeze").await;
@@ -190,10 +199,19 @@ async fn brokers_frozen_mid_produce_answer_outcome_unknown_never_not_sent_and_th
         message_id(&after),
     ]
     .into();
-    let unknown = message_id(&unkeyed_problem);
+    // An unkeyed message answered 'not sent' is in neither set, so `verify` fails if it is stored.
+    let unknown = if is_outcome_unknown(&unkeyed_problem) {
+        [message_id(&unkeyed_problem)].into()
+    } else {
+        HashSet::new()
+    };
+    eprintln!(
+        "frozen produce: keyed answered {}, unkeyed answered {}",
+        keyed_problem["type"], unkeyed_problem["type"]
+    );
     let told = Told {
         acknowledged: acknowledged.clone(),
-        unknown: [unknown].into(),
+        unknown,
     };
     let verified = wiber.verify(&told, RECOVERED_WITHIN).await;
     eprintln!(
