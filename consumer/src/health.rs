@@ -25,11 +25,15 @@ pub fn router(health: Arc<Health>) -> Router {
     wiber_common::health::router(registry, move || readiness(health.clone()))
 }
 
+/// Asked twice within `READY_TIMEOUT`: a metadata request that lands on a broker in the middle of a
+/// controlled shutdown can go unanswered, and one unlucky pick of broker would report a consumer
+/// that can still work (it reads from the partitions' leaders) as not ready.
 async fn kafka_ready(health: &Health) -> bool {
     let consumer = health.consumer.clone();
     let topic = health.topic.clone();
     tokio::task::spawn_blocking(move || {
-        wiber_common::kafka::topic_exists(consumer.client(), &topic, READY_TIMEOUT)
+        let attempt = READY_TIMEOUT / 2;
+        (0..2).any(|_| wiber_common::kafka::topic_exists(consumer.client(), &topic, attempt))
     })
     .await
     .unwrap_or(false)
