@@ -66,7 +66,7 @@ pub async fn scrape(conn: &mut Conn, timeout: Duration) -> Result<Scrape, Error>
 
 /// Linux reports /proc CPU times in USER_HZ ticks, fixed at 100 on x86 and Arm. Asking
 /// sysconf(_SC_CLK_TCK) would need libc and unsafe code, which the workspace forbids.
-pub const USER_HZ: f64 = 100.0;
+const USER_HZ: f64 = 100.0;
 
 /// CPU time and memory of a process as /proc shows them.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -78,6 +78,17 @@ pub struct ProcStat {
     pub peak_rss_bytes: f64,
 }
 
+/// A process's or thread's name and user plus system time in seconds, from its `stat` line.
+pub fn parse_stat(stat: &str) -> Option<(String, f64)> {
+    // The name (field 2) may hold spaces and parentheses; the fixed fields follow its last ')'.
+    let (head, rest) = stat.rsplit_once(')')?;
+    let name = head.split_once('(')?.1.to_owned();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line; `fields` starts at field 3.
+    let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
+    Some((name, (ticks(11)? + ticks(12)?) / USER_HZ))
+}
+
 /// `pid` is a number or `self`.
 pub fn proc_stat(pid: &str) -> Result<ProcStat, String> {
     let read = |file: &str| {
@@ -85,14 +96,7 @@ pub fn proc_stat(pid: &str) -> Result<ProcStat, String> {
             .map_err(|e| format!("/proc/{pid}/{file}: {e}"))
     };
     let stat = read("stat")?;
-    // The command name (field 2) may hold spaces and parentheses; the fixed fields follow its last ')'.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    // utime and stime are fields 14 and 15 of the line; `fields` starts at field 3.
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
-    let (Some(utime), Some(stime)) = (ticks(11), ticks(12)) else {
+    let Some((_, cpu_seconds)) = parse_stat(&stat) else {
         return Err(format!("/proc/{pid}/stat: unexpected format"));
     };
     let status = read("status")?;
@@ -106,7 +110,7 @@ pub fn proc_stat(pid: &str) -> Result<ProcStat, String> {
             .ok_or_else(|| format!("/proc/{pid}/status: no {key}"))
     };
     Ok(ProcStat {
-        cpu_seconds: (utime + stime) / USER_HZ,
+        cpu_seconds,
         rss_bytes: kib("VmRSS:")?,
         peak_rss_bytes: kib("VmHWM:")?,
     })

@@ -5,22 +5,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::probe::USER_HZ;
+use crate::probe::parse_stat;
 use crate::report::row;
 
 /// Each live thread's name and CPU seconds, by thread id.
 pub type Threads = BTreeMap<u32, (String, f64)>;
-
-/// One line of /proc/<pid>/task/<tid>/stat: the thread's name (field 2, in parentheses, which may
-/// itself hold spaces and parentheses) and its user plus system time in seconds.
-fn parse_stat(stat: &str) -> Option<(String, f64)> {
-    let (head, rest) = stat.rsplit_once(')')?;
-    let name = head.split_once('(')?.1.to_owned();
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the line; `fields` starts at field 3.
-    let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
-    Some((name, (ticks(11)? + ticks(12)?) / USER_HZ))
-}
 
 /// The threads of `pid` now. A thread that ends while they are read is left out.
 pub fn read(pid: &str) -> Result<Threads, String> {
