@@ -144,12 +144,20 @@ watched() {
   echo --pid "ferretdb=$(cat "$FERRETDB_RUN/pid")"
 }
 
+consumer_assigned() {
+  curl -fsS "http://127.0.0.1:$CONSUMER_PORT/metrics" | grep -qE '^wiber_consumer_assigned_partitions [1-9]'
+}
+
 # Starts the API and consumer with AUTH_MODE=$1 and runs wiber-loadgen against them with tokens
 # when the API verifies them; the rest of the arguments go to wiber-loadgen.
 measure() {
   local mode=$1 signing=()
   shift
   AUTH_MODE=$mode "$WIBER_DEV_DIR/wiber.sh" start
+  # The load measures a running pipeline, not the consumer's first join of its group: on a fresh
+  # Kafka that takes seconds (the group's offsets topic is created first), and the consumer is
+  # ready before it, so the first seconds of load would pile up behind it.
+  wait_until 60 "the consumer's partitions" consumer_assigned || die "the consumer got no partitions"
   [[ $mode == none ]] || read -ra signing <<<"$("$WIBER_DEV_DIR/auth.sh" loadgen-args)"
   local watch
   read -ra watch <<<"$(watched | tr '\n' ' ')"

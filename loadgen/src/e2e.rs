@@ -7,7 +7,7 @@ use hyper::{Method, StatusCode};
 
 use crate::args::Args;
 use crate::http::{Conn, Error, short};
-use crate::probe::{SCRAPE_TIMEOUT, scrape};
+use crate::probe::stored_total;
 use crate::report::seconds;
 use crate::tokens::Tokens;
 use crate::workload::{message_body, pair};
@@ -42,13 +42,6 @@ async fn count(
     value["count"]
         .as_u64()
         .ok_or_else(|| format!("no count in {}", short(&body)).into())
-}
-
-async fn stored_total(conn: &mut Conn) -> Result<f64, Error> {
-    scrape(conn, SCRAPE_TIMEOUT)
-        .await?
-        .stored_total
-        .ok_or_else(|| "no wiber_consumer_messages_stored_total".into())
 }
 
 pub async fn phase(args: &Args, tokens: &Tokens) -> E2eOutcome {

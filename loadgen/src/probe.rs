@@ -64,6 +64,14 @@ pub async fn scrape(conn: &mut Conn, timeout: Duration) -> Result<Scrape, Error>
     })
 }
 
+/// The consumer's count of messages it has stored.
+pub async fn stored_total(conn: &mut Conn) -> Result<f64, Error> {
+    scrape(conn, SCRAPE_TIMEOUT)
+        .await?
+        .stored_total
+        .ok_or_else(|| format!("no {STORED_TOTAL}").into())
+}
+
 /// Linux reports /proc CPU times in USER_HZ ticks, fixed at 100 on x86 and Arm. Asking
 /// sysconf(_SC_CLK_TCK) would need libc and unsafe code, which the workspace forbids.
 const USER_HZ: f64 = 100.0;

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::args::Args;
 use crate::http::{Conn, Error, Target, short};
-use crate::probe::{SCRAPE_TIMEOUT, Scrape, scrape};
+use crate::probe::{SCRAPE_TIMEOUT, Scrape, scrape, stored_total};
 use crate::sse::{self, EventStream};
 use crate::tokens::Tokens;
 use crate::workload::{message_body, pair};
@@ -24,6 +24,8 @@ use crate::workload::{message_body, pair};
 const OPENING_CONCURRENCY: usize = 64;
 
 const RETRY_AFTER_503: Duration = Duration::from_millis(100);
+/// How often the consumer's stored count is read while waiting for the warm-up probe.
+const STORED_POLL: Duration = Duration::from_millis(20);
 
 /// The API's memory and open streams, or nothing known when its /metrics cannot be read: the
 /// report shows what it could not see rather than failing the run.
@@ -188,19 +190,25 @@ impl Streams {
             seen: HashMap::new(),
             received: 0,
         };
-        // One message through the whole path first: a consumer that has just joined its group
-        // stores nothing for its first second or so, which would count against push under load.
+        // One message through the whole path first, pushed and stored, so the run starts with
+        // the feed reading and the consumer storing, and the store's count before phase 1
+        // includes it.
         if args.push_receivers > 0 {
+            let mut consumer = Conn::new(args.consumer_metrics.clone());
+            let before = stored_total(&mut consumer).await?;
             let mut conn = Conn::new(args.api.clone());
             let probe = post_probe(&mut conn, args, tokens, 999_999)
                 .await
                 .map_err(|e| format!("warm-up probe: {e}"))?;
-            if streams
-                .arrival(&probe.id, probe.acked + args.visible_deadline)
-                .await
-                .is_none()
-            {
+            let deadline = probe.acked + args.visible_deadline;
+            if streams.arrival(&probe.id, deadline).await.is_none() {
                 return Err("the warm-up probe never reached its recipient's stream".into());
+            }
+            while stored_total(&mut consumer).await? <= before {
+                if Instant::now() >= deadline {
+                    return Err("the consumer did not store the warm-up probe".into());
+                }
+                tokio::time::sleep(STORED_POLL).await;
             }
             streams.received = 0;
         }
