@@ -1,9 +1,9 @@
 //! What crosses from the consumer to the API's push streams: after each durable write the consumer
 //! announces, per partition of the messages topic, the offset below which every record is stored
-//! (or dead-lettered), on the stored topic. An API replica pushes a message it read from the
-//! messages topic only once such an announcement covers it, so a pushed message can always be
-//! read back. The position of a push stream is one offset per partition, which is what a client
-//! resumes from.
+//! (or dead-lettered), on the stored topic. An API replica pushes a message as it reads it from
+//! the messages topic and keeps it, for streams catching up, until such an announcement covers it;
+//! below that, they catch up from the store. The position of a push stream is one offset per
+//! partition, which is what a client resumes from.
 
 use std::collections::BTreeMap;
 
@@ -22,11 +22,6 @@ pub fn stored_topic_from_env(messages_topic: &str) -> String {
 pub struct StoredUpTo {
     pub partition: i32,
     pub next: i64,
-    /// Offsets of valid messages in this announcement's batch that the store refused (and the
-    /// consumer dead-lettered): they can never be read back, so they are never pushed. Absent
-    /// when none, as from consumers older than this field.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub refused: Vec<i64>,
 }
 
 impl StoredUpTo {
@@ -147,16 +142,15 @@ mod tests {
         let s = StoredUpTo {
             partition: 3,
             next: 120,
-            refused: vec![],
         };
         assert_eq!(s.encode(), br#"{"partition":3,"next":120}"#);
         assert_eq!(StoredUpTo::decode(&s.encode()), Some(s.clone()));
         assert_eq!(s.key(), "3");
-        let refused = StoredUpTo {
-            refused: vec![117],
-            ..s.clone()
-        };
-        assert_eq!(StoredUpTo::decode(&refused.encode()), Some(refused));
+        // Older consumers also listed the offsets the store refused: still read.
+        assert_eq!(
+            StoredUpTo::decode(br#"{"partition":3,"next":120,"refused":[117]}"#),
+            Some(s)
+        );
         assert_eq!(StoredUpTo::decode(b"nope"), None);
     }
 }

@@ -39,7 +39,6 @@ impl Announcer {
             let stored = StoredUpTo {
                 partition: o.partition,
                 next: o.offset,
-                refused: o.refused.clone(),
             };
             let (key, value) = (stored.key(), stored.encode());
             let record = FutureRecord::to(&self.topic).key(&key).payload(&value);

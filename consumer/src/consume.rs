@@ -220,7 +220,6 @@ mod tests {
             topic: "t".into(),
             partition,
             offset,
-            refused: vec![],
         };
         assert_eq!(
             outcome,

@@ -28,8 +28,6 @@ pub struct NextOffset {
     pub topic: String,
     pub partition: i32,
     pub offset: i64,
-    /// Offsets of the batch in this partition whose messages the store refused.
-    pub refused: Vec<i64>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -92,7 +90,6 @@ pub async fn process_batch<W: MessageWriter, D: DeadLetters>(
         .observe(started.elapsed().as_secs_f64());
     metrics.stored.inc_by(written.inserted);
     metrics.duplicates.inc_by(written.duplicates + copies);
-    let mut refused: BTreeMap<(&str, i32), Vec<i64>> = BTreeMap::new();
     for refusal in written.refused {
         let record = origins[refusal.index];
         let poison = Poison {
@@ -102,10 +99,6 @@ pub async fn process_batch<W: MessageWriter, D: DeadLetters>(
         if !dead_letter(record, &poison, dead_letters, metrics, stop).await {
             return Outcome::Abandoned;
         }
-        refused
-            .entry((record.topic.as_str(), record.partition))
-            .or_default()
-            .push(record.offset);
     }
 
     let mut next: BTreeMap<(&str, i32), i64> = BTreeMap::new();
@@ -121,7 +114,6 @@ pub async fn process_batch<W: MessageWriter, D: DeadLetters>(
                 topic: topic.to_owned(),
                 partition,
                 offset,
-                refused: refused.remove(&(topic, partition)).unwrap_or_default(),
             })
             .collect(),
     )
@@ -221,11 +213,7 @@ mod tests {
         let (_tx, mut stop) = watch::channel(false);
         let batch = [valid(0, 1), record(0, 2, "{"), valid(0, 3), valid(0, 4)];
         let outcome = process_batch(&batch, &store, &dlq, &metrics, &mut stop).await;
-        let announced = NextOffset {
-            refused: vec![3],
-            ..next(0, 5)
-        };
-        assert_eq!(outcome, Outcome::Done(vec![announced]));
+        assert_eq!(outcome, Outcome::Done(vec![next(0, 5)]));
         // The poison record first, then the refused message by its own offset.
         assert_eq!(
             *dlq.0.lock().unwrap(),
@@ -280,7 +268,6 @@ mod tests {
             topic: "t".into(),
             partition,
             offset,
-            refused: vec![],
         }
     }
 

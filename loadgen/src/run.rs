@@ -68,7 +68,8 @@ pub async fn run(args: Args) -> Result<Vec<String>, Error> {
     let expected = (baseline, acknowledged);
     let store_rate = report::store(&args, &post, expected, &series, drained, &mut problems);
 
-    // Pushed only once stored, so every probe sent under load has arrived once the drain is over.
+    // Pushed once acknowledged, ahead of the store, so the drain gave every probe sent under load
+    // time to arrive; `gather` still waits for a straggler.
     if let (Some(streams), Some(probes)) = (&mut streams, load_probes) {
         let latencies = streams
             .gather(probes, Instant::now() + args.visible_deadline)

@@ -1,9 +1,13 @@
 //! This replica's open streams, by user, and the one place messages are handed to them. A stream
 //! subscribes and learns the hub's position in one step under the lock that releases messages,
 //! so every message released later is above that position and every one before it is at or below:
-//! the seam between what a stream replays from the store and what it receives live.
+//! the seam between what a stream replays and what it receives live.
+//!
+//! Messages are released as the feed reads them, before the consumer has stored them, so the hub
+//! also keeps, per partition, the released messages not yet announced stored. A stream catching
+//! up replays the store below them and these above it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -14,7 +18,7 @@ use wiber_common::stored::Position;
 
 use super::PushMetrics;
 
-/// A stored message, as streams receive it.
+/// A message acknowledged by Kafka, as streams receive it.
 #[derive(Debug)]
 pub struct Event {
     pub partition: i32,
@@ -23,7 +27,7 @@ pub struct Event {
     /// The other user of the conversation, for each of the two users.
     pub from_user: String,
     pub to_user: String,
-    /// When this replica learned it was stored, for the stored-to-pushed latency.
+    /// When this replica's feed read it, for the read-to-pushed latency.
     pub released_at: Instant,
 }
 
@@ -77,11 +81,20 @@ struct Subscriber {
     ended: Arc<AtomicU8>,
 }
 
+/// One partition's messages released but not yet announced stored, in offset order.
+#[derive(Default)]
+struct Unstored {
+    events: VecDeque<Arc<Event>>,
+    /// Every offset below this is stored (or dead-lettered).
+    stored_below: i64,
+}
+
 #[derive(Default)]
 struct State {
     /// Every message at or below this, per partition, has been released (`None` until the feed
     /// has found where it starts).
     position: Option<Position>,
+    unstored: BTreeMap<i32, Unstored>,
     by_user: HashMap<String, Vec<Subscriber>>,
     next_id: u64,
     open: usize,
@@ -114,6 +127,11 @@ pub struct Subscription {
     ended: Arc<AtomicU8>,
     /// The hub's position when the stream subscribed.
     pub position: Position,
+    /// Per partition, the last offset stored when the stream subscribed: it replays the store
+    /// up to here (or `position`, if lower)...
+    pub stored: Position,
+    /// ...then these: its messages released above `stored`, by partition, in offset order.
+    pub unstored: Vec<Arc<Event>>,
 }
 
 impl Subscription {
@@ -168,6 +186,12 @@ impl Hub {
         if state.open >= self.config.max_streams {
             return Err(Refused::Full);
         }
+        let mut stored = Position::default();
+        let mut unstored = Vec::new();
+        for (&partition, u) in &state.unstored {
+            stored.pass(partition, u.stored_below - 1);
+            unstored.extend(u.events.iter().filter(|e| e.is_for(user, with)).cloned());
+        }
         let (tx, rx) = mpsc::channel(self.config.buffer);
         let ended = Arc::new(AtomicU8::new(0));
         state.next_id += 1;
@@ -191,6 +215,8 @@ impl Hub {
             events: rx,
             ended,
             position,
+            stored,
+            unstored,
         })
     }
 
@@ -215,7 +241,36 @@ impl Hub {
 
     /// Where the feed starts: every message at or below `position` is stored and not pushed.
     pub fn start(&self, position: Position) {
-        self.state.lock().expect("hub lock").position = Some(position);
+        let mut state = self.state.lock().expect("hub lock");
+        state.unstored = position
+            .0
+            .iter()
+            .map(|(&partition, &last)| {
+                let unstored = Unstored {
+                    events: VecDeque::new(),
+                    stored_below: last + 1,
+                };
+                (partition, unstored)
+            })
+            .collect();
+        state.position = Some(position);
+    }
+
+    /// Every offset of `partition` below `below` is stored: its messages are no longer kept for
+    /// streams catching up, which read them from the store. Returns how many are still kept.
+    pub fn stored(&self, partition: i32, below: i64) -> usize {
+        let mut state = self.state.lock().expect("hub lock");
+        let Some(u) = state.unstored.get_mut(&partition) else {
+            return 0;
+        };
+        u.stored_below = u.stored_below.max(below);
+        while let Some(event) = u.events.front().filter(|e| e.offset < u.stored_below) {
+            self.metrics
+                .appended_to_stored
+                .observe(since_epoch_ms(event.message.timestamp));
+            u.events.pop_front();
+        }
+        u.events.len()
     }
 
     /// Whether streams can be opened.
@@ -223,9 +278,11 @@ impl Hub {
         self.state.lock().expect("hub lock").position.is_some()
     }
 
-    /// Hands `events` (stored, in offset order) to their users' streams and moves the position of
-    /// `partition` to `upto`, which also covers offsets that carried no message for anyone.
-    pub fn release(&self, partition: i32, upto: i64, events: &[Arc<Event>]) {
+    /// Hands `events` (acknowledged by Kafka, in offset order) to their users' streams, keeps them
+    /// until they are stored, and moves the position of `partition` to `upto`, which also covers
+    /// offsets that carried no message for anyone. Returns how many of the partition's released
+    /// messages are not yet stored.
+    pub fn release(&self, partition: i32, upto: i64, events: &[Arc<Event>]) -> usize {
         let mut state = self.state.lock().expect("hub lock");
         for event in events {
             for user in [&event.from_user, &event.to_user] {
@@ -265,6 +322,11 @@ impl Hub {
         if let Some(position) = state.position.as_mut() {
             position.pass(partition, upto);
         }
+        let u = state.unstored.entry(partition).or_default();
+        let stored_below = u.stored_below;
+        u.events
+            .extend(events.iter().filter(|e| e.offset >= stored_below).cloned());
+        u.events.len()
     }
 
     /// Ends every stream (SIGTERM): each tells its client to reconnect, and no new one opens.
@@ -285,6 +347,14 @@ impl Hub {
             .inc_by(cut);
         self.metrics.push_streams.set(0);
     }
+}
+
+/// Seconds from `appended` (milliseconds since the epoch) to now; 0 for a clock behind it.
+pub fn since_epoch_ms(appended: i64) -> f64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    (now - appended).max(0) as f64 / 1000.0
 }
 
 #[cfg(test)]

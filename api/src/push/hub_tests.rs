@@ -137,3 +137,56 @@ fn shutting_down_ends_every_stream_and_refuses_new_ones() {
         Some(Refused::ShuttingDown)
     );
 }
+
+#[test]
+fn a_subscription_gets_its_messages_released_but_not_yet_stored() {
+    let hub = hub(8, 10);
+    hub.release(
+        0,
+        2,
+        &[event(0, 0, "alice", "bob"), event(0, 2, "bob", "carol")],
+    );
+    hub.release(1, 5, &[event(1, 5, "carol", "alice")]);
+    let alice = hub.subscribe("alice", None).unwrap();
+    let offsets: Vec<_> = alice
+        .unstored
+        .iter()
+        .map(|e| (e.partition, e.offset))
+        .collect();
+    assert_eq!(offsets, [(0, 0), (1, 5)], "alice's only, in order");
+    assert_eq!(alice.stored.encode(), "0:-1,1:-1", "nothing stored yet");
+    assert_eq!(alice.position.encode(), "0:2,1:5");
+    let with_bob = hub.subscribe("alice", Some("bob")).unwrap();
+    assert_eq!(with_bob.unstored.len(), 1, "only the conversation with bob");
+}
+
+#[test]
+fn an_announcement_hands_what_it_covers_to_the_store() {
+    let hub = hub(8, 10);
+    let events: Vec<_> = (0..4).map(|o| event(0, o, "alice", "bob")).collect();
+    assert_eq!(hub.release(0, 3, &events), 4);
+    assert_eq!(hub.stored(0, 2), 2, "offsets 2 and 3 are kept");
+    let alice = hub.subscribe("alice", None).unwrap();
+    assert_eq!(alice.stored.encode(), "0:1,1:-1");
+    let kept: Vec<_> = alice.unstored.iter().map(|e| e.offset).collect();
+    assert_eq!(kept, [2, 3]);
+    assert_eq!(
+        hub.stored(0, 1),
+        2,
+        "an older announcement moves nothing back"
+    );
+    assert_eq!(hub.stored(0, 4), 0);
+    assert_eq!(hub.metrics.appended_to_stored.get_sample_count(), 4);
+}
+
+#[test]
+fn a_message_announced_stored_before_it_is_read_is_pushed_but_not_kept() {
+    let hub = hub(8, 10);
+    let mut bob = hub.subscribe("bob", None).unwrap();
+    assert_eq!(hub.stored(0, 3), 0);
+    assert_eq!(hub.release(0, 2, &[event(0, 2, "alice", "bob")]), 0);
+    assert_eq!(received(&mut bob), [2]);
+    let late = hub.subscribe("bob", None).unwrap();
+    assert!(late.unstored.is_empty(), "the store has it");
+    assert_eq!(late.stored.encode(), "0:2,1:-1");
+}

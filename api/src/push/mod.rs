@@ -1,10 +1,11 @@
 //! Push delivery: every message of a user's conversations, to that user's open streams (SSE and
-//! WebSocket), once it is stored, in Kafka's order, resumable without loss from an event id.
+//! WebSocket), once Kafka has acknowledged it, in Kafka's order, resumable without loss from an
+//! event id.
 //!
-//! `feed` reads the messages topic and the consumer's stored announcements and releases each
-//! stored message to the `hub`, which hands it to the streams of its two users; `session` turns a
-//! subscription into a stream's messages (catching up from the store first); `sse` and `ws` are
-//! the two wire formats.
+//! `feed` reads the messages topic and releases each message to the `hub`, which hands it to the
+//! streams of its two users and keeps it until the consumer announces it stored; `session` turns a
+//! subscription into a stream's messages (catching up from the store and the hub first); `sse` and
+//! `ws` are the two wire formats.
 
 pub mod feed;
 pub mod hub;
@@ -51,8 +52,8 @@ impl PushMetrics {
         )
         .expect("valid metric");
         let push_latency = latency(
-            "wiber_api_push_stored_to_pushed_seconds",
-            "From this replica learning a message is stored to writing it to a stream",
+            "wiber_api_push_read_to_pushed_seconds",
+            "From this replica's feed reading a message to writing it to a stream",
         );
         // Both measured against the broker's LogAppendTime, so they include any skew between the
         // broker's clock and this host's.
@@ -60,6 +61,8 @@ impl PushMetrics {
             "wiber_api_push_feed_lag_seconds",
             "From the broker appending a message to this replica's push feed reading it",
         );
+        // Observed for the messages this replica read before it learned they were stored: how far
+        // the history (the store) trails the live streams.
         let appended_to_stored = latency(
             "wiber_api_push_appended_to_stored_seconds",
             "From the broker appending a message to this replica learning it is stored",

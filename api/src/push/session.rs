@@ -1,7 +1,8 @@
-//! One stream's messages: what it missed (from the store, after the client's position up to the
-//! hub's when it subscribed), then what the hub releases, each with the stream's new position as
-//! its id. A message at or below the position is never sent again, so the seam between the two
-//! and a resume on another replica carry no duplicate; nothing above it is skipped, so no gap.
+//! One stream's messages: what it missed (after the client's position up to the hub's when it
+//! subscribed: from the store up to what is stored, then from the hub's messages not yet stored),
+//! then what the hub releases, each with the stream's new position as its id. A message at or
+//! below the position is never sent again, so the seams and a resume on another replica carry no
+//! duplicate; nothing above it is skipped, so no gap.
 
 use std::sync::Arc;
 
@@ -57,14 +58,15 @@ pub fn items<P: MessageProducer, S: MessageStore>(
         let mut position = starting_position(&upto, after.as_ref());
         yield Item::Ready { id: position.encode() };
         for (&partition, &last) in &upto.0 {
+            let stored = subscription.stored.get(partition).map_or(last, |s| s.min(last));
             loop {
                 let from = position.get(partition).unwrap_or(-1);
-                if from >= last {
+                if from >= stored {
                     break;
                 }
                 // Boxed: the store's query future is large, and held inline it would size every
                 // stream's state for the whole of its life, idle or not.
-                let query = state.store.stream_range(&user, partition, from, last, REPLAY_PAGE);
+                let query = state.store.stream_range(&user, partition, from, stored, REPLAY_PAGE);
                 let page = match Box::pin(query).await {
                     Ok(page) => page,
                     Err(e) => {
@@ -88,10 +90,23 @@ pub fn items<P: MessageProducer, S: MessageStore>(
                     }
                 }
                 if !full {
-                    position.pass(partition, last);
+                    position.pass(partition, stored);
                 }
             }
         }
+        // Already this stream's only: the hub picked them for its user and peer.
+        for event in std::mem::take(&mut subscription.unstored) {
+            if position.get(event.partition).is_some_and(|p| event.offset <= p) {
+                continue;
+            }
+            position.pass(event.partition, event.offset);
+            yield Item::Message {
+                id: position.encode(),
+                message: event.message.clone(),
+                released_at: None,
+            };
+        }
+        position = position.max(&upto);
         while let Some(event) = subscription.events.recv().await {
             if position.get(event.partition).is_some_and(|p| event.offset <= p) {
                 continue;

@@ -89,7 +89,7 @@ pub fn event_schema() -> serde_json::Value {
     ]})
 }
 
-/// Counts a message written to a stream, and its stored-to-pushed latency when live.
+/// Counts a message written to a stream, and its read-to-pushed latency when live.
 pub fn delivered(metrics: &super::PushMetrics, released_at: Option<std::time::Instant>) {
     metrics.push_events.inc();
     if let Some(at) = released_at {
@@ -99,8 +99,8 @@ pub fn delivered(metrics: &super::PushMetrics, released_at: Option<std::time::In
 
 /// A user's messages, pushed
 ///
-/// Every message of the caller's conversations (or, with `with`, of one), once stored, in Kafka's
-/// order within a conversation. Reconnecting with `Last-Event-ID` (or `after`) first replays what
+/// Every message of the caller's conversations (or, with `with`, of one), once Kafka has
+/// acknowledged it, in Kafka's order within a conversation. Reconnecting with `Last-Event-ID` (or `after`) first replays what
 /// was missed. A stream whose client reads too slowly is ended with `end` (`slow_reader`).
 #[utoipa::path(
     get, path = "/messages/stream", tag = "push",

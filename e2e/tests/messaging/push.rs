@@ -1,6 +1,7 @@
 //! Push delivery through the real API and consumer binaries, Kafka and the store: a message
-//! reaches both of its users' streams (on any replica) once stored, a resumed stream misses and
-//! repeats nothing, nobody else's stream carries it, and a reader too slow is cut off.
+//! reaches both of its users' streams (on any replica) once Kafka has acknowledged it, ahead of
+//! the store; a resumed stream misses and repeats nothing, whether what it missed is stored yet or
+//! not; nobody else's stream carries it, and a reader too slow is cut off.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -28,7 +29,7 @@ async fn message(stream: &mut SseStream) -> (SseEvent, Value) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn both_users_see_a_message_once_stored_and_nobody_else_does() {
+async fn both_users_see_a_message_and_nobody_else_does() {
     let wiber = Wiber::start().await;
     let _consumer = wiber.consumer().await;
     let mut alice = wiber.live_stream(None, "user=alice").await;
@@ -45,9 +46,12 @@ async fn both_users_see_a_message_once_stored_and_nobody_else_does() {
             "an id to resume from"
         );
     }
-    // Pushed only once stored: it reads back at once.
-    let (_, _, page) = wiber.get("/messages/alice/bob").await;
-    assert_eq!(page[0]["messageId"], sent["messageId"], "{page}");
+    // The history follows: pushed ahead of the store, it reads back once the consumer has it.
+    eventually("the pushed message to read back", STORED_WITHIN, || async {
+        let (_, _, page) = wiber.get("/messages/alice/bob").await;
+        (page[0]["messageId"] == sent["messageId"]).then_some(())
+    })
+    .await;
 
     let later = wiber.send("dave", "carol", "hi carol").await;
     let (_, first) = message(&mut carol).await;
@@ -107,7 +111,8 @@ async fn a_stream_resumed_in_the_middle_of_a_burst_misses_nothing_and_repeats_no
         (seen, last_id)
     };
     let (expected, (mut seen, last_id)) = tokio::join!(sender, reader);
-    // Resumed on the other replica once the burst is over, so what it missed comes from the store.
+    // Resumed on the other replica once the burst is over: what it missed comes from the store
+    // and, for what the consumer has not stored yet, from that replica's feed.
     let response = wiber
         .open_stream(Some(&second_url), "user=alice", None, last_id.as_deref())
         .await;
@@ -120,19 +125,79 @@ async fn a_stream_resumed_in_the_middle_of_a_burst_misses_nothing_and_repeats_no
     assert_eq!(seen.len(), expected.len(), "a message came twice");
     assert_eq!(ids(&seen), expected, "only alice's messages");
 
-    // Each conversation arrived in the store's order, which is Kafka's.
+    // Each conversation arrived in the store's order, which is Kafka's (once all of it is stored).
     let mut by_peer: HashMap<String, Vec<String>> = HashMap::new();
     for m in &seen {
         let peer = m["fromUser"].as_str().unwrap().to_owned();
         by_peer.entry(peer).or_default().push(message_id(m));
     }
     for (peer, pushed) in by_peer {
-        let (_, _, page) = wiber
-            .get(&format!("/messages/alice/{peer}?limit=500"))
-            .await;
-        let stored: Vec<String> = page.as_array().unwrap().iter().map(message_id).collect();
+        let path = format!("/messages/alice/{peer}?limit=500");
+        let stored: Vec<String> = eventually("the burst to be stored", STORED_WITHIN, || async {
+            let (_, _, page) = wiber.get(&path).await;
+            let stored: Vec<String> = page.as_array()?.iter().map(message_id).collect();
+            (stored.len() >= pushed.len()).then_some(stored)
+        })
+        .await;
         assert_eq!(pushed, stored, "conversation with {peer}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_is_pushed_before_it_is_stored_and_a_resumed_stream_gets_it_from_the_feed() {
+    // No consumer yet: nothing is stored until it starts.
+    let wiber = Wiber::start().await;
+    let (_second, second_url) = wiber.second_api(&[]).await;
+    let mut bob = wiber.live_stream(None, "user=bob").await;
+    let ready = bob.next(STORED_WITHIN).await.expect("ready");
+    assert_eq!(ready.event, "ready");
+    let before = ready.id.expect("a ready id");
+
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(message_id(
+            &wiber.send("alice", "bob", &format!("early {i}")).await,
+        ));
+    }
+    let mut live = Vec::new();
+    for _ in 0..3 {
+        live.push(message_id(&message(&mut bob).await.1));
+    }
+    assert_eq!(live, ids, "pushed live, in order, with no consumer running");
+    assert_eq!(wiber.count("").await, 0, "nothing is stored yet");
+
+    // Resumed from before them, on either replica: the store has none of them, the feed has all.
+    for base in [None, Some(second_url.as_str())] {
+        let response = wiber
+            .open_stream(base, "user=bob&with=alice", None, Some(&before))
+            .await;
+        let mut resumed = SseStream::new(response);
+        let mut replayed = Vec::new();
+        for _ in 0..3 {
+            replayed.push(message_id(&message(&mut resumed).await.1));
+        }
+        assert_eq!(replayed, ids, "replayed from the feed ({base:?})");
+    }
+    assert_eq!(wiber.count("").await, 0, "still nothing stored");
+
+    // Once stored, a stream resumed from the same place replays them from the store, each once.
+    let _consumer = wiber.consumer().await;
+    eventually("the three to be stored", STORED_WITHIN, || async {
+        (wiber.count("").await == 3).then_some(())
+    })
+    .await;
+    let later = wiber.send("alice", "bob", "after the store").await;
+    let response = wiber
+        .open_stream(Some(&second_url), "user=bob", None, Some(&before))
+        .await;
+    let mut resumed = SseStream::new(response);
+    let mut replayed = Vec::new();
+    for _ in 0..4 {
+        replayed.push(message_id(&message(&mut resumed).await.1));
+    }
+    let mut expected = ids.clone();
+    expected.push(message_id(&later));
+    assert_eq!(replayed, expected, "each once, in order");
 }
 
 fn jwt_env(jwks: &std::path::Path) -> Vec<(&'static str, String)> {
