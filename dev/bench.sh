@@ -26,8 +26,8 @@
 # restarted: (1) the standard POST load while a probe message goes every 20 ms to one of 10
 # recipients holding a stream, then 200 probes one at a time on the idle system; (2) the same with
 # 10,000 idle streams held through it (RSS per connection, and the POST figures beside round 1's);
-# (3) the load paced at BENCH_PUSH_RATE (3000) msg/s, below the consumer's store rate, so the
-# latency is the push path's own rather than the consumer's backlog. Ends with a summary.
+# (3) the load paced at BENCH_PUSH_RATE (3000) msg/s, about half the standard load's rate, so the
+# latency is the push path's own rather than a saturated machine's. Ends with a summary.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$WIBER_ROOT"
 

@@ -62,7 +62,8 @@ async function open() {
   if (events) events.close();
   $("log").replaceChildren();
   shown.clear();
-  // The stream first, then the history: nothing sent in between is missed, and ids dedupe.
+  // The stream first (it starts where the store stands), then the history: nothing sent in between
+  // is missed, and ids dedupe.
   const query = new URLSearchParams({ with: peer });
   if (token) query.set("access_token", token);
   else query.set("user", me);

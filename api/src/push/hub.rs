@@ -7,7 +7,7 @@
 //! also keeps, per partition, the released messages not yet announced stored. A stream catching
 //! up replays the store below them and these above it.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -17,6 +17,7 @@ use wiber_common::message::{Message, StoredMessage};
 use wiber_common::stored::Position;
 
 use super::PushMetrics;
+use super::unstored::Unstored;
 
 /// A message acknowledged by Kafka, as streams receive it.
 #[derive(Debug)]
@@ -81,20 +82,13 @@ struct Subscriber {
     ended: Arc<AtomicU8>,
 }
 
-/// One partition's messages released but not yet announced stored, in offset order.
-#[derive(Default)]
-struct Unstored {
-    events: VecDeque<Arc<Event>>,
-    /// Every offset below this is stored (or dead-lettered).
-    stored_below: i64,
-}
-
 #[derive(Default)]
 struct State {
     /// Every message at or below this, per partition, has been released (`None` until the feed
     /// has found where it starts).
     position: Option<Position>,
-    unstored: BTreeMap<i32, Unstored>,
+    /// What was released and is not yet stored, for streams catching up.
+    unstored: Unstored,
     by_user: HashMap<String, Vec<Subscriber>>,
     next_id: u64,
     open: usize,
@@ -186,12 +180,8 @@ impl Hub {
         if state.open >= self.config.max_streams {
             return Err(Refused::Full);
         }
-        let mut stored = Position::default();
-        let mut unstored = Vec::new();
-        for (&partition, u) in &state.unstored {
-            stored.pass(partition, u.stored_below - 1);
-            unstored.extend(u.events.iter().filter(|e| e.is_for(user, with)).cloned());
-        }
+        let stored = state.unstored.stored_upto();
+        let unstored = state.unstored.of(user, with);
         let (tx, rx) = mpsc::channel(self.config.buffer);
         let ended = Arc::new(AtomicU8::new(0));
         state.next_id += 1;
@@ -239,20 +229,11 @@ impl Hub {
         self.metrics.push_streams.set(state.open as i64);
     }
 
-    /// Where the feed starts: every message at or below `position` is stored and not pushed.
+    /// Where the feed starts: every message at or below `position` is stored, and was pushed by
+    /// whichever replica was running then, or predates this one's streams.
     pub fn start(&self, position: Position) {
         let mut state = self.state.lock().expect("hub lock");
-        state.unstored = position
-            .0
-            .iter()
-            .map(|(&partition, &last)| {
-                let unstored = Unstored {
-                    events: VecDeque::new(),
-                    stored_below: last + 1,
-                };
-                (partition, unstored)
-            })
-            .collect();
+        state.unstored = Unstored::starting_at(&position);
         state.position = Some(position);
     }
 
@@ -260,17 +241,10 @@ impl Hub {
     /// streams catching up, which read them from the store. Returns how many are still kept.
     pub fn stored(&self, partition: i32, below: i64) -> usize {
         let mut state = self.state.lock().expect("hub lock");
-        let Some(u) = state.unstored.get_mut(&partition) else {
-            return 0;
-        };
-        u.stored_below = u.stored_below.max(below);
-        while let Some(event) = u.events.front().filter(|e| e.offset < u.stored_below) {
-            self.metrics
-                .appended_to_stored
-                .observe(since_epoch_ms(event.message.timestamp));
-            u.events.pop_front();
-        }
-        u.events.len()
+        let history_lag = &self.metrics.appended_to_stored;
+        state.unstored.stored(partition, below, |event| {
+            history_lag.observe(since_epoch_ms(event.message.timestamp));
+        })
     }
 
     /// Whether streams can be opened.
@@ -322,11 +296,7 @@ impl Hub {
         if let Some(position) = state.position.as_mut() {
             position.pass(partition, upto);
         }
-        let u = state.unstored.entry(partition).or_default();
-        let stored_below = u.stored_below;
-        u.events
-            .extend(events.iter().filter(|e| e.offset >= stored_below).cloned());
-        u.events.len()
+        state.unstored.keep(partition, events)
     }
 
     /// Ends every stream (SIGTERM): each tells its client to reconnect, and no new one opens.

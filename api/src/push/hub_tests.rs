@@ -18,7 +18,7 @@ pub(crate) fn hub(buffer: usize, max_streams: usize) -> Arc<Hub> {
     hub
 }
 
-fn event(partition: i32, offset: i64, from: &str, to: &str) -> Arc<Event> {
+pub(crate) fn event(partition: i32, offset: i64, from: &str, to: &str) -> Arc<Event> {
     let id = uuid::Uuid::from_u128(((partition as u128) << 64) | offset as u128);
     let stored = StoredMessage::new(
         MessageRecord {

@@ -11,6 +11,7 @@ pub mod feed;
 pub mod hub;
 pub mod session;
 pub mod sse;
+mod unstored;
 pub mod ws;
 
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};

@@ -1,6 +1,6 @@
-//! One stream's messages: what it missed (after the client's position up to the hub's when it
-//! subscribed: from the store up to what is stored, then from the hub's messages not yet stored),
-//! then what the hub releases, each with the stream's new position as its id. A message at or
+//! One stream's messages: what it missed (after the client's position, or for a new stream after
+//! where the store stands, up to the hub's position when it subscribed: from the store up to what
+//! is stored, then from the hub's messages not yet stored), then what the hub releases, each with the stream's new position as its id. A message at or
 //! below the position is never sent again, so the seams and a resume on another replica carry no
 //! duplicate; nothing above it is skipped, so no gap.
 
@@ -35,9 +35,16 @@ pub enum Item {
     StoreFailed,
 }
 
-/// Where a stream starts: the client's position where it has one, the hub's elsewhere.
-fn starting_position(hub: &Position, client: Option<&Position>) -> Position {
+/// Where a stream starts: the client's position where it has one; elsewhere where the store
+/// stands (never above the hub), so that a new stream first carries what is pushed but not yet
+/// stored, and a client that opens its stream and then reads the history misses nothing.
+fn starting_position(hub: &Position, stored: &Position, client: Option<&Position>) -> Position {
     let mut start = hub.clone();
+    for (p, o) in &mut start.0 {
+        if let Some(stored) = stored.get(*p) {
+            *o = (*o).min(stored);
+        }
+    }
     if let Some(client) = client {
         for (&p, &o) in &client.0 {
             start.0.insert(p, o);
@@ -55,7 +62,7 @@ pub fn items<P: MessageProducer, S: MessageStore>(
 ) -> impl Stream<Item = Item> {
     async_stream::stream! {
         let upto = subscription.position.clone();
-        let mut position = starting_position(&upto, after.as_ref());
+        let mut position = starting_position(&upto, &subscription.stored, after.as_ref());
         yield Item::Ready { id: position.encode() };
         for (&partition, &last) in &upto.0 {
             let stored = subscription.stored.get(partition).map_or(last, |s| s.min(last));
@@ -129,13 +136,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_client_position_overrides_the_hub_partition_by_partition() {
+    fn a_client_position_overrides_where_the_store_stands_partition_by_partition() {
         let hub = Position::decode("0:10,1:20,2:30").unwrap();
+        let stored = Position::decode("0:8,1:20,2:25").unwrap();
         let client = Position::decode("1:5,2:40").unwrap();
         assert_eq!(
-            starting_position(&hub, Some(&client)).encode(),
-            "0:10,1:5,2:40"
+            starting_position(&hub, &stored, Some(&client)).encode(),
+            "0:8,1:5,2:40"
         );
-        assert_eq!(starting_position(&hub, None), hub);
+        assert_eq!(
+            starting_position(&hub, &stored, None).encode(),
+            "0:8,1:20,2:25",
+            "a new stream starts where the store stands"
+        );
+        let ahead = Position::decode("0:12").unwrap();
+        assert_eq!(
+            starting_position(&hub, &ahead, None).encode(),
+            "0:10,1:20,2:30",
+            "never above the hub"
+        );
     }
 }

@@ -166,6 +166,17 @@ async fn a_message_is_pushed_before_it_is_stored_and_a_resumed_stream_gets_it_fr
     assert_eq!(live, ids, "pushed live, in order, with no consumer running");
     assert_eq!(wiber.count("").await, 0, "nothing is stored yet");
 
+    // A new stream starts where the store stands, so it carries them too: a client that opens
+    // its stream and then reads the (empty) history misses none.
+    let mut fresh = wiber
+        .live_stream(Some(&second_url), "user=bob&with=alice")
+        .await;
+    let mut carried = Vec::new();
+    for _ in 0..3 {
+        carried.push(message_id(&message(&mut fresh).await.1));
+    }
+    assert_eq!(carried, ids, "a new stream's first messages");
+
     // Resumed from before them, on either replica: the store has none of them, the feed has all.
     for base in [None, Some(second_url.as_str())] {
         let response = wiber

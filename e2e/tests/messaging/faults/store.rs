@@ -9,6 +9,7 @@ use rdkafka::producer::FutureRecord;
 use serde_json::json;
 use wiber_common::message::conversation_id;
 use wiber_e2e::kafka::producer;
+use wiber_e2e::metrics;
 use wiber_e2e::readiness::ReadinessRecorder;
 use wiber_e2e::soak::{Run, report};
 use wiber_e2e::sse::SseStream;
@@ -130,8 +131,9 @@ async fn a_message_the_store_refuses_is_dead_lettered_and_its_partition_moves_on
     );
 
     // Pushed as Kafka acknowledged them, bob's live stream carried all twenty-one in order, the
-    // refused one too (README: where push comes from). A stream resumed from before them replays
-    // the history, which has the twenty only.
+    // refused one too (README: where push comes from). Once the API has read the consumer's
+    // announcements covering all twenty-one, a stream resumed from before them replays the
+    // history, which has the twenty only.
     let before: Vec<String> = (0..10).map(|i| format!("before {i}")).collect();
     let after: Vec<String> = (0..10).map(|i| format!("after {i}")).collect();
     let live = contents(&mut bobs, 21).await;
@@ -139,6 +141,21 @@ async fn a_message_the_store_refuses_is_dead_lettered_and_its_partition_moves_on
         live,
         [&before[..], &["nul \u{0} inside".to_owned()], &after[..]].concat()
     );
+    eventually(
+        "the API to learn all 21 stored",
+        RECOVERED_WITHIN,
+        || async {
+            let learned = metrics::metric(
+                &wiber.http,
+                &wiber.admin_url,
+                "wiber_api_push_appended_to_stored_seconds_count",
+                &[],
+            )
+            .await?;
+            (learned >= 21.0).then_some(())
+        },
+    )
+    .await;
     let response = wiber
         .open_stream(None, "user=bob", None, Some(&start))
         .await;
