@@ -190,3 +190,14 @@ fn a_message_announced_stored_before_it_is_read_is_pushed_but_not_kept() {
     assert!(late.unstored.is_empty(), "the store has it");
     assert_eq!(late.stored.encode(), "0:2,1:-1");
 }
+
+#[test]
+fn time_since_an_append_is_in_seconds_and_never_negative() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let waited = since_epoch_ms(now - 1500);
+    assert!((1.5..2.5).contains(&waited), "{waited}");
+    assert_eq!(since_epoch_ms(now + 60_000), 0.0);
+}

@@ -1,8 +1,9 @@
 //! One stream's messages: what it missed (after the client's position, or for a new stream after
 //! where the store stands, up to the hub's position when it subscribed: from the store up to what
-//! is stored, then from the hub's messages not yet stored), then what the hub releases, each with the stream's new position as its id. A message at or
-//! below the position is never sent again, so the seams and a resume on another replica carry no
-//! duplicate; nothing above it is skipped, so no gap.
+//! is stored, then from the hub's messages not yet stored), then what the hub releases, each with
+//! the stream's new position as its id. A message at or below the position is never sent again,
+//! so the seams and a resume on another replica carry no duplicate; nothing above it is skipped,
+//! so no gap.
 
 use std::sync::Arc;
 
@@ -65,15 +66,16 @@ pub fn items<P: MessageProducer, S: MessageStore>(
         let mut position = starting_position(&upto, &subscription.stored, after.as_ref());
         yield Item::Ready { id: position.encode() };
         for (&partition, &last) in &upto.0 {
-            let stored = subscription.stored.get(partition).map_or(last, |s| s.min(last));
+            let stored_upto = subscription.stored.get(partition).map_or(last, |s| s.min(last));
             loop {
                 let from = position.get(partition).unwrap_or(-1);
-                if from >= stored {
+                if from >= stored_upto {
                     break;
                 }
                 // Boxed: the store's query future is large, and held inline it would size every
                 // stream's state for the whole of its life, idle or not.
-                let query = state.store.stream_range(&user, partition, from, stored, REPLAY_PAGE);
+                let query =
+                    state.store.stream_range(&user, partition, from, stored_upto, REPLAY_PAGE);
                 let page = match Box::pin(query).await {
                     Ok(page) => page,
                     Err(e) => {
@@ -97,7 +99,7 @@ pub fn items<P: MessageProducer, S: MessageStore>(
                     }
                 }
                 if !full {
-                    position.pass(partition, stored);
+                    position.pass(partition, stored_upto);
                 }
             }
         }

@@ -100,8 +100,9 @@ pub fn delivered(metrics: &super::PushMetrics, released_at: Option<std::time::In
 /// A user's messages, pushed
 ///
 /// Every message of the caller's conversations (or, with `with`, of one), once Kafka has
-/// acknowledged it, in Kafka's order within a conversation. Reconnecting with `Last-Event-ID` (or `after`) first replays what
-/// was missed. A stream whose client reads too slowly is ended with `end` (`slow_reader`).
+/// acknowledged it, in Kafka's order within a conversation. Reconnecting with `Last-Event-ID` (or
+/// `after`) first replays what was missed. A stream whose client reads too slowly is ended with
+/// `end` (`slow_reader`).
 #[utoipa::path(
     get, path = "/messages/stream", tag = "push",
     security(("bearer" = [])),

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use rdkafka::producer::FutureRecord;
 use serde_json::json;
 use wiber_common::message::conversation_id;
+use wiber_common::stored::Position;
 use wiber_e2e::kafka::producer;
-use wiber_e2e::metrics;
 use wiber_e2e::readiness::ReadinessRecorder;
 use wiber_e2e::soak::{Run, report};
 use wiber_e2e::sse::SseStream;
@@ -132,34 +132,35 @@ async fn a_message_the_store_refuses_is_dead_lettered_and_its_partition_moves_on
 
     // Pushed as Kafka acknowledged them, bob's live stream carried all twenty-one in order, the
     // refused one too (README: where push comes from). Once the API has read the consumer's
-    // announcements covering all twenty-one, a stream resumed from before them replays the
-    // history, which has the twenty only.
+    // announcements covering all twenty-one (a new stream then starts past them, since it starts
+    // where the store stands), a stream resumed from before them replays the history, which has
+    // the twenty only.
     let before: Vec<String> = (0..10).map(|i| format!("before {i}")).collect();
     let after: Vec<String> = (0..10).map(|i| format!("after {i}")).collect();
-    let live = contents(&mut bobs, 21).await;
+    let (live, last) = contents(&mut bobs, 21).await;
     assert_eq!(
         live,
         [&before[..], &["nul \u{0} inside".to_owned()], &after[..]].concat()
     );
+    let last = Position::decode(&last).expect("an event id");
     eventually(
         "the API to learn all 21 stored",
         RECOVERED_WITHIN,
         || async {
-            let learned = metrics::metric(
-                &wiber.http,
-                &wiber.admin_url,
-                "wiber_api_push_appended_to_stored_seconds_count",
-                &[],
-            )
-            .await?;
-            (learned >= 21.0).then_some(())
+            let mut fresh = SseStream::new(wiber.open_stream(None, "user=bob", None, None).await);
+            let ready = fresh.next(RECOVERED_WITHIN).await?;
+            let at = Position::decode(ready.id.as_deref()?)?;
+            last.0
+                .iter()
+                .all(|(&p, &o)| at.get(p).is_some_and(|a| a >= o))
+                .then_some(())
         },
     )
     .await;
     let response = wiber
         .open_stream(None, "user=bob", None, Some(&start))
         .await;
-    let replayed = contents(&mut SseStream::new(response), 20).await;
+    let (replayed, _) = contents(&mut SseStream::new(response), 20).await;
     assert_eq!(replayed, [before, after].concat());
 
     let metric = |name| consumer.metric(&wiber.http, name);
@@ -320,15 +321,17 @@ async fn store_outage_pauses_consumption_and_resumes_without_loss() {
         .assert_dipped_and_recovered("consumer");
 }
 
-/// The contents of the next `n` messages of `stream`.
-async fn contents(stream: &mut SseStream, n: usize) -> Vec<String> {
+/// The contents of the next `n` messages of `stream`, and the last one's event id.
+async fn contents(stream: &mut SseStream, n: usize) -> (Vec<String>, String) {
     let mut out = Vec::new();
+    let mut last = String::new();
     while out.len() < n {
         let event = stream
             .next_message(RECOVERED_WITHIN)
             .await
             .expect("stream open");
         out.push(event.json()["content"].as_str().unwrap().to_owned());
+        last = event.id.expect("a message's id");
     }
-    out
+    (out, last)
 }
