@@ -54,6 +54,27 @@ fn starting_position(hub: &Position, stored: &Position, client: Option<&Position
     start
 }
 
+/// `event` as the stream's next item, its position moved past it; `None` for one at or below the
+/// position, which the stream has had (or passed) already.
+fn advance(
+    position: &mut Position,
+    event: &Event,
+    released_at: Option<std::time::Instant>,
+) -> Option<Item> {
+    if position
+        .get(event.partition)
+        .is_some_and(|p| event.offset <= p)
+    {
+        return None;
+    }
+    position.pass(event.partition, event.offset);
+    Some(Item::Message {
+        id: position.encode(),
+        message: event.message.clone(),
+        released_at,
+    })
+}
+
 pub fn items<P: MessageProducer, S: MessageStore>(
     state: Arc<AppState<P, S>>,
     mut subscription: Subscription,
@@ -105,27 +126,15 @@ pub fn items<P: MessageProducer, S: MessageStore>(
         }
         // Already this stream's only: the hub picked them for its user and peer.
         for event in std::mem::take(&mut subscription.unstored) {
-            if position.get(event.partition).is_some_and(|p| event.offset <= p) {
-                continue;
+            if let Some(item) = advance(&mut position, &event, None) {
+                yield item;
             }
-            position.pass(event.partition, event.offset);
-            yield Item::Message {
-                id: position.encode(),
-                message: event.message.clone(),
-                released_at: None,
-            };
         }
         position = position.max(&upto);
         while let Some(event) = subscription.events.recv().await {
-            if position.get(event.partition).is_some_and(|p| event.offset <= p) {
-                continue;
+            if let Some(item) = advance(&mut position, &event, Some(event.released_at)) {
+                yield item;
             }
-            position.pass(event.partition, event.offset);
-            yield Item::Message {
-                id: position.encode(),
-                message: event.message.clone(),
-                released_at: Some(event.released_at),
-            };
         }
         if let Some(ended) = subscription.ended() {
             yield Item::End(ended);
@@ -136,6 +145,21 @@ pub fn items<P: MessageProducer, S: MessageStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_event_at_or_below_the_position_is_skipped_and_one_above_moves_it() {
+        let mut position = Position::decode("0:5,1:-1").unwrap();
+        for offset in [4, 5] {
+            let event = crate::push::hub::tests::event(0, offset, "alice", "bob");
+            assert!(advance(&mut position, &event, None).is_none(), "{offset}");
+        }
+        let event = crate::push::hub::tests::event(0, 6, "alice", "bob");
+        let Some(Item::Message { id, .. }) = advance(&mut position, &event, None) else {
+            panic!("offset 6 is new");
+        };
+        assert_eq!(id, "0:6,1:-1");
+        assert_eq!(position.encode(), id);
+    }
 
     #[test]
     fn a_client_position_overrides_where_the_store_stands_partition_by_partition() {
