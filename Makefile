@@ -1,12 +1,15 @@
 # The two commands a fresh machine needs: `make up` and `make test`. See README.md.
 SHELL := /bin/bash
 
-.PHONY: up down status test soak lint fmt build images chart-docs bench bench-auth bench-push bench-reads cluster-up cluster-down crds
+.PHONY: up servers-up down status test soak lint fmt build images chart-docs bench bench-auth bench-push bench-reads cluster-up cluster-down crds
 
 up: ## Run Wiber locally on real servers; returns when ready, runs until `make down`.
 	dev/up.sh
 
-down: ## Stop everything `make up` started.
+servers-up: ## Kafka, the store and the topics only, also reachable from the pods of `make cluster-up`'s node.
+	dev/up.sh servers
+
+down: ## Stop everything `make up` (or servers-up) started.
 	dev/down.sh
 
 status: ## Show what is running.
@@ -33,10 +36,10 @@ bench-push: ## Push delivery: stored-to-received latency under load and idle, 10
 bench-reads: ## Reads as the store grows (100k, 300k, 1M messages; SQLite vs PostgreSQL under FerretDB): see BENCHMARKS.md.
 	dev/readbench.sh $(READBENCH_SIZES)
 
-cluster-up: ## A local Kubernetes control plane with kwok nodes (see README.md); KUBECONFIG from `dev/cluster.sh kubeconfig`.
+cluster-up: ## A local Kubernetes cluster: one real node (its pods run; the images of `make images` imported) and kwok nodes (see README.md).
 	dev/cluster.sh start
 
-cluster-down: ## Stop the control plane `make cluster-up` started.
+cluster-down: ## Stop everything `make cluster-up` started: no process, mount, device or iptables rule is left.
 	dev/cluster.sh stop
 
 images: ## OCI archives of the wiber and wiber-operator images in target/images (no Docker needed; see README.md).

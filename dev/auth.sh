@@ -4,10 +4,12 @@
 #
 #   dev/auth.sh keys                 create the key and JWKS unless they exist
 #   dev/auth.sh env                  print the AUTH_* settings that trust them
+#   dev/auth.sh jwks                 print the JWKS file's path (e.g. for a WiberCluster's jwksSecret)
 #   dev/auth.sh token USER [--admin] print a token for USER (an hour), e.g. TOKEN=$(dev/auth.sh token alice)
 #   dev/auth.sh loadgen-args         print the wiber-loadgen options that sign its tokens with the key
 #
-# Never used in a cluster: there the app's identity provider signs tokens (README, Authentication).
+# A real cluster trusts the app's identity provider instead (README, Authentication); the local
+# cluster's WiberCluster trusts this issuer through its JWKS in a Secret.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DIR="$WIBER_CACHE/auth"
@@ -53,7 +55,8 @@ token() {
 case "${1:-}" in
   keys) keys ;;
   env) env_lines ;;
+  jwks) keys && echo "$JWKS" ;;
   loadgen-args) keys && echo "--token-key $KEY --token-kid $KID --token-issuer $ISSUER --token-audience $AUDIENCE" ;;
   token) token "${@:2}" ;;
-  *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; [[ -z ${1:-} ]] || exit 2 ;;
+  *) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; [[ -z ${1:-} ]] || exit 2 ;;
 esac

@@ -1,21 +1,30 @@
 #!/usr/bin/env bash
-# A local Kubernetes control plane without Docker: etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler and kwok (fake nodes whose pods are simulated, never run), as plain local processes
-# built from the Go module proxy (wrapper modules in dev/k8s).
+# A local Kubernetes cluster without Docker: etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler, one real node (containerd, kubelet and kube-proxy: dev/node.sh) whose pods really
+# run, and kwok (fake nodes whose pods are simulated, never run), as plain local processes built from
+# the Go module proxy (wrapper modules in dev/k8s) and Debian's packages.
 #
-#   dev/cluster.sh install               build etcd, the control plane, kwok, helm (and kubectl when
-#                                        none within one minor of the apiserver is on PATH) into
-#                                        $WIBER_CACHE/bin; promtool from Debian's prometheus package
-#   dev/cluster.sh start|stop|status     the control plane on https://127.0.0.1:$KUBE_APISERVER_PORT
+#   dev/cluster.sh install               build etcd, the control plane, kubelet, kube-proxy, kwok, helm
+#                                        (and kubectl when none within one minor of the apiserver is on
+#                                        PATH) into $WIBER_CACHE/bin; promtool, containerd, runc and the
+#                                        CNI plugins from Debian
+#   dev/cluster.sh start|stop|status     the cluster on https://127.0.0.1:$KUBE_APISERVER_PORT
+#   dev/cluster.sh load-images [ARCHIVE...]
+#                                        import OCI archives into the node's containerd (default: those
+#                                        `make images` wrote; start imports them too)
+#   dev/cluster.sh host-ip | node-ip     where pods reach this machine / the node's InternalIP (NodePorts)
+#   dev/cluster.sh wipe                  delete the stopped cluster's objects (etcd data) and node state
 #   dev/cluster.sh kubeconfig            print the admin kubeconfig's path
 #   dev/cluster.sh kubectl ARGS...       kubectl with the admin kubeconfig filled in
+#   dev/cluster.sh tools                 print a directory holding `kubectl` and `helm` (for PATH)
 #   dev/cluster.sh bin NAME              print the path of etcd, kube-apiserver, ..., kwok, helm, kubectl
 #
 # Variables (defaults): KUBE_APISERVER_PORT (6443), ETCD_PORT (2379), ETCD_PEER_PORT (ETCD_PORT+1),
 # KUBE_CONTROLLER_MANAGER_PORT (KUBE_APISERVER_PORT+1), KUBE_SCHEDULER_PORT (KUBE_APISERVER_PORT+2),
-# KWOK_PORT (KUBE_APISERVER_PORT+3), KWOK_NODES (2), KUBECTL (a kubectl to use), WIBER_CACHE.
+# KWOK_PORT (KUBE_APISERVER_PORT+3), KWOK_NODES (2), KUBECTL (a kubectl to use), WIBER_CACHE, and the
+# node's KUBE_REAL_NODE (1), KUBE_NODE_NET (10.87.0), KUBE_POD_CIDR (dev/node.sh).
 # Certificates, etcd data, kubeconfigs and logs live in $WIBER_CACHE/run/cluster-$KUBE_APISERVER_PORT
-# (objects survive a stop; delete that directory for an empty cluster).
+# (objects survive a stop, and the node's pods run again at the next start; `wipe` empties it).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 KUBE_APISERVER_PORT="${KUBE_APISERVER_PORT:-6443}"
@@ -50,8 +59,11 @@ KWOK_BIN="$BIN_DIR/kwok-$KWOK_VERSION"
 KWOK_STAGES="$BIN_DIR/kwok-$KWOK_VERSION-stages.yaml"
 HELM_BIN="$BIN_DIR/helm-$HELM_VERSION"
 CONTROL_PLANE=(kube-apiserver kube-controller-manager kube-scheduler)
+NODE_BINARIES=(kubelet kube-proxy)
 
 kube_bin() { echo "$BIN_DIR/$1-$KUBE_VERSION-$KUBE_STAMP"; }
+
+source "$WIBER_DEV_DIR/node.sh"
 
 need_go() { command -v go >/dev/null || die "go is needed to build the Kubernetes control plane"; }
 
@@ -86,9 +98,10 @@ go_build_kube() {
   rm -rf "$out"
 }
 
-build_control_plane() {
+# build_kube NAME...: the missing ones of these Kubernetes binaries.
+build_kube() {
   local name missing=()
-  for name in "${CONTROL_PLANE[@]}"; do [[ -x $(kube_bin "$name") ]] || missing+=("$name"); done
+  for name in "$@"; do [[ -x $(kube_bin "$name") ]] || missing+=("$name"); done
   ((${#missing[@]} == 0)) && return 0
   need_go
   log "building ${missing[*]} $KUBE_VERSION (wrapper in dev/k8s/kubernetes); a cold build takes several minutes"
@@ -101,6 +114,9 @@ build_control_plane() {
     built "$name" "$start"
   done
 }
+
+build_control_plane() { build_kube "${CONTROL_PLANE[@]}"; }
+build_node_binaries() { build_kube "${NODE_BINARIES[@]}"; }
 
 build_kwok() {
   [[ -x $KWOK_BIN && -f $KWOK_STAGES ]] && return 0
@@ -186,6 +202,7 @@ install() {
   build_helm
   kubectl_bin >/dev/null
   install_promtool
+  install_node
 }
 
 # --- certificates and kubeconfigs -------------------------------------------------------------
@@ -242,17 +259,30 @@ subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernete
   touch "$PKI/.complete"
 }
 
-# write_kubeconfig NAME: $RUN/NAME.kubeconfig with the certificates embedded, so it works from anywhere.
+# The real node's identities, signed when missing (a cluster directory from before the node had
+# none): the kubelet as its node (Node authorizer, NodeRestriction), kube-proxy as the user its
+# default binding names, and the apiserver's client certificate for the kubelet's API (logs, exec,
+# port-forward), which the kubelet authorizes through the apiserver.
+make_node_pki() {
+  [[ -f $PKI/kubelet.crt ]] || sign kubelet "/O=system:nodes/CN=system:node:$NODE_NAME" "$client_ext"
+  [[ -f $PKI/kube-proxy.crt ]] || sign kube-proxy "/CN=system:kube-proxy" "$client_ext"
+  [[ -f $PKI/apiserver-kubelet-client.crt ]] ||
+    sign apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" "$client_ext"
+}
+
+# write_kubeconfig NAME [HOST]: $RUN/NAME.kubeconfig with the certificates embedded, so it works
+# from anywhere, for the apiserver at HOST (127.0.0.1). The node reaches it at the host's side of
+# its link, an address the serving certificate does not name: it checks the name `kubernetes`.
 write_kubeconfig() {
-  local name=$1
+  local name=$1 host=${2:-127.0.0.1}
   cat >"$RUN/$name.kubeconfig.tmp" <<KUBECONFIG
 apiVersion: v1
 kind: Config
 clusters:
 - name: wiber-local
   cluster:
-    server: https://127.0.0.1:$KUBE_APISERVER_PORT
-    certificate-authority-data: $(base64 -w0 "$PKI/ca.crt")
+    server: https://$host:$KUBE_APISERVER_PORT
+    certificate-authority-data: $(base64 -w0 "$PKI/ca.crt")$([[ $host == 127.0.0.1 ]] || printf '\n    tls-server-name: kubernetes')
 users:
 - name: $name
   user:
@@ -332,12 +362,21 @@ start_etcd() {
     --log-level=warn
 }
 
-# --endpoint-reconciler-type=none: the apiserver would publish its address as the endpoint of the
-# `kubernetes` Service, and 127.0.0.1 is refused there ("may not be in the loopback range"); nothing
-# in this cluster routes Service traffic anyway.
+# With the real node, the apiserver advertises the host's side of the node's link: it becomes the
+# endpoint of the `kubernetes` Service, which pods (the operator) reach through kube-proxy. It binds
+# every address, as it binds one only, and clients on this machine keep using 127.0.0.1. It reaches
+# the kubelet at the node's InternalIP with a client certificate the kubelet checks.
+# Without the node, --endpoint-reconciler-type=none: 127.0.0.1 is refused as the Service's endpoint
+# ("may not be in the loopback range"), and nothing routes Service traffic anyway.
 start_apiserver() {
-  launch kube-apiserver 120 "$(kube_bin kube-apiserver)" \
-    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$KUBE_APISERVER_PORT" \
+  local address=(--bind-address=127.0.0.1 --advertise-address=127.0.0.1 --endpoint-reconciler-type=none)
+  if node_enabled; then
+    address=(--bind-address=0.0.0.0 --advertise-address="$HOST_IP"
+      --kubelet-preferred-address-types=InternalIP,Hostname
+      --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt"
+      --kubelet-client-key="$PKI/apiserver-kubelet-client.key")
+  fi
+  launch kube-apiserver 120 "$(kube_bin kube-apiserver)" "${address[@]}" --secure-port="$KUBE_APISERVER_PORT" \
     --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
     --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
     --client-ca-file="$PKI/ca.crt" --authorization-mode=Node,RBAC \
@@ -347,8 +386,7 @@ start_apiserver() {
     --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
     --requestheader-extra-headers-prefix=X-Remote-Extra- \
     --proxy-client-cert-file="$PKI/front-proxy-client.crt" --proxy-client-key-file="$PKI/front-proxy-client.key" \
-    --service-cluster-ip-range="$SERVICE_CIDR" --allow-privileged=true --profiling=false \
-    --endpoint-reconciler-type=none
+    --service-cluster-ip-range="$SERVICE_CIDR" --allow-privileged=true --profiling=false
 }
 
 start_controller_manager() {
@@ -424,12 +462,14 @@ status() {
       down=1
     fi
   done
+  node_status || down=1
   ((down == 0)) && echo "kubeconfig: $RUN/admin.kubeconfig"
   ((down == 0))
 }
 
 start() {
   local t0=$SECONDS name
+  if node_enabled; then require_root; fi
   install
   [[ $KWOK_NODES =~ ^[1-9][0-9]*$ ]] || die "KWOK_NODES must be a positive number (got '$KWOK_NODES')"
   KUBECTL_BIN=$(kubectl_bin)
@@ -444,18 +484,24 @@ start() {
   mkdir -p "$RUN"
   make_pki
   for name in admin controller-manager scheduler kwok; do write_kubeconfig "$name"; done
+  if node_enabled; then
+    make_node_pki
+    for name in kubelet kube-proxy; do write_kubeconfig "$name" "$HOST_IP"; done
+  fi
   start_etcd
   start_apiserver
   start_controller_manager
   start_scheduler
   start_kwok
   create_nodes
-  log "kubernetes $KUBE_VERSION ready in $((SECONDS - t0))s: https://127.0.0.1:$KUBE_APISERVER_PORT, $KWOK_NODES kwok node(s)"
+  start_node
+  log "kubernetes $KUBE_VERSION ready in $((SECONDS - t0))s: https://127.0.0.1:$KUBE_APISERVER_PORT, $KWOK_NODES kwok node(s)$(node_enabled && echo ", real node $NODE_NAME")"
   log "export KUBECONFIG=$RUN/admin.kubeconfig"
 }
 
 stop() {
   local name
+  stop_node
   # Clients first, so none of them logs errors about a vanished apiserver; etcd last.
   for name in kwok kube-scheduler kube-controller-manager; do stop_daemon "$name" "$(pidfile "$name")" & done
   wait
@@ -471,12 +517,39 @@ kubeconfig() {
 bin() {
   case ${1:-} in
     etcd) build_etcd && echo "$ETCD_BIN" ;;
-    kube-apiserver | kube-controller-manager | kube-scheduler) build_control_plane && kube_bin "$1" ;;
+    kube-apiserver | kube-controller-manager | kube-scheduler | kubelet | kube-proxy) build_kube "$1" && kube_bin "$1" ;;
     kwok) build_kwok && echo "$KWOK_BIN" ;;
     helm) build_helm && echo "$HELM_BIN" ;;
     kubectl) kubectl_bin ;;
-    *) die "bin: one of etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, helm, kubectl" ;;
+    *) die "bin: one of etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy, kwok, helm, kubectl" ;;
   esac
+}
+
+# tools: a directory with this cluster's kubectl and helm under their plain names.
+tools() {
+  local dir="$RUN/tools" kubectl
+  kubectl=$(kubectl_bin)
+  build_helm
+  mkdir -p "$dir"
+  ln -sfn "$kubectl" "$dir/kubectl"
+  ln -sfn "$HELM_BIN" "$dir/helm"
+  echo "$dir"
+}
+
+# wipe: an empty cluster at the next start (the certificates stay).
+wipe() {
+  local name
+  for name in "${COMPONENTS[@]}"; do
+    pid_alive "$(pidfile "$name")" && die "the cluster on port $KUBE_APISERVER_PORT is running: stop it first"
+  done
+  rm -rf "$RUN/etcd-data" "$NODE_RUN"
+}
+
+# node_address WHICH: the address, once the node's link is up.
+node_address() {
+  node_enabled || die "no real node (KUBE_REAL_NODE=$KUBE_REAL_NODE)"
+  ip link show "$HOST_LINK" >/dev/null 2>&1 || die "the node of the cluster on port $KUBE_APISERVER_PORT is not running: dev/cluster.sh start"
+  echo "$1"
 }
 
 cmd="${1:-}"
@@ -486,8 +559,13 @@ case "$cmd" in
   start) start ;;
   stop) stop ;;
   status) status ;;
+  load-images) load_images "$@" ;;
+  host-ip) node_address "$HOST_IP" ;;
+  node-ip) node_address "$NODE_IP" ;;
+  wipe) wipe ;;
   kubeconfig) kubeconfig ;;
   kubectl) exec "$(kubectl_bin)" --kubeconfig="$(kubeconfig)" "$@" ;;
+  tools) tools ;;
   bin) bin "${1:-}" ;;
-  *) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; [[ -z $cmd ]] || exit 2 ;;
+  *) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; [[ -z $cmd ]] || exit 2 ;;
 esac

@@ -5,10 +5,13 @@
 #   dev/ferretdb.sh install              build the binary into $WIBER_CACHE/bin (once per wrapper change)
 #   dev/ferretdb.sh start|stop|status    serve on 127.0.0.1:$FERRETDB_PORT (start and stop PostgreSQL too)
 #   dev/ferretdb.sh uri                  print the MongoDB connection string
+#   dev/ferretdb.sh pod-uri              the connection string for the local cluster's pods (below)
 #   dev/ferretdb.sh bin                  print the binary's path (tests start their own instances)
 #
 # Variables (defaults): FERRETDB_PORT (27017), POSTGRES_PORT (15432), FERRETDB_HANDLER (postgresql;
-# sqlite keeps the data in SQLite files instead, for comparisons), WIBER_CACHE (~/.cache/wiber).
+# sqlite keeps the data in SQLite files instead, for comparisons), WIBER_CACHE (~/.cache/wiber),
+# FERRETDB_POD_HOST (none): an address of this machine where the local cluster's pods reach it
+# (`dev/cluster.sh host-ip`), served on the same port beside 127.0.0.1.
 # FerretDB's log (and SQLite data) live in $WIBER_CACHE/run/ferretdb-$FERRETDB_PORT.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -32,6 +35,11 @@ install() {
 
 uri() { echo "mongodb://127.0.0.1:$FERRETDB_PORT/"; }
 
+pod_uri() {
+  [[ -s $FERRETDB_RUN/pod-host ]] || die "ferretdb on port $FERRETDB_PORT serves no pods: start it with FERRETDB_POD_HOST set (make servers-up after make cluster-up)"
+  echo "mongodb://$(cat "$FERRETDB_RUN/pod-host"):$FERRETDB_PORT/"
+}
+
 status() {
   if pid_alive "$FERRETDB_RUN/pid"; then
     echo "ferretdb: running (pid $(cat "$FERRETDB_RUN/pid"), port $FERRETDB_PORT)"
@@ -43,9 +51,18 @@ status() {
 
 start() {
   install
+  local pod_host=${FERRETDB_POD_HOST:-}
   if pid_alive "$FERRETDB_RUN/pid"; then
+    [[ $(cat "$FERRETDB_RUN/pod-host" 2>/dev/null) == "$pod_host" ]] ||
+      die "ferretdb runs on port $FERRETDB_PORT for pods at '$(cat "$FERRETDB_RUN/pod-host" 2>/dev/null)', not '$pod_host': stop it first"
     log "ferretdb already running on port $FERRETDB_PORT"
     return 0
+  fi
+  local forward=()
+  if [[ -n $pod_host ]]; then
+    has_address "$pod_host" ||
+      die "FERRETDB_POD_HOST=$pod_host is no address of this machine: start the cluster's node first (make cluster-up)"
+    forward=(-also-listen "$pod_host:$FERRETDB_PORT")
   fi
   port_open 127.0.0.1 "$FERRETDB_PORT" &&
     die "port $FERRETDB_PORT is taken by another process; set FERRETDB_PORT to use another"
@@ -63,8 +80,9 @@ start() {
   esac
   mkdir -p "$FERRETDB_RUN"
   : >"$FERRETDB_RUN/ferretdb.log"
+  echo "$pod_host" >"$FERRETDB_RUN/pod-host"
   start_daemon ferretdb "$FERRETDB_RUN/pid" "$FERRETDB_RUN/ferretdb.log" \
-    "$BIN" -listen "127.0.0.1:$FERRETDB_PORT" -handler "$FERRETDB_HANDLER" "${storage[@]}"
+    "$BIN" -listen "127.0.0.1:$FERRETDB_PORT" "${forward[@]}" -handler "$FERRETDB_HANDLER" "${storage[@]}"
   ready() { pid_alive "$FERRETDB_RUN/pid" && port_open 127.0.0.1 "$FERRETDB_PORT"; }
   wait_until 60 ferretdb ready || fail_with_log ferretdb "$FERRETDB_RUN/ferretdb.log"
   log "ferretdb ready ($FERRETDB_HANDLER): $(uri)"
@@ -72,6 +90,7 @@ start() {
 
 stop() {
   stop_daemon ferretdb "$FERRETDB_RUN/pid"
+  rm -f "$FERRETDB_RUN/pod-host"
   [[ $FERRETDB_HANDLER != postgresql ]] || "$WIBER_DEV_DIR/postgres.sh" stop
 }
 
@@ -81,6 +100,7 @@ case "${1:-}" in
   stop) stop ;;
   status) status ;;
   uri) uri ;;
+  pod-uri) pod_uri ;;
   bin) install && echo "$BIN" ;;
-  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; [[ -z ${1:-} ]] || exit 2 ;;
+  *) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; [[ -z ${1:-} ]] || exit 2 ;;
 esac

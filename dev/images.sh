@@ -136,20 +136,7 @@ org.opencontainers.image.description=$DESCRIPTION
 EOF
   umoci config --image "$layout:$VERSION" "${config[@]}"
   umoci gc --layout "$layout"
-  # podman reads the OCI ref annotation; docker load reads containerd's. Both get the full name.
-  python3 - "$layout/index.json" "$ref" <<'PY'
-import json, sys
-path, ref = sys.argv[1], sys.argv[2]
-index = json.load(open(path))
-for manifest in index["manifests"]:
-    manifest["annotations"] = {
-        "org.opencontainers.image.ref.name": ref,
-        "io.containerd.image.name": ref,
-    }
-json.dump(index, open(path, "w"), separators=(",", ":"))
-PY
-  tar -C "$layout" --sort=name --mtime="@$EPOCH" --owner=0 --group=0 --numeric-owner \
-    -cf "$archive.tmp" . && mv "$archive.tmp" "$archive"
+  oci_pack "$layout" "$ref" "$archive" "$EPOCH"
   rm -rf "$work"
   log "$ref -> $archive ($(du -h "$archive" | cut -f1))"
 }
@@ -162,11 +149,7 @@ build() {
   cargo build --release --locked -p wiber-api -p wiber-consumer -p wiber-operator
   EPOCH=$(git log -1 --format=%ct 2>/dev/null || date +%s)
   REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)
-  case "$(uname -m)" in
-    x86_64) ARCH=amd64 ;;
-    aarch64) ARCH=arm64 ;;
-    *) die "no OCI architecture name for $(uname -m)" ;;
-  esac
+  ARCH=$(oci_arch)
   mkdir -p "$IMAGES_DIR"
   DESCRIPTION="Wiber API (entrypoint) and Kafka-to-MongoDB consumer" \
     image wiber wiber-api "8000 8001 8002" wiber-api wiber-consumer

@@ -4,6 +4,7 @@
 #   dev/kafka.sh install                 fetch the jars into $WIBER_CACHE/kafka/<version>/libs
 #   dev/kafka.sh start|stop|status       one node on 127.0.0.1:$KAFKA_PORT, or KAFKA_NODES=3 for three
 #   dev/kafka.sh bootstrap               print the bootstrap servers of the running cluster
+#   dev/kafka.sh pod-bootstrap           the bootstrap servers for the local cluster's pods (below)
 #   dev/kafka.sh secure-bootstrap sasl_ssl|ssl
 #                                        the secured listeners' bootstrap servers (below)
 #   dev/kafka.sh tls-dir                 where the CA, broker and client certificates (PEM) are
@@ -24,6 +25,9 @@
 # defaults wiber / wiber-secret) and SSL with required client certificates (mutual TLS) on
 # KAFKA_PORT+200+i-1. Certificates come from a local CA made with openssl, valid for 127.0.0.1 and
 # localhost; `tls-dir` prints where (ca.crt, client.crt, client.key).
+# KAFKA_POD_HOST (none): an address of this machine where the local cluster's pods reach it
+# (`dev/cluster.sh host-ip`); node i then also serves plain Kafka there on KAFKA_PORT+300+i-1,
+# advertised under that address, for the pods of a WiberCluster.
 # State, data and logs of a cluster live in $WIBER_CACHE/run/kafka-$KAFKA_PORT, so clusters on
 # different ports never collide.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -91,6 +95,11 @@ bootstrap() {
   (IFS=,; echo "${out[*]}")
 }
 
+pod_bootstrap() {
+  [[ -s $KAFKA_RUN/pod-bootstrap ]] || die "kafka on port $KAFKA_PORT serves no pods: start it with KAFKA_POD_HOST set (make servers-up after make cluster-up)"
+  cat "$KAFKA_RUN/pod-bootstrap"
+}
+
 # secure-bootstrap sasl_ssl|ssl: the bootstrap servers of one of the secured listeners.
 secure_bootstrap() {
   local offset i out=()
@@ -145,16 +154,18 @@ write_config() {
     voters+="${voters:+,}$i@127.0.0.1:$((KAFKA_CONTROLLER_PORT + i - 1))"
   done
   if ((nodes == 1)); then rf=1 isr=1; else rf=3 isr=2; fi
+  local pods=""
+  [[ -z ${KAFKA_POD_HOST:-} ]] || pods=",PODS://$KAFKA_POD_HOST:$((KAFKA_PORT + 300 + id - 1))"
   mkdir -p "$dir/data"
   cat >"$dir/server.properties" <<EOF
 process.roles=broker,controller
 node.id=$id
 controller.quorum.voters=$voters
-listeners=PLAINTEXT://127.0.0.1:$((KAFKA_PORT + id - 1)),CONTROLLER://127.0.0.1:$((KAFKA_CONTROLLER_PORT + id - 1)),SASL_SSL://127.0.0.1:$((KAFKA_PORT + 100 + id - 1)),SSL://127.0.0.1:$((KAFKA_PORT + 200 + id - 1))
-advertised.listeners=PLAINTEXT://127.0.0.1:$((KAFKA_PORT + id - 1)),SASL_SSL://127.0.0.1:$((KAFKA_PORT + 100 + id - 1)),SSL://127.0.0.1:$((KAFKA_PORT + 200 + id - 1))
+listeners=PLAINTEXT://127.0.0.1:$((KAFKA_PORT + id - 1)),CONTROLLER://127.0.0.1:$((KAFKA_CONTROLLER_PORT + id - 1)),SASL_SSL://127.0.0.1:$((KAFKA_PORT + 100 + id - 1)),SSL://127.0.0.1:$((KAFKA_PORT + 200 + id - 1))$pods
+advertised.listeners=PLAINTEXT://127.0.0.1:$((KAFKA_PORT + id - 1)),SASL_SSL://127.0.0.1:$((KAFKA_PORT + 100 + id - 1)),SSL://127.0.0.1:$((KAFKA_PORT + 200 + id - 1))$pods
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL,PODS:PLAINTEXT
 ssl.keystore.type=PEM
 ssl.keystore.location=$KAFKA_TLS/broker.pem
 ssl.truststore.type=PEM
@@ -231,15 +242,22 @@ start() {
     rm -rf "$KAFKA_RUN"
   fi
   mkdir -p "$KAFKA_RUN"
-  local i port cluster_id
+  local i port cluster_id pod_host=${KAFKA_POD_HOST:-} running=0
   for ((i = 1; i <= KAFKA_NODES; i++)); do
-    pid_alive "$(node_dir "$i")/pid" && continue
+    if pid_alive "$(node_dir "$i")/pid"; then running=1; continue; fi
     for port in $((KAFKA_PORT + i - 1)) $((KAFKA_PORT + 100 + i - 1)) $((KAFKA_PORT + 200 + i - 1)); do
       if port_open 127.0.0.1 "$port"; then
         die "port $port is taken by another process; set KAFKA_PORT to use other ports"
       fi
     done
   done
+  if ((running)) && [[ $(cat "$KAFKA_RUN/pod-host" 2>/dev/null) != "$pod_host" ]]; then
+    die "kafka runs on port $KAFKA_PORT for pods at '$(cat "$KAFKA_RUN/pod-host" 2>/dev/null)', not '$pod_host': stop it first"
+  fi
+  if [[ -n $pod_host ]] && ! has_address "$pod_host"; then
+    die "KAFKA_POD_HOST=$pod_host is no address of this machine: start the cluster's node first (make cluster-up)"
+  fi
+  echo "$pod_host" >"$KAFKA_RUN/pod-host"
   if [[ ! -f $KAFKA_RUN/cluster-id ]]; then
     tool kafka.tools.StorageTool random-uuid >"$KAFKA_RUN/cluster-id.tmp"
     mv "$KAFKA_RUN/cluster-id.tmp" "$KAFKA_RUN/cluster-id"
@@ -260,6 +278,11 @@ start() {
     }
   done
   bootstrap >"$KAFKA_RUN/bootstrap.tmp" && mv "$KAFKA_RUN/bootstrap.tmp" "$KAFKA_RUN/bootstrap"
+  local out=()
+  if [[ -n $pod_host ]]; then
+    for ((i = 0; i < KAFKA_NODES; i++)); do out+=("$pod_host:$((KAFKA_PORT + 300 + i))"); done
+  fi
+  (IFS=,; echo "${out[*]}") >"$KAFKA_RUN/pod-bootstrap"
   add_scram_user
   log "kafka ready: $KAFKA_NODES node(s), bootstrap $(bootstrap)"
 }
@@ -270,7 +293,7 @@ stop() {
   # All at once: a last broker stopped alone waits for a controller quorum that is already gone.
   for ((i = 1; i <= nodes; i++)); do stop_daemon "kafka node $i" "$(node_dir "$i")/pid" & done
   wait
-  rm -f "$KAFKA_RUN/bootstrap"
+  rm -f "$KAFKA_RUN/bootstrap" "$KAFKA_RUN/pod-bootstrap" "$KAFKA_RUN/pod-host"
 }
 
 # stop-node N / start-node N: take one broker of a running cluster down and back, for broker-loss tests.
@@ -296,6 +319,7 @@ case "$cmd" in
   stop) stop ;;
   status) status ;;
   bootstrap) bootstrap ;;
+  pod-bootstrap) pod_bootstrap ;;
   secure-bootstrap) secure_bootstrap "${1:?sasl_ssl or ssl}" ;;
   tls-dir) echo "$KAFKA_TLS" ;;
   stop-node) stop_one "${1:?node id}" ;;
@@ -307,5 +331,5 @@ case "$cmd" in
   offsets) tool org.apache.kafka.tools.GetOffsetShell --bootstrap-server "$(bootstrap)" "$@" ;;
   producer-perf) java_tool org.apache.kafka.tools.ProducerPerformance "$@" ;;
   consumer-perf) tool org.apache.kafka.tools.ConsumerPerformance --bootstrap-server "$(bootstrap)" "$@" ;;
-  *) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; [[ -z $cmd ]] || exit 2 ;;
+  *) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; [[ -z $cmd ]] || exit 2 ;;
 esac

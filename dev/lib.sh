@@ -87,3 +87,35 @@ ensure_build_deps() {
   if command -v pkg-config >/dev/null && pkg-config --exists openssl; then return 0; fi
   apt_install pkg-config libssl-dev || die "could not install pkg-config and libssl-dev (OpenSSL for rdkafka)"
 }
+
+# The OCI name of this machine's architecture.
+oci_arch() {
+  case "$(uname -m)" in
+    x86_64) echo amd64 ;;
+    aarch64) echo arm64 ;;
+    *) die "no OCI architecture name for $(uname -m)" ;;
+  esac
+}
+
+# oci_pack LAYOUT REF ARCHIVE EPOCH: names the umoci layout's image REF and writes it as an OCI
+# archive whose files carry the time EPOCH. podman reads the OCI ref annotation; docker load and
+# containerd (`ctr images import`) read containerd's: both get the full name.
+oci_pack() {
+  local layout=$1 ref=$2 archive=$3 epoch=$4
+  python3 - "$layout/index.json" "$ref" <<'PY'
+import json, sys
+path, ref = sys.argv[1], sys.argv[2]
+index = json.load(open(path))
+for manifest in index["manifests"]:
+    manifest["annotations"] = {
+        "org.opencontainers.image.ref.name": ref,
+        "io.containerd.image.name": ref,
+    }
+json.dump(index, open(path, "w"), separators=(",", ":"))
+PY
+  tar -C "$layout" --sort=name --mtime="@$epoch" --owner=0 --group=0 --numeric-owner \
+    -cf "$archive.tmp" . && mv "$archive.tmp" "$archive"
+}
+
+# has_address IP: true when IP is an IPv4 address of one of this machine's devices.
+has_address() { ip -4 -o addr show | grep -q " inet $1/"; }

@@ -10,7 +10,9 @@ export POSTGRES_PORT="${WIBER_TEST_POSTGRES_PORT:-25432}"
 export FERRETDB_HANDLER=postgresql
 REPLICATED_KAFKA_PORT="${WIBER_TEST_REPLICATED_KAFKA_PORT:-19092}"
 # The three-node cluster is its own kafka.sh instance: these settings belong to it alone.
-replicated_kafka() { KAFKA_PORT=$REPLICATED_KAFKA_PORT KAFKA_NODES=3 KAFKA_CONTROLLER_PORT= "$WIBER_DEV_DIR/kafka.sh" "$@"; }
+replicated_kafka() {
+  KAFKA_PORT=$REPLICATED_KAFKA_PORT KAFKA_NODES=3 KAFKA_CONTROLLER_PORT= KAFKA_POD_HOST= "$WIBER_DEV_DIR/kafka.sh" "$@"
+}
 
 stop_messaging_servers() {
   "$WIBER_DEV_DIR/ferretdb.sh" stop || true

@@ -3,13 +3,16 @@
 # from `make up` keeps running undisturbed), runs the whole Rust test suite against them, and
 # stops them again whatever the outcome.
 # Test ports: those of dev/messaging-servers.sh, and the Kubernetes apiserver 26443 (controller
-# manager, scheduler, kwok: 26444-26446), etcd 22379 (peer 22380).
+# manager, scheduler, kwok: 26444-26446), etcd 22379 (peer 22380); the real node on 10.87.1.0/24
+# (a `make cluster-up` node keeps 10.87.0.0/24), its pods on 10.88.1.0/24.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$WIBER_DEV_DIR/messaging-servers.sh"
 cd "$WIBER_ROOT"
 
 export KUBE_APISERVER_PORT="${WIBER_TEST_KUBE_APISERVER_PORT:-26443}"
 export ETCD_PORT="${WIBER_TEST_ETCD_PORT:-22379}"
+export KUBE_NODE_NET="${WIBER_TEST_KUBE_NODE_NET:-10.87.1}"
+unset KUBE_POD_CIDR
 # Derived from the two above by dev/cluster.sh; one inherited from a `make cluster-up` shell would collide.
 unset ETCD_PEER_PORT KUBE_CONTROLLER_MANAGER_PORT KUBE_SCHEDULER_PORT KWOK_PORT
 
@@ -25,8 +28,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-start_messaging_servers
+# An empty cluster every run: a run that died midway leaves no pods to start on the node again.
+"$WIBER_DEV_DIR/cluster.sh" stop
+"$WIBER_DEV_DIR/cluster.sh" wipe
 "$WIBER_DEV_DIR/cluster.sh" start
+# The main Kafka and the store also listen where the node's pods reach this machine.
+pod_host=$("$WIBER_DEV_DIR/cluster.sh" host-ip)
+KAFKA_POD_HOST=$pod_host FERRETDB_POD_HOST=$pod_host start_messaging_servers
 # Kubernetes tests: the admin kubeconfig of the local control plane, and the helm and kubectl to use.
 KUBECONFIG=$("$WIBER_DEV_DIR/cluster.sh" kubeconfig)
 WIBER_HELM_BIN=$("$WIBER_DEV_DIR/cluster.sh" bin helm)
@@ -35,6 +43,11 @@ WIBER_KUBECTL_BIN=$("$WIBER_DEV_DIR/cluster.sh" bin kubectl)
 WIBER_HELM_DOCS_BIN=$("$WIBER_DEV_DIR/chart-docs.sh" bin)
 export KUBECONFIG WIBER_HELM_BIN WIBER_KUBECTL_BIN WIBER_HELM_DOCS_BIN
 export_messaging_env
+# The real node's tests: where NodePorts answer, and where its pods reach Kafka and the store.
+WIBER_NODE_IP=$("$WIBER_DEV_DIR/cluster.sh" node-ip)
+WIBER_POD_KAFKA_BOOTSTRAP=$("$WIBER_DEV_DIR/kafka.sh" pod-bootstrap)
+WIBER_POD_MONGO_URI=$("$WIBER_DEV_DIR/ferretdb.sh" pod-uri)
+export WIBER_NODE_IP WIBER_POD_KAFKA_BOOTSTRAP WIBER_POD_MONGO_URI
 
 # The API's conformance test runs schemathesis (PyPI) against the real API's /openapi.json.
 WIBER_SCHEMATHESIS_BIN=$("$WIBER_DEV_DIR/schemathesis.sh" bin)
@@ -46,6 +59,8 @@ cargo build --workspace --bins --locked
 WIBER_IMAGES_DIR=$("$WIBER_DEV_DIR/images.sh" dir)
 WIBER_PODMAN_BIN=$("$WIBER_DEV_DIR/images.sh" podman)
 export WIBER_IMAGES_DIR WIBER_PODMAN_BIN
+# The node runs pods from these images (imagePullPolicy IfNotPresent): import this build's.
+"$WIBER_DEV_DIR/cluster.sh" load-images
 
 log "running the test suite (Kafka $KAFKA_BOOTSTRAP_SERVERS, MongoDB protocol $MONGO_URI)"
 cargo test --workspace --all-targets --locked

@@ -1,7 +1,9 @@
 // Command ferretdb runs FerretDB v1 embedded, because the upstream binary built by
 // `go install` panics at start (its version.txt is not in the module zip, FerretDB issue #2982).
 // It speaks the MongoDB wire protocol on a TCP address and stores data in PostgreSQL (the default,
-// through -postgresql-url) or, with -handler sqlite, in SQLite files under -data-dir.
+// through -postgresql-url) or, with -handler sqlite, in SQLite files under -data-dir. With
+// -also-listen it forwards a second address to the first: FerretDB v1 listens on one TCP address,
+// and a local cluster's pods reach this machine at another than 127.0.0.1.
 package main
 
 import (
@@ -9,7 +11,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -23,6 +27,7 @@ import (
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:27017", "TCP address to listen on")
+	alsoListen := flag.String("also-listen", "", "another TCP address, forwarded to -listen")
 	handler := flag.String("handler", "postgresql", "storage: postgresql or sqlite")
 	postgresURL := flag.String("postgresql-url", "", "PostgreSQL database (created when missing); for -handler postgresql")
 	dataDir := flag.String("data-dir", "", "directory for the SQLite databases; for -handler sqlite")
@@ -71,12 +76,51 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
+	if *alsoListen != "" {
+		forwarder, err := net.Listen("tcp", *alsoListen)
+		if err != nil {
+			logger.Error("cannot listen", "addr", *alsoListen, "error", err)
+			os.Exit(1)
+		}
+		go forward(forwarder, *listen, logger)
+		go func() { <-ctx.Done(); forwarder.Close() }()
+		logger.Info("forwarding", "from", *alsoListen, "to", *listen)
+	}
+
 	logger.Info("ferretdb listening", "addr", *listen, "handler", *handler)
 	if err := f.Run(ctx); err != nil && ctx.Err() == nil {
 		logger.Error("stopped with error", "error", err)
 		os.Exit(1)
 	}
 	logger.Info("ferretdb stopped")
+}
+
+// forward relays every connection accepted on listener to the address to, until the listener closes.
+func forward(listener net.Listener, to string, logger *slog.Logger) {
+	for {
+		client, err := listener.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer client.Close()
+			server, err := net.Dial("tcp", to)
+			if err != nil {
+				logger.Warn("forwarding", "to", to, "error", err)
+				return
+			}
+			defer server.Close()
+			done := make(chan struct{})
+			go func() {
+				io.Copy(server, client)
+				server.(*net.TCPConn).CloseWrite()
+				close(done)
+			}()
+			io.Copy(client, server)
+			client.(*net.TCPConn).CloseWrite()
+			<-done
+		}()
+	}
 }
 
 func fail(code int, format string, args ...any) {

@@ -70,3 +70,69 @@ pub async fn produce_backlog(bootstrap: &str, topic: &str, count: usize, payload
             .unwrap_or_else(|(e, _)| panic!("producing the backlog on {topic}: {e}"));
     }
 }
+
+/// `count` valid Wiber messages on `topic`, over `conversations` pairs of users and keyed by
+/// conversation as the API keys them (so spread over the partitions), many in flight at once;
+/// their ids.
+pub async fn produce_messages(
+    bootstrap: &str,
+    topic: &str,
+    count: usize,
+    conversations: usize,
+) -> Vec<String> {
+    use wiber_common::message::{MessageRecord, conversation_id};
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "20")
+        .create()
+        .expect("producer");
+    let mut ids = Vec::with_capacity(count);
+    for chunk in (0..count).collect::<Vec<_>>().chunks(2000) {
+        let records: Vec<(String, String)> = chunk
+            .iter()
+            .map(|i| {
+                let (from, to) = (
+                    format!("s{}", i % conversations),
+                    format!("r{}", i % conversations),
+                );
+                let record = MessageRecord {
+                    message_id: uuid::Uuid::new_v4(),
+                    from_user: from.clone(),
+                    to_user: to.clone(),
+                    content: format!("backlog {i}"),
+                };
+                ids.push(record.message_id.to_string());
+                (
+                    conversation_id(&from, &to),
+                    serde_json::to_string(&record).expect("JSON"),
+                )
+            })
+            .collect();
+        let sends = records.iter().map(|(key, payload)| {
+            producer.send(
+                FutureRecord::to(topic).key(key).payload(payload),
+                Duration::from_secs(30),
+            )
+        });
+        for result in futures::future::join_all(sends).await {
+            result.unwrap_or_else(|(e, _)| panic!("producing messages on {topic}: {e}"));
+        }
+    }
+    ids
+}
+
+/// Members of the consumer group `group` as the group coordinator knows them now (0 when it is
+/// empty or unknown).
+pub fn group_members(bootstrap: &str, group: &str) -> usize {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let client: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("{group}-observer"))
+        .create()
+        .expect("group observer");
+    client
+        .fetch_group_list(Some(group), Duration::from_secs(10))
+        .ok()
+        .and_then(|list| list.groups().first().map(|g| g.members().len()))
+        .unwrap_or(0)
+}

@@ -30,7 +30,8 @@ pub const MANAGER: &str = "wiber-e2e";
 /// How long the control plane, kwok and the operator get to reach a state a test waits for.
 pub const WITHIN: Duration = Duration::from_secs(90);
 /// Tolerations (JSON, as `helm --set-json` takes them) of kwok's fake nodes, which are tainted so
-/// that real workloads never land there by accident.
+/// that real workloads never land there by accident. A toleration alone lets a pod land on the real
+/// node too, where it would really run: tests pin their pods to kwok with `type: kwok` as well.
 pub const KWOK_TOLERATIONS: &str =
     r#"[{"key":"kwok.x-k8s.io/node","operator":"Equal","value":"fake","effect":"NoSchedule"}]"#;
 
@@ -174,8 +175,8 @@ where
     .await
 }
 
-/// Applies the WiberCluster `name` with `spec`, its pods scheduled with `KWOK_TOLERATIONS` only;
-/// the API server's answer.
+/// Applies the WiberCluster `name` with `spec`, its pods on kwok's nodes only (never the real
+/// node: these tests' Kafka and store addresses are not meant for pods); the API server's answer.
 pub async fn apply_wibercluster(
     api: &Api<WiberCluster>,
     name: &str,
@@ -183,7 +184,7 @@ pub async fn apply_wibercluster(
 ) -> kube::Result<WiberCluster> {
     let mut spec = spec;
     let tolerations: Value = serde_json::from_str(KWOK_TOLERATIONS).expect("tolerations JSON");
-    spec["scheduling"] = json!({ "tolerations": tolerations });
+    spec["scheduling"] = json!({ "nodeSelector": {"type": "kwok"}, "tolerations": tolerations });
     let object = json!({
         "apiVersion": "wiber.io/v1alpha1",
         "kind": "WiberCluster",

@@ -7,10 +7,12 @@
 pub mod brokers;
 pub mod browser;
 pub mod command;
+pub mod deployed;
 pub mod issuer;
 pub mod kafka;
 pub mod kube;
 pub mod metrics;
+pub mod node;
 pub mod oci;
 pub mod otlp;
 pub mod process;
@@ -19,6 +21,7 @@ pub mod readiness;
 pub mod soak;
 pub mod sse;
 pub mod stack;
+pub mod traffic;
 pub mod verify;
 pub mod wait;
 

@@ -48,17 +48,25 @@ impl SseStream {
 
     /// The next event within `within`; `None` when the server ended the response.
     pub async fn next(&mut self, within: Duration) -> Option<SseEvent> {
+        self.try_next(within)
+            .await
+            .unwrap_or_else(|broken| panic!("{broken}"))
+    }
+
+    /// The next event within `within`, `Ok(None)` when the server ended the response, or why the
+    /// stream broke (a read error, or nothing within `within`), for clients that reconnect.
+    pub async fn try_next(&mut self, within: Duration) -> Result<Option<SseEvent>, String> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             if let Some(event) = self.parse_one() {
-                return Some(event);
+                return Ok(Some(event));
             }
             let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
                 .await
-                .unwrap_or_else(|_| panic!("no event within {within:?}"));
-            match chunk.expect("stream read") {
+                .map_err(|_| format!("no event within {within:?}"))?;
+            match chunk.map_err(|e| format!("stream read: {e}"))? {
                 Some(bytes) => self.buffer.push_str(&String::from_utf8_lossy(&bytes)),
-                None => return None,
+                None => return Ok(None),
             }
         }
     }

@@ -13,7 +13,7 @@ use crate::issuer::{self, IssuerKey};
 use crate::kafka::create_topic;
 use crate::process::{Process, binary, free_port};
 use crate::sse::SseStream;
-use crate::verify::History;
+use crate::verify::{History, Pipeline};
 use crate::wait::eventually;
 use crate::{kafka_bootstrap, metrics, mongo_uri, required_env, unique_name};
 
@@ -449,11 +449,20 @@ impl Wiber {
     }
 
     pub async fn collection(&self) -> mongodb::Collection<Document> {
-        mongodb::Client::with_uri_str(&self.mongo_uri)
-            .await
-            .expect("mongo client")
-            .database(&self.db)
-            .collection("messages")
+        self.pipeline().collection().await
+    }
+
+    /// Where this instance's messages go, for the verification.
+    pub fn pipeline(&self) -> Pipeline {
+        Pipeline {
+            bootstrap: self.bootstrap.clone(),
+            topic: self.topic.clone(),
+            partitions: PARTITIONS,
+            group: self.group.clone(),
+            mongo_uri: self.mongo_uri.clone(),
+            db: self.db.clone(),
+            history: self.history.clone(),
+        }
     }
 
     /// The `messageId` (stored as `_id`) of every stored document; empty while the store cannot

@@ -19,7 +19,7 @@ use mongodb::bson::{Document, doc};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
-use crate::stack::{PARTITIONS, Wiber};
+use crate::stack::Wiber;
 
 /// What clients were told about their messages.
 #[derive(Debug, Default, Clone)]
@@ -74,6 +74,19 @@ impl History {
     }
 }
 
+/// Where one Wiber instance's messages go, wherever it runs (local processes or pods): its topic
+/// and consumer group, its database, and the POSTs its clients were answered.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub bootstrap: String,
+    pub topic: String,
+    pub partitions: i32,
+    pub group: String,
+    pub mongo_uri: String,
+    pub db: String,
+    pub history: History,
+}
+
 /// A stored message's place.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Place {
@@ -90,6 +103,21 @@ struct Topic {
 }
 
 impl Wiber {
+    /// Waits until the store holds exactly the acknowledged `ids` and everything in Kafka is
+    /// stored, then checks order. Panics at the deadline with what is missing.
+    pub async fn assert_stored_exactly_once(&self, ids: &HashSet<String>, within: Duration) {
+        self.pipeline()
+            .assert_stored_exactly_once(ids, within)
+            .await;
+    }
+
+    /// The suite's verification (see the module's documentation), within `within`.
+    pub async fn verify(&self, told: &Told, within: Duration) -> Verified {
+        self.pipeline().verify(told, within).await
+    }
+}
+
+impl Pipeline {
     /// Waits until the store holds exactly the acknowledged `ids` and everything in Kafka is
     /// stored, then checks order. Panics at the deadline with what is missing.
     pub async fn assert_stored_exactly_once(&self, ids: &HashSet<String>, within: Duration) {
@@ -247,6 +275,14 @@ impl Wiber {
         }
         Some(places)
     }
+
+    pub async fn collection(&self) -> mongodb::Collection<Document> {
+        mongodb::Client::with_uri_str(&self.mongo_uri)
+            .await
+            .expect("mongo client")
+            .database(&self.db)
+            .collection("messages")
+    }
 }
 
 /// What reading the topic and its dead letters needs, to move to a blocking thread.
@@ -255,14 +291,16 @@ struct Reader {
     bootstrap: String,
     group: String,
     topic: String,
+    partitions: i32,
 }
 
 impl Reader {
-    fn of(wiber: &Wiber) -> Self {
+    fn of(pipeline: &Pipeline) -> Self {
         Self {
-            bootstrap: wiber.bootstrap.clone(),
-            group: wiber.group.clone(),
-            topic: wiber.topic.clone(),
+            bootstrap: pipeline.bootstrap.clone(),
+            group: pipeline.group.clone(),
+            topic: pipeline.topic.clone(),
+            partitions: pipeline.partitions,
         }
     }
 
@@ -282,7 +320,8 @@ impl Reader {
             first: HashMap::new(),
             records: Vec::new(),
         };
-        for (partition, offset, _, payload) in read_to_end(&self.client(), &self.topic, PARTITIONS)
+        for (partition, offset, _, payload) in
+            read_to_end(&self.client(), &self.topic, self.partitions)
         {
             let id = payload
                 .and_then(|p| serde_json::from_slice::<serde_json::Value>(&p).ok())

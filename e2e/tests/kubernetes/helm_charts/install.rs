@@ -164,6 +164,8 @@ async fn operator_chart_installs_and_its_rbac_runs_the_operator() {
         "cluster.api.auth.jwksUrl=https://idp.example/.well-known/jwks.json",
         "--set-json",
         &wiber_toleration,
+        "--set",
+        "cluster.scheduling.nodeSelector.type=kwok",
     ])
     .success("helm install of the wiber chart");
     eventually(

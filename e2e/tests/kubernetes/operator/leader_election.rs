@@ -29,15 +29,24 @@ fn rbac_api(client: &Client, ns: &str, kind: &str) -> Api<DynamicObject> {
     }
 }
 
+/// The ClusterRole of rbac.yaml under a name of the test's own: `wiber-operator` is the operator
+/// chart's, which the real node's tests install with Helm (it refuses an object it did not make).
+fn cluster_role(ns: &str) -> String {
+    format!("wiber-operator-{ns}")
+}
+
 /// Applies operator/rbac.yaml and binds it to a new ServiceAccount in `ns`; returns a kubeconfig
 /// file that authenticates as that ServiceAccount, so the operator runs with exactly that RBAC.
 async fn least_privilege_kubeconfig(client: &Client, ns: &str) -> std::path::PathBuf {
     let rbac = std::fs::read_to_string(repo().join("operator/rbac.yaml")).unwrap();
     for document in yaml_serde::Deserializer::from_str(&rbac) {
-        let value = Value::deserialize(document).expect("rbac.yaml parses");
+        let mut value = Value::deserialize(document).expect("rbac.yaml parses");
+        let kind = value["kind"].as_str().unwrap().to_owned();
+        if kind == "ClusterRole" {
+            value["metadata"]["name"] = json!(cluster_role(ns));
+        }
         let object: DynamicObject = serde_json::from_value(value.clone()).unwrap();
-        let kind = value["kind"].as_str().unwrap();
-        apply(&rbac_api(client, ns, kind), &object.name_any(), &value)
+        apply(&rbac_api(client, ns, &kind), &object.name_any(), &value)
             .await
             .unwrap_or_else(|e| panic!("applying {kind} from rbac.yaml: {e}"));
     }
@@ -49,15 +58,15 @@ async fn least_privilege_kubeconfig(client: &Client, ns: &str) -> std::path::Pat
     let bindings = [
         (
             "ClusterRoleBinding",
-            format!("wiber-operator-{ns}"),
+            cluster_role(ns),
             "ClusterRole",
-            "wiber-operator",
+            cluster_role(ns),
         ),
         (
             "RoleBinding",
             "wiber-operator-leader-election".to_owned(),
             "Role",
-            "wiber-operator-leader-election",
+            "wiber-operator-leader-election".to_owned(),
         ),
     ];
     for (kind, name, role_kind, role) in bindings {
@@ -180,8 +189,10 @@ async fn two_least_privilege_operators_share_one_lease_and_a_missing_secret_is_a
     })
     .await;
     let _ = std::fs::remove_file(&kubeconfig);
-    let _ = rbac_api(&client, &ns, "ClusterRoleBinding")
-        .delete(&format!("wiber-operator-{ns}"), &DeleteParams::default())
-        .await;
+    for kind in ["ClusterRoleBinding", "ClusterRole"] {
+        let _ = rbac_api(&client, &ns, kind)
+            .delete(&cluster_role(&ns), &DeleteParams::default())
+            .await;
+    }
     delete_namespace(&client, &ns).await;
 }
