@@ -385,6 +385,27 @@ stop_node() {
   node_network_down
   remove_cgroup_root
   restore_sysctls
+  local left
+  left=$(node_leftovers)
+  [[ -z $left ]] || { log "the node left behind:"$'\n'"$left"; return 1; }
+}
+
+# What a stopped node must not leave: processes, mounts, its network namespace and link, cgroups.
+node_leftovers() {
+  local name
+  for name in containerd kubelet kube-proxy; do
+    pid_alive "$(node_pidfile "$name")" && echo "process: $name"
+  done
+  pgrep -f "containerd-shim-runc-v2 .*-address $CONTAINERD_SOCK( |$)" | sed 's/^/process: shim /'
+  node_processes | sed 's/^/process: pod process /'
+  awk -v root="$NODE_RUN/" 'index($5, root) == 1 {print "mount: " $5}' /proc/self/mountinfo
+  [[ -e /var/run/netns/$NETNS ]] && echo "network namespace: $NETNS"
+  ip link show "$HOST_LINK" >/dev/null 2>&1 && echo "device: $HOST_LINK"
+  local hierarchy
+  for hierarchy in /sys/fs/cgroup/*/; do
+    [[ -d $hierarchy${CGROUP_ROOT#/} ]] && echo "cgroup: $hierarchy${CGROUP_ROOT#/}"
+  done
+  return 0
 }
 
 node_status() {

@@ -64,3 +64,7 @@ export WIBER_IMAGES_DIR WIBER_PODMAN_BIN
 
 log "running the test suite (Kafka $KAFKA_BOOTSTRAP_SERVERS, MongoDB protocol $MONGO_URI)"
 cargo test --workspace --all-targets --locked
+# The node's teardown is part of the run: a stopped node leaves no process, mount, network device or
+# cgroup behind (dev/node.sh checks), or make test fails here.
+log "stopping the cluster and checking its node left nothing behind"
+"$WIBER_DEV_DIR/cluster.sh" stop

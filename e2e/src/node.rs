@@ -198,8 +198,7 @@ pub fn running_and_ready(pod: &Pod) -> bool {
     on_node && status.phase.as_deref() == Some("Running") && ready && containers
 }
 
-/// A test's namespaces on the node, deleted when the test ends, so the next test starts on a quiet
-/// node. When the test fails, it first prints what the node did with their pods: the pods, the
+/// A test's namespaces on the node, deleted when the test ends. When the test fails, it first prints what the node did with their pods: the pods, the
 /// namespaces' events, and each container's last log lines (and its previous run's, after a restart).
 pub struct Namespaces {
     namespaces: Vec<String>,
@@ -257,8 +256,9 @@ impl Drop for Namespaces {
             self.report();
         }
         if self.delete {
+            // Without waiting: the pods' graceful ends overlap the next test's start.
             for ns in &self.namespaces {
-                kubectl_text(&["delete", "namespace", ns, "--wait=true", "--timeout=90s"]);
+                kubectl_text(&["delete", "namespace", ns, "--wait=false"]);
             }
         }
     }

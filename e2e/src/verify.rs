@@ -45,6 +45,9 @@ pub struct Verified {
     pub stored: usize,
     /// Messages of unknown outcome that a broker did write, and so were stored.
     pub unknown_stored: usize,
+    /// Messages Kafka holds more than once (a keyed retry after an unknown outcome writes the same
+    /// id again; the store keeps the first): how many copies.
+    pub copies: HashMap<String, usize>,
 }
 
 /// One POST the test sent without a key: when it left and when its 200 came back.
@@ -168,7 +171,13 @@ impl Pipeline {
             dead.len(),
             history.len()
         );
+        let mut copies: HashMap<String, usize> = HashMap::new();
+        for id in topic.records.iter().filter_map(|(_, id)| id.as_ref()) {
+            *copies.entry(id.clone()).or_default() += 1;
+        }
+        copies.retain(|_, n| *n > 1);
         Verified {
+            copies,
             stored: places.len(),
             unknown_stored: told
                 .unknown
