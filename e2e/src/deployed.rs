@@ -11,6 +11,7 @@ use kube::api::{Api, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 use wiber_operator::crd::WiberCluster;
+pub use wiber_operator::resources::Component;
 
 use crate::issuer::{self, IssuerKey};
 use crate::kafka::create_topic;
@@ -25,21 +26,6 @@ use crate::{kafka_bootstrap, mongo_uri, unique_name};
 pub const NAME: &str = "chat";
 /// How long the operator and the node get to bring a WiberCluster to a state a test waits for.
 pub const READY_WITHIN: Duration = Duration::from_secs(180);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Component {
-    Api,
-    Consumer,
-}
-
-impl Component {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Api => "api",
-            Self::Consumer => "consumer",
-        }
-    }
-}
 
 pub struct Deployed {
     pub client: Client,

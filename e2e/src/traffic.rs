@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use wiber_common::message::idempotent_message_id;
 
 use crate::sse::SseStream;
-use crate::verify::{History, Told};
+use crate::verify::{History, Pipeline, Told, Verified};
 
 pub const SENDERS: [&str; 2] = ["alice", "carol"];
 pub const RECIPIENT: &str = "bob";
@@ -400,7 +400,7 @@ impl Received {
 
 /// The recipient's stored messages as (id, conversation), each conversation in the order the API
 /// reads it (timestamp, then partition and offset: Kafka's).
-pub async fn stored_order(pipeline: &crate::verify::Pipeline) -> Vec<(String, String)> {
+async fn stored_order(pipeline: &Pipeline) -> Vec<(String, String)> {
     use futures::TryStreamExt;
     use mongodb::bson::{Document, doc};
     let docs: Vec<Document> = pipeline
@@ -423,4 +423,53 @@ pub async fn stored_order(pipeline: &crate::verify::Pipeline) -> Vec<(String, St
             )
         })
         .collect()
+}
+
+/// What a disruption under this traffic must leave (`what` names it in the report): no answer
+/// the API does not document (and no broken connection, unless `connections_may_break`: a killed
+/// pod breaks those it held, and the client retries them), every message acknowledged in the end
+/// and stored exactly once in Kafka's order (the suite's verification), and the stream complete
+/// and in order. The verification, for its Kafka copies.
+pub async fn assert_nothing_lost(
+    what: &str,
+    pipeline: &Pipeline,
+    (sent, received): (&Sent, &Received),
+    connections_may_break: bool,
+) -> Verified {
+    eprintln!(
+        "{what}: {} messages, answers other than 200: {:?}; stream: {} connections, ends {:?}, \
+         breaks {:?}",
+        sent.first_answers.len(),
+        sent.refusals(),
+        received.connections,
+        received.ends,
+        received.breaks
+    );
+    let wrong = |a: &Answer| match a {
+        Answer::Undocumented(..) => true,
+        Answer::NoAnswer(_) => !connections_may_break,
+        Answer::Ok | Answer::Retry(_) => false,
+    };
+    assert_eq!(
+        sent.count(wrong),
+        0,
+        "{what}: answers not allowed: {:?}",
+        sent.refusals()
+    );
+    assert!(
+        sent.unknown.is_empty(),
+        "{what}: never acknowledged: {:?}",
+        sent.unknown
+    );
+    let verified = pipeline
+        .verify(&sent.told(), crate::deployed::VERIFY_WITHIN)
+        .await;
+    assert_eq!(verified.stored, sent.acknowledged.len());
+    eprintln!(
+        "{what}: in Kafka more than once (keyed retries; stored once): {:?}",
+        verified.copies
+    );
+    let stored = stored_order(pipeline).await;
+    received.assert_complete_and_in_order(sent, &stored, &verified.copies);
+    verified
 }

@@ -10,10 +10,10 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams};
 use serde_json::json;
-use wiber_e2e::deployed::{Component, Deployed, READY_WITHIN, VERIFY_WITHIN};
+use wiber_e2e::deployed::{Component, Deployed, READY_WITHIN};
 use wiber_e2e::kube::client;
 use wiber_e2e::node;
-use wiber_e2e::traffic::{Answer, Traffic, stored_order};
+use wiber_e2e::traffic::{Traffic, assert_nothing_lost};
 use wiber_e2e::wait::eventually;
 
 /// The client's pace: 10 messages a second over two senders, well within the API's per-user limit.
@@ -72,36 +72,8 @@ async fn a_deleted_pod_and_killed_containers_are_replaced_and_nothing_is_lost() 
     wait_restarted(&wiber, &api.name_any()).await;
     wait_received(&traffic, traffic.received_count() + 20).await;
     let (sent, received) = traffic.finish(Duration::from_secs(60)).await;
-    eprintln!(
-        "pod deleted, containers killed: {} messages, answers other than 200: {:?}; stream: {} connections, ends {:?}, breaks {:?}",
-        sent.first_answers.len(),
-        sent.refusals(),
-        received.connections,
-        received.ends,
-        received.breaks
-    );
-
-    // A killed API breaks the connections it held: those requests got no answer, and the client
-    // retried them with their keys.
-    assert_eq!(
-        sent.count(|a| matches!(a, Answer::Undocumented(..))),
-        0,
-        "undocumented answers: {:?}",
-        sent.refusals()
-    );
-    assert!(
-        sent.unknown.is_empty(),
-        "messages never acknowledged: {:?}",
-        sent.unknown
-    );
-    let verified = wiber.pipeline.verify(&sent.told(), VERIFY_WITHIN).await;
-    assert_eq!(verified.stored, sent.acknowledged.len());
-    eprintln!(
-        "written to Kafka twice by keyed retries after the kill (stored once, pushed twice): {:?}",
-        verified.copies
-    );
-    let stored = stored_order(&wiber.pipeline).await;
-    received.assert_complete_and_in_order(&sent, &stored, &verified.copies);
+    let what = "an API pod deleted, an API's and the consumer's containers killed";
+    assert_nothing_lost(what, &wiber.pipeline, (&sent, &received), true).await;
     assert!(
         received.connections >= 2,
         "the stream never had to reconnect"
