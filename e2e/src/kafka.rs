@@ -79,14 +79,14 @@ pub async fn produce_messages(
     topic: &str,
     count: usize,
     conversations: usize,
-) -> Vec<String> {
+) -> std::collections::HashSet<String> {
     use wiber_common::message::{MessageRecord, conversation_id};
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("linger.ms", "20")
         .create()
         .expect("producer");
-    let mut ids = Vec::with_capacity(count);
+    let mut ids = std::collections::HashSet::with_capacity(count);
     for chunk in (0..count).collect::<Vec<_>>().chunks(2000) {
         let records: Vec<(String, String)> = chunk
             .iter()
@@ -101,7 +101,7 @@ pub async fn produce_messages(
                     to_user: to.clone(),
                     content: format!("backlog {i}"),
                 };
-                ids.push(record.message_id.to_string());
+                ids.insert(record.message_id.to_string());
                 (
                     conversation_id(&from, &to),
                     serde_json::to_string(&record).expect("JSON"),

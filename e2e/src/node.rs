@@ -151,7 +151,7 @@ pub async fn journey_operator(client: &Client) {
 }
 
 /// `helm package` of a chart of the repository, as its release publishes it.
-pub fn package_chart(name: &str) -> PathBuf {
+fn package_chart(name: &str) -> PathBuf {
     let out = std::env::temp_dir().join(unique_name("wiber-chart"));
     let chart = repo().join("charts").join(name);
     let stdout = helm(
@@ -265,7 +265,7 @@ impl Drop for Namespaces {
 }
 
 /// kubectl's output (or its error) as text, never failing: for reports while a test unwinds.
-pub fn kubectl_text(args: &[&str]) -> String {
+fn kubectl_text(args: &[&str]) -> String {
     let bin = std::env::var("WIBER_KUBECTL_BIN").unwrap_or_else(|_| "kubectl".to_owned());
     let kubeconfig = std::env::var("KUBECONFIG").unwrap_or_default();
     match Command::new(bin)

@@ -2,7 +2,6 @@
 //! pods, which start on the node, join the group and drain it; after the stabilization window the
 //! count returns to the minimum. The count over time is recorded and printed.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -91,15 +90,13 @@ async fn consumers_scale_with_real_lag_up_to_the_partitions_and_back_after_the_w
         }
     });
 
-    let ids: HashSet<String> = produce_messages(
+    let ids = produce_messages(
         &wiber.pipeline.bootstrap,
         &wiber.pipeline.topic,
         BACKLOG,
         97,
     )
-    .await
-    .into_iter()
-    .collect();
+    .await;
     eprintln!("backlog of {BACKLOG} produced in {:?}", started.elapsed());
     wiber
         .pipeline

@@ -2,7 +2,6 @@
 //! commits what it stored before it exits: its replacement resumes from there, so it meets at most
 //! one batch it was already given again.
 
-use std::collections::HashSet;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -32,15 +31,13 @@ async fn a_consumer_pod_terminated_gracefully_commits_so_its_replacement_redeliv
         json!({"api": {"replicas": 1}, "consumers": {"batchSize": BATCH}}),
     )
     .await;
-    let ids: HashSet<String> = produce_messages(
+    let ids = produce_messages(
         &wiber.pipeline.bootstrap,
         &wiber.pipeline.topic,
         BACKLOG,
         31,
     )
-    .await
-    .into_iter()
-    .collect();
+    .await;
     let stored = wiber.pipeline.collection().await;
     eventually("a part of the backlog stored", VERIFY_WITHIN, || async {
         let count = stored.count_documents(doc! {}).await.ok()?;
