@@ -1,7 +1,10 @@
-# The two commands a fresh machine needs: `make up` and `make test`. See README.md.
+# The two commands a fresh machine needs: `make up` and `make test`. See README.md; depth in docs/ (make docs).
 SHELL := /bin/bash
 
-.PHONY: up servers-up down status test soak lint fmt build images chart-docs bench bench-auth bench-push bench-reads cluster-up cluster-down crds
+.PHONY: help up servers-up down status test docs docs-reference soak lint fmt build images chart-docs bench bench-auth bench-push bench-reads cluster-up cluster-down crds
+
+help: ## List the targets and what each does.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 up: ## Run Wiber locally on real servers; returns when ready, runs until `make down`.
 	dev/up.sh
@@ -36,14 +39,20 @@ bench-push: ## Push delivery: stored-to-received latency under load and idle, 10
 bench-reads: ## Reads as the store grows (100k, 300k, 1M messages; SQLite vs PostgreSQL under FerretDB): see BENCHMARKS.md.
 	dev/readbench.sh $(READBENCH_SIZES)
 
-cluster-up: ## A local Kubernetes cluster: one real node (its pods run; the images of `make images` imported) and kwok nodes (see README.md).
+cluster-up: ## A local Kubernetes cluster: one real node (its pods run; the images of `make images` imported) and kwok nodes (docs/getting-started/local-cluster.md).
 	dev/cluster.sh start
 
 cluster-down: ## Stop everything `make cluster-up` started: no process, mount, device or iptables rule is left.
 	dev/cluster.sh stop
 
-images: ## OCI archives of the wiber and wiber-operator images in target/images (no Docker needed; see README.md).
+images: ## OCI archives of the wiber and wiber-operator images in target/images (no Docker needed; docs/getting-started/install.md).
 	dev/images.sh build
+
+docs: ## Build the book (docs/, mdBook) into target/book and check its links; open target/book/index.html.
+	dev/docs.sh build
+
+docs-reference: ## Regenerate the book's HTTP API reference from the served OpenAPI document (the WiberCluster reference: make crds).
+	WIBER_WRITE_DOCS=1 cargo test --quiet --locked -p wiber-api --test http reference
 
 chart-docs: ## Regenerate charts/*/README.md from values.yaml comments (helm-docs).
 	dev/chart-docs.sh generate
@@ -52,13 +61,15 @@ lint: ## Formatting and clippy only.
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
-fmt:
+fmt: ## Format every crate.
 	cargo fmt --all
 
-build:
+build: ## Debug build of the workspace.
 	cargo build --workspace --locked
 
-crds: ## Regenerate crds/wibercluster.yaml from the operator's types and copy it into the operator chart.
+crds: ## Regenerate crds/wibercluster.yaml and the book's WiberCluster reference from the operator's types; copy the CRD into the operator chart.
 	cargo run --quiet --locked -p wiber-operator --bin crdgen > crds/wibercluster.yaml.tmp
 	mv crds/wibercluster.yaml.tmp crds/wibercluster.yaml
 	cp crds/wibercluster.yaml charts/wiber-operator/files/crds/wibercluster.yaml
+	cargo run --quiet --locked -p wiber-operator --bin crdgen -- --reference > docs/reference/wibercluster.md.tmp
+	mv docs/reference/wibercluster.md.tmp docs/reference/wibercluster.md

@@ -8,7 +8,7 @@
 #   dev/auth.sh token USER [--admin] print a token for USER (an hour), e.g. TOKEN=$(dev/auth.sh token alice)
 #   dev/auth.sh loadgen-args         print the wiber-loadgen options that sign its tokens with the key
 #
-# A real cluster trusts the app's identity provider instead (README, Authentication); the local
+# A real cluster trusts the app's identity provider instead (docs/concepts/authentication.md); the local
 # cluster's WiberCluster trusts this issuer through its JWKS in a Secret.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -47,7 +47,7 @@ token() {
   for bin in "$TARGET/release/wiber-token" "$TARGET/debug/wiber-token"; do
     [[ -x $bin ]] && break
   done
-  [[ -x $bin ]] || (cd "$WIBER_ROOT" && cargo build --quiet --locked -p wiber-api --bin wiber-token) || die "building wiber-token failed"
+  [[ -x $bin ]] || (cd "$WIBER_ROOT" && cargo build --quiet --locked -p wiber-token) || die "building wiber-token failed"
   [[ -x $bin ]] || bin="$TARGET/debug/wiber-token"
   WIBER_TOKEN_KEY=$KEY WIBER_TOKEN_KID=$KID AUTH_ISSUER=$ISSUER AUTH_AUDIENCE=$AUDIENCE "$bin" "$@"
 }

@@ -29,16 +29,15 @@
 # (3) the load paced at BENCH_PUSH_RATE (3000) msg/s, about half the standard load's rate, so the
 # latency is the push path's own rather than a saturated machine's. Ends with a summary.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# KAFKA_PORT, POSTGRES_PORT, WIBER_PROFILE=release, KAFKA_RUN, RELEASE_DIR and the bench_* steps.
+source "$WIBER_DEV_DIR/bench-lib.sh"
 cd "$WIBER_ROOT"
 
-export KAFKA_PORT="${WIBER_BENCH_KAFKA_PORT:-31092}"
 export FERRETDB_PORT="${WIBER_BENCH_FERRETDB_PORT:-31017}"
-export POSTGRES_PORT="${WIBER_BENCH_POSTGRES_PORT:-31432}"
 export API_PORT="${WIBER_BENCH_API_PORT:-31000}"
 export CONSUMER_PORT="${WIBER_BENCH_CONSUMER_PORT:-31001}"
 export API_ADMIN_PORT="${WIBER_BENCH_API_ADMIN_PORT:-31002}"
 export KAFKA_NODES="${KAFKA_NODES:-1}"
-export WIBER_PROFILE=release
 BENCH_AUTH="${AUTH_MODE:-jwt}"
 [[ $BENCH_AUTH =~ ^(jwt|none|compare)$ ]] || die "AUTH_MODE must be jwt, none or compare, not '$BENCH_AUTH'"
 # Each user's rate limit stays on, so its bookkeeping is measured, but high enough that the load
@@ -59,53 +58,34 @@ if ((PUSH)); then
   (($(ulimit -n) >= 10500)) || die "BENCH_PUSH=1 needs 10500 open files per process; ulimit -n is $(ulimit -n)"
 fi
 [[ $ROUNDS =~ ^[1-9][0-9]?$ ]] || die "BENCH_ROUNDS must be 1-99, not '$ROUNDS'"
-# Derived from KAFKA_PORT by dev/kafka.sh; one inherited from a `make up` shell would collide.
-unset KAFKA_CONTROLLER_PORT
 
-# Where dev/kafka.sh, dev/ferretdb.sh and dev/wiber.sh keep the state of a stack on these ports.
-KAFKA_RUN="$WIBER_CACHE/run/kafka-$KAFKA_PORT"
+# Where dev/ferretdb.sh and dev/wiber.sh keep the state of a stack on these ports (Kafka's: KAFKA_RUN).
 FERRETDB_RUN="$WIBER_CACHE/run/ferretdb-$FERRETDB_PORT"
 WIBER_RUN="$WIBER_CACHE/run/wiber-$API_PORT"
 REPORTS="$WIBER_CACHE/run/bench-$API_PORT"
-BIN="${CARGO_TARGET_DIR:-$WIBER_ROOT/target}/release/wiber-loadgen"
-READBENCH="${CARGO_TARGET_DIR:-$WIBER_ROOT/target}/release/wiber-readbench"
+BIN="$RELEASE_DIR/wiber-loadgen"
+READBENCH="$RELEASE_DIR/wiber-readbench"
 RAW_DOCUMENTS="${BENCH_RAW_DOCUMENTS:-30000}"
 [[ $RAW_DOCUMENTS =~ ^[1-9][0-9]{2,7}$ ]] || die "BENCH_RAW_DOCUMENTS must be 100-99999999, not '$RAW_DOCUMENTS'"
 
-# The data is wiped below, so nothing may be running on the bench ports, ours or anyone's.
 ports=()
 for ((i = 0; i < KAFKA_NODES; i++)); do ports+=($((KAFKA_PORT + i)) $((KAFKA_PORT + 1000 + i))); done
-for port in "${ports[@]}" "$FERRETDB_PORT" "$POSTGRES_PORT" "$API_PORT" "$CONSUMER_PORT" "$API_ADMIN_PORT"; do
-  port_open 127.0.0.1 "$port" && die "port $port is in use; a bench stack may still run (stop it, or set WIBER_BENCH_*_PORT)"
-done
+bench_ports_free " (stop it, or set WIBER_BENCH_*_PORT)" \
+  "${ports[@]}" "$FERRETDB_PORT" "$POSTGRES_PORT" "$API_PORT" "$CONSUMER_PORT" "$API_ADMIN_PORT"
 
-# Built before any server starts, so the servers do not idle through a long compile. Two builds:
-# cargo unifies features over the packages of one build, so building the load generator with the
-# servers would give them other dependency features, and dev/wiber.sh would then build them again.
-log "building wiber-api, wiber-consumer and wiber-loadgen (release)"
-ensure_build_deps
-cargo build --locked --release -p wiber-api -p wiber-consumer
-cargo build --locked --release -p wiber-loadgen -p wiber-readbench
+bench_build wiber-loadgen wiber-loadgen wiber-readbench
 
-cleanup() {
-  local rc=$?
+# Stopped on exit, after the API and consumer and before Kafka (bench_stop_on_exit).
+bench_stop_servers() {
   "$WIBER_DEV_DIR/wiber.sh" stop || true
   "$WIBER_DEV_DIR/ferretdb.sh" stop || true
-  "$WIBER_DEV_DIR/kafka.sh" stop || true
-  exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_stop_on_exit
 
-rm -rf "$KAFKA_RUN" "$FERRETDB_RUN" "$WIBER_RUN"
-"$WIBER_DEV_DIR/postgres.sh" wipe
-"$WIBER_DEV_DIR/kafka.sh" start
+bench_fresh_kafka "$FERRETDB_RUN" "$WIBER_RUN"
 "$WIBER_DEV_DIR/ferretdb.sh" start
-"$WIBER_DEV_DIR/topics.sh"
-KAFKA_BOOTSTRAP_SERVERS=$("$WIBER_DEV_DIR/kafka.sh" bootstrap)
 MONGO_URI=$("$WIBER_DEV_DIR/ferretdb.sh" uri)
-export KAFKA_BOOTSTRAP_SERVERS MONGO_URI
+export MONGO_URI
 
 # The broker's own limit, on the same broker in the same run (so the machine's drift falls on both):
 # Kafka's ProducerPerformance with the API producer's guarantees (acks=all, idempotence) and records
@@ -149,7 +129,8 @@ consumer_assigned() {
 }
 
 # Starts the API and consumer with AUTH_MODE=$1 and runs wiber-loadgen against them with tokens
-# when the API verifies them; the rest of the arguments go to wiber-loadgen.
+# when the API verifies them; the rest of the arguments go to wiber-loadgen (e.g. --summary FILE,
+# its headline figures as JSON, which the summaries below read).
 measure() {
   local mode=$1 signing=()
   shift
@@ -167,12 +148,9 @@ measure() {
     "${watch[@]}" "$@"
 }
 
-mkdir -p "$REPORTS"
-report="$REPORTS/$(date +%Y%m%d-%H%M%S).txt"
+report=$(bench_report "$REPORTS")
 {
-  echo "date: $(date -Iseconds)"
-  echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (uncommitted changes)')"
-  echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo), $(uname -sr)"
+  bench_header
   echo "stack: Kafka $KAFKA_BOOTSTRAP_SERVERS ($KAFKA_NODES node), FerretDB $MONGO_URI (on PostgreSQL :$POSTGRES_PORT), API :$API_PORT, consumer :$CONSUMER_PORT"
   echo "command: AUTH_MODE=$BENCH_AUTH dev/bench.sh $*"
   # Settings from the environment change the figures, so the report names them.
@@ -194,19 +172,67 @@ STORE_LIMIT=$(sed -nE 's/.*: ([0-9.]+) documents\/s$/\1/p' "$report.raw")
 rm -f "$report.limit" "$report.raw"
 log "running wiber-loadgen; the report is also saved to $report"
 
-# From a push round's report: POST throughput and p99, push latency (answered to received) under
-# load and idle, and the idle streams' cost.
-push_figures() {
-  awk '/throughput \(200s per second\)/ {t = $(NF - 1)}
-    /^  latency p50 \/ p90 \/ p99 \/ max/ {p = $(NF - 4)}
-    /^Push delivery during/ {s = "load"} /^Push delivery idle/ {s = "idle"}
-    /POST answered to received/ {l[s] = $(NF - 10) " / " $(NF - 4)}
-    /API memory per idle stream/ {b = $(NF - 1)} /API RSS before \/ after opening/ {m = $(NF - 1)}
-    END {
-      printf "POST %s msg/s, p99 %s ms; pushed p50 / p99: under load %s ms, idle %s ms", t, p, l["load"], l["idle"]
-      if (b != "") printf "; API RSS %s MiB, %s bytes per idle stream", m, b
-      print ""
-    }' "$1"
+# The summaries' lines, from the rounds' --summary files (wiber-loadgen's JSON; a round that
+# stopped on an error has none):
+#   push FILE        POST throughput and p99, push latency (answered to received) under load and
+#                    idle, and the idle streams' cost
+#   post FILE        throughput and POST latency
+#   mean ROUNDS DIR  mean throughput of DIR/<round>-none.json and DIR/<round>-jwt.json, and the ratio
+summary() {
+  python3 - "$@" <<'PY'
+import json, sys
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+def ms(latency, key):
+    return "?" if latency is None else "%.1f" % latency[key]
+
+def p50_p99(latency):
+    return "%s / %s" % (ms(latency, "p50"), ms(latency, "p99"))
+
+def pushed(s, when):
+    p = s["push"][when]
+    return "not measured" if p is None else p50_p99(p["answered_to_received_ms"]) + " ms"
+
+def line(kind, path):
+    s = load(path)
+    if s is None:
+        return "no figures (wiber-loadgen stopped on an error)"
+    post = s["post"]
+    t = "%.0f" % post["throughput_msg_per_s"]
+    if kind == "push":
+        out = "POST %s msg/s, p99 %s ms; pushed p50 / p99: under load %s, idle %s" % (
+            t, ms(post["latency_ms"], "p99"), pushed(s, "under_load"), pushed(s, "idle"))
+        idle = s["idle_streams"]
+        if idle is not None:
+            rss, per = idle["api_rss_after_bytes"], idle["api_bytes_per_stream"]
+            out += "; API RSS %s MiB, %s bytes per idle stream" % (
+                "?" if rss is None else "%.1f" % (rss / 1048576), "?" if per is None else "%.0f" % per)
+    else:
+        out = "%s msg/s, p50 / p99 %s ms" % (t, p50_p99(post["latency_ms"]))
+    if not s["ok"]:
+        out += " (FAILED: %s)" % "; ".join(s["problems"])
+    return out
+
+kind = sys.argv[1]
+if kind in ("push", "post"):
+    print(line(kind, sys.argv[2]))
+else:
+    rounds, folder = int(sys.argv[2]), sys.argv[3]
+    mean = {}
+    for mode in ("none", "jwt"):
+        rates = [s["post"]["throughput_msg_per_s"] for r in range(1, rounds + 1)
+                 for s in [load("%s/%d-%s.json" % (folder, r, mode))] if s is not None]
+        mean[mode] = sum(rates) / len(rates) if rates else 0
+    if mean["none"] > 0:
+        print("  mean throughput: none %.0f msg/s, jwt %.0f msg/s; jwt / none = %.3f"
+              % (mean["none"], mean["jwt"], mean["jwt"] / mean["none"]))
+PY
 }
 
 if ((PUSH)); then
@@ -218,13 +244,13 @@ if ((PUSH)); then
     "$WIBER_DEV_DIR/wiber.sh" stop
     echo "== round $((r + 1)): ${names[r]}" | tee -a "$report"
     read -ra round_args <<<"${extra[r]}"
-    measure "$BENCH_AUTH" --push-receivers 10 --e2e-messages 0 "${round_args[@]}" "$@" |
-      tee "$rounds_dir/$r" | tee -a "$report" || failed=1
+    measure "$BENCH_AUTH" --push-receivers 10 --e2e-messages 0 "${round_args[@]}" "$@" \
+      --summary "$rounds_dir/$r.json" | tee -a "$report" || failed=1
   done
   {
     echo
     echo "== push delivery, AUTH_MODE=$BENCH_AUTH"
-    for r in 0 1 2; do echo "  ${names[r]}: $(push_figures "$rounds_dir/$r")"; done
+    for r in 0 1 2; do echo "  ${names[r]}: $(summary push "$rounds_dir/$r.json")"; done
   } | tee -a "$report"
   rm -rf "$rounds_dir"
   exit "$failed"
@@ -235,10 +261,6 @@ if [[ $BENCH_AUTH != compare ]]; then
   exit 0
 fi
 
-# A round's throughput and POST latency, from its wiber-loadgen report.
-figures() {
-  awk '/throughput \(200s per second\)/ {t = $(NF - 1)} /^  latency p50 \/ p90 \/ p99 \/ max/ {l = $(NF - 10) " / " $(NF - 4) " ms"} END {print t " msg/s, p50 / p99 " l}' "$1"
-}
 rounds_dir=$(mktemp -d)
 failed=0
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -247,23 +269,17 @@ for ((r = 1; r <= ROUNDS; r++)); do
   for mode in "${order[@]}"; do
     "$WIBER_DEV_DIR/wiber.sh" stop
     echo "== round $r, AUTH_MODE=$mode" | tee -a "$report"
-    measure "$mode" --messages 20000 --e2e-messages 0 "$@" | tee "$rounds_dir/$r-$mode" | tee -a "$report" || failed=1
+    measure "$mode" --messages 20000 --e2e-messages 0 "$@" --summary "$rounds_dir/$r-$mode.json" |
+      tee -a "$report" || failed=1
   done
 done
 {
   echo
   echo "== authentication on (jwt) and off (none), $ROUNDS rounds each"
   for mode in none jwt; do
-    for ((r = 1; r <= ROUNDS; r++)); do echo "  $mode, round $r: $(figures "$rounds_dir/$r-$mode")"; done
+    for ((r = 1; r <= ROUNDS; r++)); do echo "  $mode, round $r: $(summary post "$rounds_dir/$r-$mode.json")"; done
   done
-  awk -v rounds="$ROUNDS" -v dir="$rounds_dir" 'BEGIN {
-    for (r = 1; r <= rounds; r++) for (m = 0; m < 2; m++) {
-      mode = m ? "jwt" : "none"; file = dir "/" r "-" mode
-      while ((getline line < file) > 0) if (line ~ /throughput \(200s per second\)/) { n = split(line, f, " "); sum[mode] += f[n - 1] }
-      close(file)
-    }
-    if (sum["none"] > 0) printf "  mean throughput: none %.0f msg/s, jwt %.0f msg/s; jwt / none = %.3f\n", sum["none"] / rounds, sum["jwt"] / rounds, sum["jwt"] / sum["none"]
-  }'
+  summary mean "$ROUNDS" "$rounds_dir"
 } | tee -a "$report"
 rm -rf "$rounds_dir"
 exit "$failed"

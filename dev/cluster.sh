@@ -67,7 +67,7 @@ source "$WIBER_DEV_DIR/node.sh"
 
 need_go() { command -v go >/dev/null || die "go is needed to build the Kubernetes control plane"; }
 
-# built NAME START: logs how long a build took (the cold build figures in README.md).
+# built NAME START: logs how long a build took (the cold build figures in docs/getting-started/local-cluster.md).
 built() { log "built $1 in $((SECONDS - $2))s"; }
 
 build_etcd() {

@@ -14,29 +14,24 @@
 # 31018 (SQLite), API 31000 and 31010 (admin ports 31002, 31012), consumers 31001 and 31011. Every run starts from empty data.
 # Reports are kept in $WIBER_CACHE/run/readbench/. READBENCH_SAMPLES (40) requests per operation.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# KAFKA_PORT, POSTGRES_PORT, WIBER_PROFILE=release, KAFKA_RUN, RELEASE_DIR and the bench_* steps.
+source "$WIBER_DEV_DIR/bench-lib.sh"
 cd "$WIBER_ROOT"
 
 sizes=("$@")
 ((${#sizes[@]})) || sizes=(100000 300000 1000000)
-export KAFKA_PORT="${WIBER_BENCH_KAFKA_PORT:-31092}" KAFKA_NODES=1
-export POSTGRES_PORT="${WIBER_BENCH_POSTGRES_PORT:-31432}"
+export KAFKA_NODES=1
 PG_FERRETDB_PORT=31017 SQLITE_FERRETDB_PORT=31018
-export WIBER_PROFILE=release
 # wiber-readbench sends no tokens: reads of the open API (AUTH_MODE=none), as the store sees them.
 export AUTH_MODE=none
-unset KAFKA_CONTROLLER_PORT
 SAMPLES="${READBENCH_SAMPLES:-40}"
-BIN="${CARGO_TARGET_DIR:-$WIBER_ROOT/target}/release/wiber-readbench"
+BIN="$RELEASE_DIR/wiber-readbench"
 REPORTS="$WIBER_CACHE/run/readbench"
 
-for port in "$KAFKA_PORT" $((KAFKA_PORT + 1000)) "$POSTGRES_PORT" $PG_FERRETDB_PORT $SQLITE_FERRETDB_PORT 31000 31001 31002 31010 31011 31012; do
-  port_open 127.0.0.1 "$port" && die "port $port is in use; a bench stack may still run"
-done
+bench_ports_free "" "$KAFKA_PORT" $((KAFKA_PORT + 1000)) "$POSTGRES_PORT" $PG_FERRETDB_PORT \
+  $SQLITE_FERRETDB_PORT 31000 31001 31002 31010 31011 31012
 
-log "building wiber-api, wiber-consumer and wiber-readbench (release)"
-ensure_build_deps
-cargo build --locked --release -p wiber-api -p wiber-consumer
-cargo build --locked --release -p wiber-readbench
+bench_build wiber-readbench wiber-readbench
 
 # A store (FerretDB on HANDLER at PORT) and its API and consumer (API_PORT, API_PORT+1).
 store() { FERRETDB_HANDLER=$1 FERRETDB_PORT=$2 "$WIBER_DEV_DIR/ferretdb.sh" "$3"; }
@@ -46,33 +41,22 @@ stack() {
   API_PORT=$api CONSUMER_PORT=$((api + 1)) KAFKA_CONSUMER_GROUP="readbench-$handler" MONGO_TIMEOUT_MS=30000 \
     MONGO_URI="mongodb://127.0.0.1:$port/" "$WIBER_DEV_DIR/wiber.sh" "$action"
 }
-cleanup() {
-  local rc=$?
+# Stopped on exit, before Kafka (bench_stop_on_exit).
+bench_stop_servers() {
   stack sqlite $SQLITE_FERRETDB_PORT 31010 stop || true
   stack postgresql $PG_FERRETDB_PORT 31000 stop || true
   store sqlite $SQLITE_FERRETDB_PORT stop || true
   store postgresql $PG_FERRETDB_PORT stop || true
-  "$WIBER_DEV_DIR/kafka.sh" stop || true
-  exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_stop_on_exit
 
-rm -rf "$WIBER_CACHE/run/kafka-$KAFKA_PORT" "$WIBER_CACHE/run/ferretdb-$SQLITE_FERRETDB_PORT" \
+bench_fresh_kafka "$WIBER_CACHE/run/ferretdb-$SQLITE_FERRETDB_PORT" \
   "$WIBER_CACHE/run/ferretdb-$PG_FERRETDB_PORT" "$WIBER_CACHE/run/wiber-31000" "$WIBER_CACHE/run/wiber-31010"
-"$WIBER_DEV_DIR/postgres.sh" wipe
-"$WIBER_DEV_DIR/kafka.sh" start
-"$WIBER_DEV_DIR/topics.sh"
-BOOTSTRAP=$("$WIBER_DEV_DIR/kafka.sh" bootstrap)
-export KAFKA_BOOTSTRAP_SERVERS=$BOOTSTRAP
+BOOTSTRAP=$KAFKA_BOOTSTRAP_SERVERS
 
-mkdir -p "$REPORTS"
-report="$REPORTS/$(date +%Y%m%d-%H%M%S).txt"
+report=$(bench_report "$REPORTS")
 exec > >(tee "$report") 2>&1
-echo "date: $(date -Iseconds)"
-echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (uncommitted changes)')"
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo), $(uname -sr)"
+bench_header
 echo "command: dev/readbench.sh ${sizes[*]}; $SAMPLES requests per operation, one at a time"
 echo
 

@@ -3,7 +3,7 @@
 # Kafka on 127.0.0.1:9092, the MongoDB-protocol server on 127.0.0.1:27017 (FerretDB on PostgreSQL,
 # 127.0.0.1:15432), the API on
 # http://127.0.0.1:8000 and the consumer (health and metrics on 127.0.0.1:8001).
-# It stays running until `make down`. Every port is a variable: see README.md.
+# It stays running until `make down`. Every port is a variable: docs/development/servers.md.
 #
 #   dev/up.sh            all of it (make up)
 #   dev/up.sh servers    Kafka, the store and the topics only (make servers-up), for a WiberCluster
@@ -21,7 +21,7 @@ case "${1:-}" in
 esac
 
 # The first run on a fresh machine fetches and builds for several minutes: each step says what it
-# costs before it starts (figures from this project's 2-core machine; README "The local servers").
+# costs before it starts (figures from this project's 2-core machine; docs/development/servers.md).
 STEPS=$((servers_only ? 3 : 4))
 started=$SECONDS
 step_no=0

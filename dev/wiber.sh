@@ -8,7 +8,7 @@
 #
 # Variables (defaults): API_HOST (127.0.0.1), API_PORT (8000), API_ADMIN_PORT (API_PORT + 2),
 # CONSUMER_PORT (8001), WIBER_PROFILE
-# (release), plus the binaries' own (KAFKA_BOOTSTRAP_SERVERS, MONGO_URI, ...: see README.md).
+# (release), plus the binaries' own (KAFKA_BOOTSTRAP_SERVERS, MONGO_URI, ...: docs/reference/configuration.md).
 # Logs and pids: $WIBER_CACHE/run/wiber-$API_PORT.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

@@ -191,7 +191,7 @@ pub struct IdempotencyKey(pub Option<String>);
 #[allow(dead_code)]
 pub struct IdempotencyHeader {
     /// Makes retries safe: the same key and body from the same sender get the same message.
-    #[param(rename = "Idempotency-Key", required = false, schema_with = crate::openapi::idempotency_key)]
+    #[param(rename = "Idempotency-Key", required = false, schema_with = idempotency_key_schema)]
     idempotency_key: Option<String>,
 }
 
@@ -218,4 +218,14 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
 
 pub fn path_error() -> ApiError {
     ApiError::field("path", "is not valid UTF-8 or misses a segment")
+}
+
+/// An `Idempotency-Key` as `IdempotencyKey` takes it: visible ASCII, of bounded length.
+fn idempotency_key_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(IDEMPOTENCY_KEY_MAX))
+        .pattern(Some("^[!-~]+$"))
 }

@@ -1,6 +1,7 @@
 //! Wiber's HTTP API: accepts chat messages, produces them to Kafka and reads conversations from
 //! MongoDB. `main.rs` wires config, telemetry and shutdown; the logic lives in these modules.
 
+pub mod answers;
 pub mod auth;
 pub mod config;
 pub mod edge;
@@ -16,7 +17,9 @@ pub mod read;
 pub mod requests;
 pub mod routes;
 pub mod send;
+pub mod state;
 pub mod store;
 pub mod writable;
 
-pub use routes::{AppState, admin, app};
+pub use routes::{admin, app};
+pub use state::AppState;

@@ -1,8 +1,9 @@
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use wiber_api::auth::config::AuthConfig;
-use wiber_api::auth::{Auth, Verifier};
+use wiber_api::auth::{Access, Auth, Verifier};
 use wiber_api::config::Config;
 use wiber_api::edge::UserLimits;
 use wiber_api::metrics::Metrics;
@@ -55,28 +56,30 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         push.clone(),
         feed_stopped,
     ));
-    let state = std::sync::Arc::new(AppState {
+    let state = Arc::new(AppState {
         producer,
         store,
         metrics,
         body_timeout: config.read_timeout,
         request_timeout: config.request_timeout,
-        auth,
-        limits: config
-            .edge
-            .rate
-            .map(|(rate, burst)| UserLimits::new(rate, burst)),
+        access: Access {
+            auth: Arc::new(auth),
+            limits: config
+                .edge
+                .rate
+                .map(|(rate, burst)| Arc::new(UserLimits::new(rate, burst))),
+        },
         max_in_flight: config.edge.max_in_flight,
         push: push.clone(),
         stopping: Default::default(),
     });
-    if state.limits.is_some() {
+    if state.access.limits.is_some() {
         let idle = state.clone();
         tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(60));
             loop {
                 every.tick().await;
-                if let Some(limits) = &idle.limits {
+                if let Some(limits) = &idle.access.limits {
                     limits.forget_idle();
                 }
             }

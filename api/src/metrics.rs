@@ -7,9 +7,7 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use prometheus::{
-    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-};
+use prometheus::{HistogramVec, IntCounterVec, IntGauge, Registry};
 
 use crate::producer::ProduceMetrics;
 
@@ -45,82 +43,62 @@ const LATENCY_BUCKETS: &[f64] = &[
 
 impl Metrics {
     pub fn new() -> Self {
-        let registry = wiber_common::metrics::registry();
-        let requests = IntCounterVec::new(
-            Opts::new("wiber_api_http_requests_total", "HTTP requests answered"),
-            &["route", "method", "status"],
-        )
-        .expect("valid metric");
-        let duration = HistogramVec::new(
-            HistogramOpts::new(
+        use wiber_common::metrics::{counter, counter_vec, gauge, histogram_vec};
+        let r = wiber_common::metrics::registry();
+        let request = &["route", "method", "status"];
+        let metrics = Self {
+            requests: counter_vec(
+                &r,
+                "wiber_api_http_requests_total",
+                "HTTP requests answered",
+                request,
+            ),
+            duration: histogram_vec(
+                &r,
                 "wiber_api_http_request_duration_seconds",
                 "Time to answer an HTTP request",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-            &["route", "method", "status"],
-        )
-        .expect("valid metric");
-        let in_flight = IntGauge::new(
-            "wiber_api_http_requests_in_flight",
-            "HTTP requests being answered now",
-        )
-        .expect("valid metric");
-        let store_up = IntGauge::new(
-            "wiber_api_store_up",
-            "1 when the last readiness check reached MongoDB (reads can be served), else 0",
-        )
-        .expect("valid metric");
-        let produce_latency = HistogramVec::new(
-            HistogramOpts::new(
-                "wiber_api_kafka_produce_duration_seconds",
-                "Time from produce to the broker's acknowledgement (acks=all)",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-            &["outcome"],
-        )
-        .expect("valid metric");
-        let produce_errors = IntCounterVec::new(
-            Opts::new(
-                "wiber_api_kafka_produce_errors_total",
-                "Messages Kafka did not acknowledge, by category",
+                LATENCY_BUCKETS,
+                request,
             ),
-            &["category"],
-        )
-        .expect("valid metric");
-        let outcome_unknown = IntCounter::new(
-            "wiber_api_kafka_produce_outcome_unknown_total",
-            "Failed produces that a broker may have written anyway: answered 503 outcome-unknown",
-        )
-        .expect("valid metric");
-        for c in [
-            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(outcome_unknown.clone()),
-            Box::new(duration.clone()),
-            Box::new(in_flight.clone()),
-            Box::new(store_up.clone()),
-            Box::new(produce_latency.clone()),
-            Box::new(produce_errors.clone()),
-        ] {
-            registry.register(c).expect("metric registered once");
-        }
+            in_flight: gauge(
+                &r,
+                "wiber_api_http_requests_in_flight",
+                "HTTP requests being answered now",
+            ),
+            store_up: gauge(
+                &r,
+                "wiber_api_store_up",
+                "1 when the last readiness check reached MongoDB (reads can be served), else 0",
+            ),
+            produce: ProduceMetrics {
+                latency: histogram_vec(
+                    &r,
+                    "wiber_api_kafka_produce_duration_seconds",
+                    "Time from produce to the broker's acknowledgement (acks=all)",
+                    LATENCY_BUCKETS,
+                    &["outcome"],
+                ),
+                errors: counter_vec(
+                    &r,
+                    "wiber_api_kafka_produce_errors_total",
+                    "Messages Kafka did not acknowledge, by category",
+                    &["category"],
+                ),
+                outcome_unknown: counter(
+                    &r,
+                    "wiber_api_kafka_produce_outcome_unknown_total",
+                    "Failed produces that a broker may have written anyway: answered 503 outcome-unknown",
+                ),
+            },
+            registry: r,
+        };
         for category in PRODUCE_ERROR_CATEGORIES {
-            produce_errors.with_label_values(&[category]);
+            metrics.produce.errors.with_label_values(&[category]);
         }
         for outcome in PRODUCE_OUTCOMES {
-            produce_latency.with_label_values(&[outcome]);
+            metrics.produce.latency.with_label_values(&[outcome]);
         }
-        Self {
-            registry,
-            requests,
-            duration,
-            in_flight,
-            store_up,
-            produce: ProduceMetrics {
-                latency: produce_latency,
-                errors: produce_errors,
-                outcome_unknown,
-            },
-        }
+        metrics
     }
 }
 

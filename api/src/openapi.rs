@@ -1,18 +1,14 @@
-//! The OpenAPI document: its frame, the schemas of values the handlers parse themselves, and the
-//! rules that hold for many routes at once, each stated once here rather than on every route.
+//! The OpenAPI document: its frame, and the rules that hold for many routes at once, each stated
+//! once here rather than on every route.
 //! Routes add themselves from their `#[utoipa::path]` (`routes::documented`); `finish` then
 //! completes the document, so it describes exactly what the server does, answers included.
 
 use serde_json::{Value, json};
 use utoipa::OpenApi;
-use utoipa::openapi::schema::{ObjectBuilder, Type};
 use wiber_common::health::{Alive, Link, Liveness, Readiness, Verdict};
 use wiber_common::message::{FieldError, Message};
-use wiber_common::queries::CURSOR_PATTERN;
-use wiber_common::stored::POSITION_PATTERN;
 
 use crate::error::Problem;
-use crate::extract::IDEMPOTENCY_KEY_MAX;
 use crate::read::MessageCount;
 use crate::requests::NewMessage;
 
@@ -48,36 +44,18 @@ impl utoipa::Modify for BearerScheme {
     }
 }
 
-/// A page cursor (`X-Next-Cursor`), as `Cursor::decode` takes it.
-pub fn cursor() -> ObjectBuilder {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .pattern(Some(CURSOR_PATTERN))
-}
-
-/// A push stream's position (an event id), as `Position::decode` takes it.
-pub fn position() -> ObjectBuilder {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .pattern(Some(POSITION_PATTERN))
-}
-
-/// An `Idempotency-Key`: visible ASCII, as `extract::IdempotencyKey` takes it.
-pub fn idempotency_key() -> ObjectBuilder {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .min_length(Some(1))
-        .max_length(Some(IDEMPOTENCY_KEY_MAX))
-        .pattern(Some("^[!-~]+$"))
-}
-
-/// The document as served: `doc` with every answer the edge gives (authentication, rate limit,
-/// load shedding), the closed request body and the stream's events.
+/// The document as served: `doc` with every error answer a `Problem`, every answer the edge gives
+/// (authentication, rate limit, load shedding), the closed request body and the stream's events.
 pub fn finish(doc: &utoipa::openapi::OpenApi, stream_path: &str, stream_events: Value) -> Value {
     let mut doc = serde_json::to_value(doc).expect("the document serializes");
     for operation in operations(&mut doc) {
         let authenticated = operation.get("security").is_some();
         let responses = &mut operation["responses"];
+        for (status, response) in responses.as_object_mut().into_iter().flatten() {
+            if status.as_str() >= "400" {
+                problem(response);
+            }
+        }
         if authenticated {
             add(
                 responses,
@@ -104,6 +82,12 @@ pub fn finish(doc: &utoipa::openapi::OpenApi, stream_path: &str, stream_events: 
             "Overloaded: more requests in flight than API_MAX_IN_FLIGHT",
             RETRY_AFTER,
         );
+        // In status order, whichever rule added an answer.
+        if let Some(answers) = responses.as_object_mut() {
+            let mut sorted: Vec<_> = std::mem::take(answers).into_iter().collect();
+            sorted.sort_by(|a, b| a.0.cmp(&b.0));
+            answers.extend(sorted);
+        }
         // OpenAPI requires it of every path parameter; utoipa drops it beside `schema_with`.
         let parameters = operation
             .get_mut("parameters")
@@ -135,6 +119,12 @@ fn operations(doc: &mut Value) -> impl Iterator<Item = &mut Value> {
         .map(|(_, operation)| operation)
 }
 
+/// Says that `response` can be a problem (`error.rs` renders every error answer so).
+fn problem(response: &mut Value) {
+    response["content"]["application/problem+json"] =
+        json!({"schema": {"$ref": "#/components/schemas/Problem"}});
+}
+
 const RETRY_AFTER: (&str, &str) = ("Retry-After", "Seconds to wait before retrying");
 const CHALLENGE: (&str, &str) = ("WWW-Authenticate", "The bearer challenge (RFC 6750)");
 
@@ -147,7 +137,6 @@ fn add(responses: &mut Value, status: &str, reason: &str, (header, about): (&str
         Some(own) => response["description"] = json!(format!("{own}; or: {reason}")),
         None => response["description"] = json!(reason),
     }
-    response["content"]["application/problem+json"] =
-        json!({"schema": {"$ref": "#/components/schemas/Problem"}});
+    problem(response);
     response["headers"][header] = json!({"schema": {"type": "string"}, "description": about});
 }

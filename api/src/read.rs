@@ -1,7 +1,5 @@
 //! The reads: a conversation page, a user's recent messages and counts, from the store.
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
@@ -11,15 +9,13 @@ use utoipa::ToSchema;
 use wiber_common::message::{Message, StoredMessage};
 
 use crate::auth::Caller;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::producer::MessageProducer;
 use crate::requests::{ConversationRequest, CountQuery, UserRequest};
-use crate::routes::AppState;
+use crate::state::Shared;
 use crate::store::{Cursor, MessageStore, StoreError};
 
 pub const NEXT_CURSOR_HEADER: &str = "x-next-cursor";
-
-type Shared<P, S> = State<Arc<AppState<P, S>>>;
 
 fn store_error(e: StoreError) -> ApiError {
     ApiError::StoreUnavailable(e.to_string())
@@ -44,10 +40,9 @@ fn to_messages(stored: &[StoredMessage]) -> Vec<Message> {
     responses(
         (status = 200, description = "The page", body = Vec<Message>,
          headers(("X-Next-Cursor" = String, description = "Present when the page is full"))),
-        (status = 400, description = "Invalid user, limit, skip or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token (see WWW-Authenticate)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller is neither user", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Store unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid user, limit, skip or cursor"),
+        (status = 403, description = "The caller is neither user"),
+        crate::answers::StoreUnavailable,
     )
 )]
 pub async fn conversation<P: MessageProducer, S: MessageStore>(
@@ -91,10 +86,9 @@ pub async fn conversation<P: MessageProducer, S: MessageStore>(
     params(crate::requests::UserPath, crate::requests::UserQuery),
     responses(
         (status = 200, description = "Newest first", body = Vec<Message>),
-        (status = 400, description = "Invalid user or limit", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token (see WWW-Authenticate)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller is not that user", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Store unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid user or limit"),
+        (status = 403, description = "The caller is not that user"),
+        crate::answers::StoreUnavailable,
     )
 )]
 pub async fn user_messages<P: MessageProducer, S: MessageStore>(
@@ -128,10 +122,9 @@ pub struct MessageCount {
     params(CountQuery),
     responses(
         (status = 200, description = "The count", body = MessageCount),
-        (status = 400, description = "Invalid user", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token (see WWW-Authenticate)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not the caller's own messages or conversation, or all messages without the admin scope", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Store unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid user"),
+        (status = 403, description = "Not the caller's own messages or conversation, or all messages without the admin scope"),
+        crate::answers::StoreUnavailable,
     )
 )]
 pub async fn count_messages<P: MessageProducer, S: MessageStore>(

@@ -4,6 +4,7 @@
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use serde_json::{Map, Value};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::{IntoParams, ToSchema};
 use wiber_common::message::{conversation_id, openapi, validate_content, validate_user};
 
@@ -101,7 +102,7 @@ pub struct ConversationQuery {
     #[param(required = false, minimum = 0, maximum = 1_000_000, default = 0)]
     pub skip: i64,
     /// The `X-Next-Cursor` of the previous page: continue just after its last message.
-    #[param(required = false, schema_with = crate::openapi::cursor)]
+    #[param(required = false, schema_with = cursor_schema)]
     pub after: Option<Cursor>,
 }
 
@@ -252,7 +253,7 @@ pub struct StreamQuery {
     #[param(required = false, schema_with = openapi::user)]
     pub with: Option<String>,
     /// Resume after this event id (SSE's `Last-Event-ID` header takes precedence).
-    #[param(required = false, schema_with = crate::openapi::position)]
+    #[param(required = false, schema_with = position_schema)]
     pub after: Option<String>,
     /// With AUTH_MODE=none, whose messages (required); otherwise, if given, the token's user.
     #[param(required = false, schema_with = openapi::user)]
@@ -268,7 +269,7 @@ pub struct StreamQuery {
 #[allow(dead_code)]
 pub struct ResumeHeader {
     /// The id of the last event received: resume after it.
-    #[param(rename = "Last-Event-ID", required = false, schema_with = crate::openapi::position)]
+    #[param(rename = "Last-Event-ID", required = false, schema_with = position_schema)]
     last_event_id: Option<String>,
 }
 
@@ -320,4 +321,18 @@ impl<S: Send + Sync> FromRequestParts<S> for StreamRequest {
             })
         })
     }
+}
+
+/// A page cursor (`X-Next-Cursor`), as `Cursor::decode` takes it.
+fn cursor_schema() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(wiber_common::queries::CURSOR_PATTERN))
+}
+
+/// A push stream's position (an event id), as `Position::decode` takes it.
+fn position_schema() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(wiber_common::stored::POSITION_PATTERN))
 }

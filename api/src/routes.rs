@@ -21,34 +21,14 @@ use wiber_common::health::{Liveness, Needs, Readiness};
 
 use crate::error::ApiError;
 use crate::extract::{BODY_LIMIT_BYTES, BodyTimeout};
-use crate::metrics::{Metrics, track};
+use crate::metrics::track;
 use crate::openapi::ApiDoc;
 use crate::producer::MessageProducer;
 use crate::push;
 use crate::read;
 use crate::send;
+use crate::state::{AppState, Shared};
 use crate::store::MessageStore;
-
-pub struct AppState<P, S> {
-    pub producer: P,
-    pub store: S,
-    pub metrics: Metrics,
-    /// How long a request body may take to arrive (API_READ_TIMEOUT_MS).
-    pub body_timeout: std::time::Duration,
-    /// How long a read may take in all (API_REQUEST_TIMEOUT_MS).
-    pub request_timeout: std::time::Duration,
-    pub auth: crate::auth::Auth,
-    /// Each authenticated user's request rate; `None` when API_RATE_LIMIT_PER_SECOND=0.
-    pub limits: Option<crate::edge::UserLimits>,
-    /// API_MAX_IN_FLIGHT: requests (other than push streams) served at once.
-    pub max_in_flight: usize,
-    pub push: Arc<crate::push::Hub>,
-    /// Set at SIGTERM: readiness fails first, so the Service stops sending new clients here
-    /// before this replica's streams are told to reconnect (API_SHUTDOWN_DELAY_MS).
-    pub stopping: std::sync::atomic::AtomicBool,
-}
-
-type Shared<P, S> = State<Arc<AppState<P, S>>>;
 
 /// A router that documents each route as it adds it.
 struct Documented<St> {

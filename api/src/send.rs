@@ -8,12 +8,12 @@ use uuid::Uuid;
 use wiber_common::message::{Message, MessageRecord, conversation_id};
 
 use crate::auth::Caller;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::extract::{IdempotencyKey, JsonBody};
 use crate::idempotency::{self, Claim};
 use crate::producer::{MessageProducer, ProduceError};
 use crate::requests::NewMessage;
-use crate::routes::AppState;
+use crate::state::AppState;
 use crate::store::MessageStore;
 
 /// Send a message
@@ -33,14 +33,13 @@ use crate::store::MessageStore;
     params(crate::extract::IdempotencyHeader),
     responses(
         (status = 200, description = "Acknowledged by Kafka", body = Message),
-        (status = 400, description = "Invalid body or header", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token (see WWW-Authenticate)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "fromUser is not the token's user", body = Problem, content_type = "application/problem+json"),
-        (status = 408, description = "Body slower than API_READ_TIMEOUT_MS", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Idempotency-Key reused for a different message", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Kafka unavailable: not sent (type about:blank), or outcome unknown (type ending in #outcome-unknown, with messageId): retry with the same Idempotency-Key", body = Problem, content_type = "application/problem+json",
+        (status = 400, description = "Invalid body or header"),
+        (status = 403, description = "fromUser is not the token's user"),
+        (status = 408, description = "Body slower than API_READ_TIMEOUT_MS"),
+        (status = 413, description = "Body over 64 KiB"),
+        (status = 415, description = "Body is not JSON"),
+        (status = 422, description = "Idempotency-Key reused for a different message"),
+        (status = 503, description = "Kafka unavailable: not sent (type about:blank), or outcome unknown (type ending in #outcome-unknown, with messageId): retry with the same Idempotency-Key",
          headers(("Retry-After" = String, description = "Seconds to wait"))),
     )
 )]

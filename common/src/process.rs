@@ -76,7 +76,7 @@ fn arguments(service: &str, mut args: impl Iterator<Item = String>) -> Arguments
         "--version" | "-V" => Arguments::Answer(format!("{service} {VERSION}")),
         "--help" | "-h" => Arguments::Answer(format!(
             "{service} {VERSION}\n\nUsage: {service} [--version | --help]\n\n\
-             Configured by environment variables only; README.md lists them with their defaults."
+             Configured by environment variables only; docs/reference/configuration.md lists them with their defaults."
         )),
         other => Arguments::Refuse(format!(
             "unexpected argument '{other}'; {service} is configured by environment variables \

@@ -72,7 +72,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         Some(Layout::Legacy(index)) => {
             return Err(format!(
                 "MONGO_COLLECTION {} has the index {index} of the layout before messages were \
-                 stored under _id = messageId: migrate it (README, \"Upgrading the store\") or \
+                 stored under _id = messageId: migrate it (docs/concepts/store.md, \"Upgrading the store\") or \
                  set MONGO_COLLECTION to a new collection",
                 config.mongo_collection
             )

@@ -1,10 +1,7 @@
 //! The consumer's Prometheus metrics. Labels are bounded: a fixed poison category, and the
 //! partition number (bounded by the topic's partition count).
 
-use prometheus::{
-    Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry,
-};
+use prometheus::{Gauge, Histogram, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Registry};
 
 /// Every `category` a poison record can get (`record::decode`): each dead-letter series exists at 0
 /// from the start, so dashboards and alerts see the family before the first poison record.
@@ -33,105 +30,81 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let registry = wiber_common::metrics::registry();
-        let counter = |name: &str, help: &str| IntCounter::new(name, help).expect("valid metric");
-        let consumed = counter(
-            "wiber_consumer_messages_consumed_total",
-            "Records read from Kafka",
-        );
-        let stored = counter(
-            "wiber_consumer_messages_stored_total",
-            "Messages newly written to MongoDB",
-        );
-        let duplicates = counter(
-            "wiber_consumer_duplicates_total",
-            "Redelivered messages the unique index had already stored",
-        );
-        let store_retries = counter(
-            "wiber_consumer_store_retries_total",
-            "Batch writes (or dead-letter sends) that failed and were retried",
-        );
-        let announce_failures = counter(
-            "wiber_consumer_stored_announcements_failed_total",
-            "Announcements of stored offsets (for push streams) that were not delivered",
-        );
-        let dead_lettered = IntCounterVec::new(
-            Opts::new(
+        use wiber_common::metrics::{
+            counter, counter_vec, float_gauge, gauge, gauge_vec, histogram,
+        };
+        let r = wiber_common::metrics::registry();
+        let metrics = Self {
+            consumed: counter(
+                &r,
+                "wiber_consumer_messages_consumed_total",
+                "Records read from Kafka",
+            ),
+            stored: counter(
+                &r,
+                "wiber_consumer_messages_stored_total",
+                "Messages newly written to MongoDB",
+            ),
+            duplicates: counter(
+                &r,
+                "wiber_consumer_duplicates_total",
+                "Redelivered messages the unique index had already stored",
+            ),
+            dead_lettered: counter_vec(
+                &r,
                 "wiber_consumer_dead_lettered_total",
                 "Records sent to the dead-letter topic, by category: poison, or store_refused",
+                &["category"],
             ),
-            &["category"],
-        )
-        .expect("valid metric");
-        let batch_size = Histogram::with_opts(
-            HistogramOpts::new("wiber_consumer_batch_size", "Records per processed batch").buckets(
-                vec![
+            store_retries: counter(
+                &r,
+                "wiber_consumer_store_retries_total",
+                "Batch writes (or dead-letter sends) that failed and were retried",
+            ),
+            announce_failures: counter(
+                &r,
+                "wiber_consumer_stored_announcements_failed_total",
+                "Announcements of stored offsets (for push streams) that were not delivered",
+            ),
+            batch_size: histogram(
+                &r,
+                "wiber_consumer_batch_size",
+                "Records per processed batch",
+                &[
                     1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0,
                 ],
             ),
-        )
-        .expect("valid metric");
-        let store_duration = Histogram::with_opts(
-            HistogramOpts::new(
+            store_duration: histogram(
+                &r,
                 "wiber_consumer_store_duration_seconds",
                 "Time to durably write one batch",
-            )
-            .buckets(vec![
-                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-            ]),
-        )
-        .expect("valid metric");
-        let lag = IntGaugeVec::new(
-            Opts::new(
+                &[
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ],
+            ),
+            lag: gauge_vec(
+                &r,
                 "wiber_consumer_lag",
                 "Records not yet committed, per assigned partition (high watermark minus committed offset)",
+                &["topic", "partition"],
             ),
-            &["topic", "partition"],
-        )
-        .expect("valid metric");
-        let last_progress = Gauge::new(
-            "wiber_consumer_last_progress_timestamp_seconds",
-            "Unix time at which this consumer last finished a batch (stored, dead-lettered or both), or started",
-        )
-        .expect("valid metric");
-        last_progress.set(unix_now());
-        let assigned_partitions = IntGauge::new(
-            "wiber_consumer_assigned_partitions",
-            "Partitions this consumer owns now",
-        )
-        .expect("valid metric");
-        for c in [
-            Box::new(consumed.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(stored.clone()),
-            Box::new(duplicates.clone()),
-            Box::new(store_retries.clone()),
-            Box::new(announce_failures.clone()),
-            Box::new(dead_lettered.clone()),
-            Box::new(batch_size.clone()),
-            Box::new(store_duration.clone()),
-            Box::new(lag.clone()),
-            Box::new(assigned_partitions.clone()),
-            Box::new(last_progress.clone()),
-        ] {
-            registry.register(c).expect("metric registered once");
-        }
+            assigned_partitions: gauge(
+                &r,
+                "wiber_consumer_assigned_partitions",
+                "Partitions this consumer owns now",
+            ),
+            last_progress: float_gauge(
+                &r,
+                "wiber_consumer_last_progress_timestamp_seconds",
+                "Unix time at which this consumer last finished a batch (stored, dead-lettered or both), or started",
+            ),
+            registry: r,
+        };
+        metrics.last_progress.set(unix_now());
         for category in POISON_CATEGORIES.iter().chain([&STORE_REFUSED]) {
-            dead_lettered.with_label_values(&[category]);
+            metrics.dead_lettered.with_label_values(&[category]);
         }
-        Self {
-            registry,
-            consumed,
-            stored,
-            duplicates,
-            dead_lettered,
-            store_retries,
-            announce_failures,
-            batch_size,
-            store_duration,
-            lag,
-            assigned_partitions,
-            last_progress,
-        }
+        metrics
     }
 
     /// A batch is finished: its records are stored or dead-lettered.

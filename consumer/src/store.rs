@@ -72,7 +72,7 @@ impl MongoWriter {
     /// every new message for a duplicate of the first.
     pub async fn ensure_indexes(&self) -> Result<Layout, StoreError> {
         // MongoDB's createIndexes is idempotent, but FerretDB v1 panics when asked for indexes that
-        // already exist (see README), so only the missing ones are requested.
+        // already exist (docs/concepts/store.md), so only the missing ones are requested.
         let existing = match self.messages.list_index_names().await {
             Ok(names) => names,
             Err(e) if matches!(*e.kind, ErrorKind::Command(ref c) if c.code == NAMESPACE_NOT_FOUND) => {

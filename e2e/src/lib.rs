@@ -8,7 +8,6 @@ pub mod brokers;
 pub mod browser;
 pub mod command;
 pub mod deployed;
-pub mod issuer;
 pub mod kafka;
 pub mod kube;
 pub mod metrics;
@@ -23,7 +22,8 @@ pub mod sse;
 pub mod stack;
 pub mod traffic;
 pub mod verify;
-pub mod wait;
+
+pub use wiber_testkit::{issuer, wait};
 
 use std::net::ToSocketAddrs;
 use std::path::PathBuf;

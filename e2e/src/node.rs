@@ -21,7 +21,7 @@ use crate::{repo, required_env, unique_name};
 
 /// The node's name (dev/node.sh), which pods are pinned to so none lands on a kwok node.
 pub const NODE_NAME: &str = "wiber-node";
-/// Where the README installs the operator chart.
+/// Where the book's quickstart installs the operator chart.
 pub const OPERATOR_NAMESPACE: &str = "wiber-system";
 const OPERATOR_RELEASE: &str = "wiber-operator";
 const HELM_WITHIN: Duration = Duration::from_secs(300);

@@ -13,7 +13,7 @@ use crate::issuer::{self, IssuerKey};
 use crate::kafka::create_topic;
 use crate::process::{Process, binary, free_port};
 use crate::sse::SseStream;
-use crate::verify::{History, Pipeline};
+use crate::verify::{History, Pipeline, Told, Verified};
 use crate::wait::eventually;
 use crate::{kafka_bootstrap, metrics, mongo_uri, required_env, unique_name};
 
@@ -558,4 +558,19 @@ pub async fn stream(
         .collect();
     let failed = answers.len() - acknowledged.len();
     (acknowledged, failed)
+}
+
+impl Wiber {
+    /// Waits until the store holds exactly the acknowledged `ids` and everything in Kafka is
+    /// stored, then checks order. Panics at the deadline with what is missing.
+    pub async fn assert_stored_exactly_once(&self, ids: &HashSet<String>, within: Duration) {
+        self.pipeline()
+            .assert_stored_exactly_once(ids, within)
+            .await;
+    }
+
+    /// The suite's verification (see the module's documentation), within `within`.
+    pub async fn verify(&self, told: &Told, within: Duration) -> Verified {
+        self.pipeline().verify(told, within).await
+    }
 }

@@ -461,9 +461,7 @@ pub async fn assert_nothing_lost(
         "{what}: never acknowledged: {:?}",
         sent.unknown
     );
-    let verified = pipeline
-        .verify(&sent.told(), crate::deployed::VERIFY_WITHIN)
-        .await;
+    let verified = pipeline.verify(&sent.told(), crate::kube::WITHIN).await;
     assert_eq!(verified.stored, sent.acknowledged.len());
     eprintln!(
         "{what}: in Kafka more than once (keyed retries; stored once): {:?}",

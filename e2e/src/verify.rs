@@ -19,8 +19,6 @@ use mongodb::bson::{Document, doc};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
-use crate::stack::Wiber;
-
 /// What clients were told about their messages.
 #[derive(Debug, Default, Clone)]
 pub struct Told {
@@ -103,21 +101,6 @@ struct Place {
 struct Topic {
     first: HashMap<String, (i32, i64)>,
     records: Vec<((i32, i64), Option<String>)>,
-}
-
-impl Wiber {
-    /// Waits until the store holds exactly the acknowledged `ids` and everything in Kafka is
-    /// stored, then checks order. Panics at the deadline with what is missing.
-    pub async fn assert_stored_exactly_once(&self, ids: &HashSet<String>, within: Duration) {
-        self.pipeline()
-            .assert_stored_exactly_once(ids, within)
-            .await;
-    }
-
-    /// The suite's verification (see the module's documentation), within `within`.
-    pub async fn verify(&self, told: &Told, within: Duration) -> Verified {
-        self.pipeline().verify(told, within).await
-    }
 }
 
 impl Pipeline {

@@ -22,8 +22,8 @@ counter moves (stored) and until GET /messages/count sees it (visible).
 With --push-receivers, recipients hold push streams: a probe message is POSTed to one of them every
 --push-interval-ms during phase 1, and --push-probes more one at a time after the drain, each timed
 until its event arrives. --idle-streams holds that many more streams, of users sent nothing,
-through the whole run. Prints a table; exits 1 if any POST failed, any deadline passed or any
-stream ended early, 2 on bad options.";
+through the whole run. Prints a table (and with --summary, writes its headline figures as JSON);
+exits 1 if any POST failed, any deadline passed or any stream ended early, 2 on bad options.";
 
 // An option given twice takes its last value: dev/bench.sh passes --api and --consumer-metrics
 // ahead of the caller's own options, which may name them again.
@@ -107,6 +107,12 @@ pub struct Args {
     /// batches: wiber-readbench raw-insert), so the report gives the consumer's share of it
     #[arg(long, value_name = "DOCS_PER_S", value_parser = positive)]
     pub store_limit: Option<f64>,
+    /// Also writes the run's headline figures to this file as JSON: POST throughput and latency,
+    /// store rate, end-to-end and push latency, idle streams' memory, ratios to the limits.
+    /// Created before the run; written at its end, failed or not; left empty by an error that
+    /// stops the run
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<std::path::PathBuf>,
     /// The signing key's id in the issuer's JWKS
     #[arg(long, value_name = "KID", default_value = "wiber-dev-1")]
     pub token_kid: String,
@@ -232,7 +238,9 @@ mod tests {
         );
         assert!(a.prefix.starts_with("lg") && prefix(&a.prefix).is_ok());
         assert!(a.pids.is_empty());
-        assert_eq!((a.limit, a.store_limit), (None, None));
+        assert_eq!((a.limit, a.store_limit, a.summary), (None, None, None));
+        let summary = parse(&["--summary", "out/run.json"]).unwrap().summary;
+        assert_eq!(summary, Some("out/run.json".into()));
         assert_eq!((a.rate, a.push_receivers, a.idle_streams), (None, 0, 0));
         let limited = parse(&["--limit", "45000.5:0.021"]).unwrap().limit.unwrap();
         assert_eq!(

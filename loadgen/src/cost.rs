@@ -2,8 +2,8 @@
 //! figures as ratios to the broker's own limit measured in the same run.
 
 use crate::args::{Args, Limit};
-use crate::report::{row, section};
 use crate::sampler::Snapshot;
+use crate::text::{row, section};
 use crate::threads;
 
 /// CPU from the start to the end of the drain: the loaded part of the run, which phase 3's

@@ -8,7 +8,7 @@ use hyper::{Method, StatusCode};
 use crate::args::Args;
 use crate::http::{Conn, Error, short};
 use crate::probe::stored_total;
-use crate::report::seconds;
+use crate::text::seconds;
 use crate::tokens::Tokens;
 use crate::workload::{message_body, pair};
 

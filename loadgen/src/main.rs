@@ -13,6 +13,8 @@ mod run;
 mod sampler;
 mod sse;
 mod stats;
+mod summary;
+mod text;
 mod threads;
 mod tokens;
 mod workload;

@@ -10,7 +10,7 @@ use hyper::StatusCode;
 
 use crate::args::Args;
 use crate::http::{Conn, Target, short};
-use crate::report::FAILURE_SAMPLES;
+use crate::text::FAILURE_SAMPLES;
 use crate::tokens::Tokens;
 use crate::workload::{message_body, pair};
 

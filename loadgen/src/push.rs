@@ -46,6 +46,15 @@ pub struct Opening {
     pub failures: Vec<String>,
 }
 
+impl Opening {
+    /// What the API's RSS grew by over the opening, per stream opened; `None` when its /metrics
+    /// could not be read before or after.
+    pub fn bytes_per_stream(&self) -> Option<f64> {
+        let (before, after) = (self.before.rss_bytes?, self.after.rss_bytes?);
+        Some((after - before) / self.opened.max(1) as f64)
+    }
+}
+
 /// Every stream the run holds, and the events its recipients have received.
 pub struct Streams {
     pub receivers: usize,

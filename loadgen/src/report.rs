@@ -10,21 +10,7 @@ use crate::probe::Scrape;
 use crate::push::{Latencies, Streams};
 use crate::sampler::{Samples, Snapshot};
 use crate::stats::{Summary, mib, ms};
-
-/// Failure samples printed in full; the rest are only counted by kind.
-pub const FAILURE_SAMPLES: usize = 10;
-
-pub(crate) fn section(title: &str) {
-    println!("\n{title}");
-}
-
-pub(crate) fn row(label: &str, value: impl std::fmt::Display) {
-    println!("  {label:<38} {value}");
-}
-
-pub fn seconds(d: Duration) -> String {
-    format!("{:.2} s", d.as_secs_f64())
-}
+use crate::text::{FAILURE_SAMPLES, row, seconds, section};
 
 pub fn header(args: &Args, tokens: bool) {
     println!("wiber-loadgen");
@@ -256,8 +242,7 @@ pub fn streams_opened(streams: &Streams, problems: &mut Vec<String>) {
             mib_or_unknown(o.after.rss_bytes)
         ),
     );
-    if let (Some(before), Some(after)) = (o.before.rss_bytes, o.after.rss_bytes) {
-        let per = (after - before) / o.opened.max(1) as f64;
+    if let Some(per) = o.bytes_per_stream() {
         row("API memory per idle stream", format!("{per:.0} bytes"));
     }
     row(

@@ -1,5 +1,6 @@
 //! The run: the phases in order, each reported as it ends, and what went wrong across them.
 
+use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -8,12 +9,23 @@ use crate::args::Args;
 use crate::http::Error;
 use crate::push::Streams;
 use crate::sampler::{Sampler, snapshot};
+use crate::summary::Headline;
 use crate::tokens::Tokens;
 use crate::{cost, e2e, post, push, report};
 
-/// Runs every phase, prints the report, and returns what went wrong (empty for a valid run).
+/// Runs every phase, prints the report (and writes the --summary file), and returns what went
+/// wrong (empty for a valid run).
 pub async fn run(args: Args) -> Result<Vec<String>, Error> {
     let mut problems = Vec::new();
+    // Created first, so a path that cannot be written fails the run before it starts.
+    let mut summary_file = match &args.summary {
+        Some(path) => Some(
+            std::fs::File::create(path)
+                .map_err(|e| format!("cannot create --summary {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    let mut headline = Headline::default();
     let tokens = Arc::new(Tokens::from_args(&args)?);
     report::header(&args, tokens.enabled());
 
@@ -26,6 +38,7 @@ pub async fn run(args: Args) -> Result<Vec<String>, Error> {
     };
     if let Some(streams) = &streams {
         report::streams_opened(streams, &mut problems);
+        headline.idle_streams(&streams.opening);
     }
 
     let start = snapshot(&args).await?;
@@ -54,6 +67,7 @@ pub async fn run(args: Args) -> Result<Vec<String>, Error> {
     let post_rate = post.latencies.len() as f64 / post_elapsed.as_secs_f64();
     stop.store(true, Ordering::Relaxed);
     report::post(&args, &post, post_elapsed, &mut problems);
+    headline.post(&args, &post, post_elapsed);
     let load_probes = match load_probes {
         Some(task) => Some(task.await.map_err(|e| format!("probe task: {e}"))?),
         None => None,
@@ -67,6 +81,7 @@ pub async fn run(args: Args) -> Result<Vec<String>, Error> {
     let series = sampler.stored();
     let expected = (baseline, acknowledged);
     let store_rate = report::store(&args, &post, expected, &series, drained, &mut problems);
+    headline.store(store_rate);
 
     // Pushed once acknowledged, ahead of the store, so the drain gave every probe sent under load
     // time to arrive; `gather` still waits for a straggler.
@@ -75,17 +90,20 @@ pub async fn run(args: Args) -> Result<Vec<String>, Error> {
             .gather(probes, Instant::now() + args.visible_deadline)
             .await;
         report::pushed(&args, "during phase 1", &latencies, &mut problems);
+        headline.pushed_under_load(&latencies);
     }
 
     // Phase 3, only on an idle system: an undrained consumer would time every message out.
     if drained && args.e2e_messages > 0 {
         let e2e = e2e::phase(&args, &tokens).await;
         report::e2e(&args, &e2e, &mut problems);
+        headline.end_to_end(&e2e);
     }
     if let Some(streams) = &mut streams {
         if drained && args.push_receivers > 0 && args.push_probes > 0 {
             let latencies = streams.idle_probes(&args, &tokens).await;
             report::pushed(&args, "idle, one at a time", &latencies, &mut problems);
+            headline.pushed_idle(&latencies);
         }
         let end = push::api_figures(&args.api_metrics).await;
         report::streams_held(streams, &end, &mut problems);
@@ -96,6 +114,12 @@ pub async fn run(args: Args) -> Result<Vec<String>, Error> {
     report::memory(&samples, &end);
     let cpu = cost::cpu(&start, &after_drain, post.latencies.len());
     cost::against_limits(&args, post_rate, store_rate, &cpu);
+    headline.limits(&args, post_rate, store_rate, &cpu);
     report::closing(&samples);
+    if let (Some(file), Some(path)) = (&mut summary_file, &args.summary) {
+        let json = serde_json::to_string_pretty(&headline.to_json(&problems))?;
+        writeln!(file, "{json}")
+            .map_err(|e| format!("cannot write --summary {}: {e}", path.display()))?;
+    }
     Ok(problems)
 }

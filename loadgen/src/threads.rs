@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::probe::parse_stat;
-use crate::report::row;
+use crate::text::row;
 
 /// Each live thread's name and CPU seconds, by thread id.
 pub type Threads = BTreeMap<u32, (String, f64)>;

@@ -5,27 +5,25 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
-use serde_json::json;
+use wiber_token::{Claims, Signer};
 
 use crate::args::Args;
 use crate::http::Error;
 
 /// Longer than any run's deadlines add up to, so no token expires mid-run.
-const TTL_SECONDS: u64 = 24 * 3600;
+const TTL: Duration = Duration::from_secs(24 * 3600);
 
-struct Signer {
-    key: EncodingKey,
-    header: Header,
+struct Issuer {
+    signer: Signer,
     issuer: String,
     audience: String,
 }
 
 /// `Authorization` values by user; empty when the API under load is open (no `--token-key`).
 pub struct Tokens {
-    signer: Option<Signer>,
+    signer: Option<Issuer>,
     signed: Mutex<HashMap<String, Arc<str>>>,
 }
 
@@ -33,12 +31,8 @@ impl Tokens {
     pub fn from_args(args: &Args) -> Result<Self, Error> {
         let signer = match &args.token_key {
             None => None,
-            Some(path) => Some(Signer {
-                key: read_key(path)?,
-                header: Header {
-                    kid: Some(args.token_kid.clone()),
-                    ..Header::new(Algorithm::EdDSA)
-                },
+            Some(path) => Some(Issuer {
+                signer: read_key(path, &args.token_kid)?,
                 issuer: args.token_issuer.clone(),
                 audience: args.token_audience.clone(),
             }),
@@ -62,21 +56,23 @@ impl Tokens {
         if let Some(value) = signed.get(user) {
             return Ok(Some(value.clone()));
         }
-        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-        let claims = json!({
-            "sub": user, "iss": signer.issuer, "aud": signer.audience,
-            "iat": now, "exp": now + TTL_SECONDS,
-        });
-        let token = encode(&signer.header, &claims, &signer.key)?;
+        let claims = Claims {
+            user,
+            issuer: &signer.issuer,
+            audience: &signer.audience,
+            ttl: TTL,
+            admin: false,
+        };
+        let token = signer.signer.sign(&claims.to_json())?;
         let value: Arc<str> = format!("Bearer {token}").into();
         signed.insert(user.to_owned(), value.clone());
         Ok(Some(value))
     }
 }
 
-fn read_key(path: &Path) -> Result<EncodingKey, Error> {
+fn read_key(path: &Path, kid: &str) -> Result<Signer, Error> {
     let pem = std::fs::read(path).map_err(|e| format!("--token-key {}: {e}", path.display()))?;
-    EncodingKey::from_ed_pem(&pem).map_err(|e| {
+    Signer::ed25519_pem(&pem, kid).map_err(|e| {
         format!(
             "--token-key {}: not an Ed25519 private key (PEM): {e}",
             path.display()

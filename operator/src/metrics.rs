@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{HistogramVec, IntCounterVec, IntGaugeVec, Registry};
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -34,96 +34,85 @@ pub const ERROR_CATEGORIES: &[&str] = &["apply", "delete", "read", "status", "sp
 
 impl Metrics {
     pub fn new() -> Self {
-        let registry = wiber_common::metrics::registry();
-        let gauge = |name: &str, help: &str| {
-            IntGaugeVec::new(Opts::new(name, help), CLUSTER).expect("valid metric")
+        use wiber_common::metrics::{
+            counter_vec, float_gauge_vec, gauge, gauge_vec, histogram_vec,
         };
+        let r = wiber_common::metrics::registry();
         let m = Self {
-            reconciles: IntCounterVec::new(
-                Opts::new("wiber_operator_reconciles_total", "Reconciles, by result"),
+            reconciles: counter_vec(
+                &r,
+                "wiber_operator_reconciles_total",
+                "Reconciles, by result",
                 &["result"],
-            )
-            .expect("valid metric"),
-            errors: IntCounterVec::new(
-                Opts::new(
-                    "wiber_operator_reconcile_errors_total",
-                    "Failed reconciles, by step",
-                ),
+            ),
+            errors: counter_vec(
+                &r,
+                "wiber_operator_reconcile_errors_total",
+                "Failed reconciles, by step",
                 &["category"],
-            )
-            .expect("valid metric"),
-            duration: HistogramVec::new(
-                HistogramOpts::new(
-                    "wiber_operator_reconcile_duration_seconds",
-                    "Time per reconcile",
-                )
-                .buckets(vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            ),
+            duration: histogram_vec(
+                &r,
+                "wiber_operator_reconcile_duration_seconds",
+                "Time per reconcile",
+                &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
                 &["result"],
-            )
-            .expect("valid metric"),
-            lag: gauge(
+            ),
+            lag: gauge_vec(
+                &r,
                 "wiber_operator_consumer_lag",
                 "Measured lag of the consumer group (records)",
+                CLUSTER,
             ),
-            partitions: gauge(
+            partitions: gauge_vec(
+                &r,
                 "wiber_operator_topic_partitions",
                 "Partitions of the messages topic",
+                CLUSTER,
             ),
-            consumers_current: gauge(
+            consumers_current: gauge_vec(
+                &r,
                 "wiber_operator_consumers_current",
                 "Consumer replicas before this decision",
+                CLUSTER,
             ),
-            consumers_recommended: gauge(
+            consumers_recommended: gauge_vec(
+                &r,
                 "wiber_operator_consumers_recommended",
                 "Consumer replicas the lag alone asks for, within bounds",
+                CLUSTER,
             ),
-            consumers_desired: gauge(
+            consumers_desired: gauge_vec(
+                &r,
                 "wiber_operator_consumers_desired",
                 "Consumer replicas after stabilization: what the Deployment gets",
+                CLUSTER,
             ),
-            consumers_max: gauge(
+            consumers_max: gauge_vec(
+                &r,
                 "wiber_operator_consumers_max",
                 "Most consumer replicas the scaler may ask for: maxReplicas, lowered to the partition count",
-            ),
-            consumption_rate: prometheus::GaugeVec::new(
-                Opts::new(
-                    "wiber_operator_consumption_rate",
-                    "Records per second the group committed",
-                ),
                 CLUSTER,
-            )
-            .expect("valid metric"),
-            scale_events: IntCounterVec::new(
-                Opts::new(
-                    "wiber_operator_scale_events_total",
-                    "Consumer replica changes, by direction",
-                ),
+            ),
+            consumption_rate: float_gauge_vec(
+                &r,
+                "wiber_operator_consumption_rate",
+                "Records per second the group committed",
+                CLUSTER,
+            ),
+            scale_events: counter_vec(
+                &r,
+                "wiber_operator_scale_events_total",
+                "Consumer replica changes, by direction",
                 &["namespace", "name", "direction"],
-            )
-            .expect("valid metric"),
-            leader: prometheus::IntGauge::new(
+            ),
+            leader: gauge(
+                &r,
                 "wiber_operator_leader",
                 "1 while this replica holds the lease",
-            )
-            .expect("valid metric"),
-            registry,
+            ),
+            registry: r,
         };
-        for c in [
-            Box::new(m.reconciles.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(m.errors.clone()),
-            Box::new(m.duration.clone()),
-            Box::new(m.lag.clone()),
-            Box::new(m.partitions.clone()),
-            Box::new(m.consumers_current.clone()),
-            Box::new(m.consumers_recommended.clone()),
-            Box::new(m.consumers_desired.clone()),
-            Box::new(m.consumers_max.clone()),
-            Box::new(m.consumption_rate.clone()),
-            Box::new(m.scale_events.clone()),
-            Box::new(m.leader.clone()),
-        ] {
-            m.registry.register(c).expect("metric registered once");
-        }
         for result in RESULTS {
             m.reconciles.with_label_values(&[result]);
             m.duration.with_label_values(&[result]);
@@ -188,8 +177,9 @@ impl Metrics {
         }
     }
 
-    pub fn failed(&self, error: &crate::controller::Error) {
-        self.errors.with_label_values(&[error.category()]).inc();
+    /// A reconcile failed at the step `category` names (one of `ERROR_CATEGORIES`).
+    pub fn failed(&self, category: &str) {
+        self.errors.with_label_values(&[category]).inc();
     }
 
     pub fn measured(&self, namespace: &str, name: &str, figures: &ScalingFigures) {

@@ -11,6 +11,33 @@ fn checked_in_crd_matches_the_rust_types() {
 }
 
 #[test]
+fn checked_in_reference_page_matches_the_crd() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/reference/wibercluster.md"
+    );
+    let checked_in = std::fs::read_to_string(path).expect("docs/reference/wibercluster.md exists");
+    assert!(
+        checked_in == wiber_operator::crd::reference_markdown(),
+        "docs/reference/wibercluster.md is out of date: run `make crds`"
+    );
+}
+
+#[test]
+fn reference_page_names_every_spec_field_and_rule() {
+    let page = wiber_operator::crd::reference_markdown();
+    for needle in [
+        "## `spec.kafka.topic`",
+        "| `bootstrapServers` | string |",
+        "`self.minReplicas <= self.maxReplicas` (consumers.minReplicas must not exceed consumers.maxReplicas)",
+        "| `resources` | Kubernetes `ResourceRequirements` |",
+        "## `status.consumers`",
+    ] {
+        assert!(page.contains(needle), "missing {needle:?}");
+    }
+}
+
+#[test]
 fn crd_carries_the_cel_rules_and_printer_columns() {
     let yaml = wiber_operator::crd::crd_yaml();
     for needle in [

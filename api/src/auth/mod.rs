@@ -9,14 +9,12 @@ pub mod verify;
 
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 
+use crate::edge::UserLimits;
 use crate::error::{ApiError, TokenProblem};
-use crate::producer::MessageProducer;
-use crate::routes::AppState;
-use crate::store::MessageStore;
 
 pub use verify::Verifier;
 
@@ -24,6 +22,16 @@ pub enum Auth {
     /// `AUTH_MODE=none`.
     Open,
     Jwt(Box<Verifier>),
+}
+
+/// What authenticating a request takes: the mode and each user's request rate. The caller
+/// extractors reach it as a sub-state of whatever state the router has (`FromRef`); cloning it
+/// shares its parts.
+#[derive(Clone)]
+pub struct Access {
+    pub auth: Arc<Auth>,
+    /// Each authenticated user's request rate; `None` when API_RATE_LIMIT_PER_SECOND=0.
+    pub limits: Option<Arc<UserLimits>>,
 }
 
 /// The authenticated user of a request.
@@ -111,27 +119,24 @@ impl Caller {
     }
 }
 
-impl<P: MessageProducer, S: MessageStore> FromRequestParts<Arc<AppState<P, S>>> for Caller {
+impl<St: Send + Sync> FromRequestParts<St> for Caller
+where
+    Access: FromRef<St>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Arc<AppState<P, S>>,
-    ) -> Result<Self, ApiError> {
-        authenticate(state, bearer(parts)).await
+    async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, ApiError> {
+        authenticate(&Access::from_ref(state), bearer(parts)).await
     }
 }
 
-async fn authenticate<P: MessageProducer, S: MessageStore>(
-    state: &AppState<P, S>,
-    token: Result<&str, ApiError>,
-) -> Result<Caller, ApiError> {
-    let verifier = match &state.auth {
+async fn authenticate(access: &Access, token: Result<&str, ApiError>) -> Result<Caller, ApiError> {
+    let verifier = match access.auth.as_ref() {
         Auth::Open => return Ok(Caller::Anyone),
         Auth::Jwt(verifier) => verifier,
     };
     let identity = verifier.verify(token?).await?;
-    if let Some(limits) = &state.limits {
+    if let Some(limits) = &access.limits {
         limits.check(&identity.user)?;
     }
     Ok(Caller::User(identity))
@@ -143,13 +148,13 @@ async fn authenticate<P: MessageProducer, S: MessageStore>(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamCaller(pub Caller);
 
-impl<P: MessageProducer, S: MessageStore> FromRequestParts<Arc<AppState<P, S>>> for StreamCaller {
+impl<St: Send + Sync> FromRequestParts<St> for StreamCaller
+where
+    Access: FromRef<St>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Arc<AppState<P, S>>,
-    ) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, ApiError> {
         let from_query = parts.uri.query().and_then(|q| {
             q.split('&')
                 .find_map(|pair| pair.strip_prefix("access_token="))
@@ -162,7 +167,9 @@ impl<P: MessageProducer, S: MessageStore> FromRequestParts<Arc<AppState<P, S>>> 
             (Some(t), false) if !t.is_empty() => Ok(t.as_str()),
             _ => bearer(parts),
         };
-        authenticate(state, token).await.map(Self)
+        authenticate(&Access::from_ref(state), token)
+            .await
+            .map(Self)
     }
 }
 

@@ -24,7 +24,8 @@ use wiber_common::kafka::KafkaConnection;
 use wiber_common::record::{Record, decode};
 use wiber_common::stored::{Position, StoredUpTo};
 
-use super::hub::{Event, Hub, since_epoch_ms};
+use super::event::Event;
+use super::hub::{Hub, since_epoch_ms};
 
 /// Released messages kept per partition until they are announced stored.
 const UNSTORED_PER_PARTITION: usize = 10_000;

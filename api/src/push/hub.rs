@@ -10,70 +10,13 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use tokio::sync::mpsc;
-use wiber_common::message::{Message, StoredMessage};
 use wiber_common::stored::Position;
 
 use super::PushMetrics;
+use super::event::{End, Event};
 use super::unstored::Unstored;
-
-/// A message acknowledged by Kafka, as streams receive it.
-#[derive(Debug)]
-pub struct Event {
-    pub partition: i32,
-    pub offset: i64,
-    pub message: Message,
-    /// The other user of the conversation, for each of the two users.
-    pub from_user: String,
-    pub to_user: String,
-    /// When this replica's feed read it, for the read-to-pushed latency.
-    pub released_at: Instant,
-}
-
-impl Event {
-    pub fn from_stored(stored: &StoredMessage, released_at: Instant) -> Option<Self> {
-        Some(Self {
-            partition: stored.partition,
-            offset: stored.offset,
-            message: stored.to_message()?,
-            from_user: stored.from_user.clone(),
-            to_user: stored.to_user.clone(),
-            released_at,
-        })
-    }
-
-    /// Whether a stream of `user`, limited to the conversation with `with`, carries this.
-    pub fn is_for(&self, user: &str, with: Option<&str>) -> bool {
-        let peer = if self.from_user == user {
-            &self.to_user
-        } else if self.to_user == user {
-            &self.from_user
-        } else {
-            return false;
-        };
-        with.is_none_or(|w| w == peer)
-    }
-}
-
-/// Why a stream ended on the server's side.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ended {
-    /// Its buffer filled: the client reads slower than its messages arrive.
-    SlowReader = 1,
-    /// The replica is shutting down; the client reconnects elsewhere and resumes.
-    ShuttingDown = 2,
-}
-
-impl Ended {
-    pub const fn reason(self) -> &'static str {
-        match self {
-            Self::SlowReader => "slow_reader",
-            Self::ShuttingDown => "shutting_down",
-        }
-    }
-}
 
 struct Subscriber {
     id: u64,
@@ -130,12 +73,14 @@ pub struct Subscription {
 
 impl Subscription {
     /// Why the hub ended this stream, once `events` has run dry.
-    pub fn ended(&self) -> Option<Ended> {
-        match self.ended.load(Ordering::SeqCst) {
-            1 => Some(Ended::SlowReader),
-            2 => Some(Ended::ShuttingDown),
-            _ => None,
-        }
+    pub fn ended(&self) -> Option<End> {
+        End::from_code(self.ended.load(Ordering::SeqCst))
+    }
+
+    /// Ends the stream for `why` (the store failed it): counted as that, not as the client's
+    /// going, when it is dropped.
+    pub fn end(&self, why: End) {
+        self.ended.store(why as u8, Ordering::SeqCst);
     }
 }
 
@@ -212,20 +157,20 @@ impl Hub {
 
     fn remove(&self, user: &str, id: u64) {
         let mut state = self.state.lock().expect("hub lock");
-        if let Some(subs) = state.by_user.get_mut(user) {
-            let before = subs.len();
-            subs.retain(|s| s.id != id);
-            let removed = before - subs.len();
-            if subs.is_empty() {
-                state.by_user.remove(user);
-            }
-            state.open -= removed;
-            // Still listed: the client went away, not the hub's doing.
-            self.metrics
-                .push_disconnects
-                .with_label_values(&["client"])
-                .inc_by(removed as u64);
+        let Some(subs) = state.by_user.get_mut(user) else {
+            return;
+        };
+        let Some(at) = subs.iter().position(|s| s.id == id) else {
+            return;
+        };
+        let gone = subs.remove(at);
+        if subs.is_empty() {
+            state.by_user.remove(user);
         }
+        state.open -= 1;
+        // Still listed, so not the hub's doing: the client went away, unless the stream said why.
+        let why = End::from_code(gone.ended.load(Ordering::SeqCst)).unwrap_or(End::Client);
+        self.metrics.ended(why, 1);
         self.metrics.push_streams.set(state.open as i64);
     }
 
@@ -270,7 +215,7 @@ impl Hub {
                     match s.events.try_send(event.clone()) {
                         Ok(()) => true,
                         Err(mpsc::error::TrySendError::Full(_)) => {
-                            s.ended.store(Ended::SlowReader as u8, Ordering::SeqCst);
+                            s.ended.store(End::SlowReader as u8, Ordering::SeqCst);
                             false
                         }
                         // The stream is going away; its Drop removes nothing more.
@@ -287,10 +232,7 @@ impl Hub {
         if cut > 0 {
             state.open = open;
             state.by_user.retain(|_, subs| !subs.is_empty());
-            self.metrics
-                .push_disconnects
-                .with_label_values(&[Ended::SlowReader.reason()])
-                .inc_by(cut as u64);
+            self.metrics.ended(End::SlowReader, cut);
             self.metrics.push_streams.set(open as i64);
         }
         if let Some(position) = state.position.as_mut() {
@@ -305,16 +247,13 @@ impl Hub {
         state.closing = true;
         for subs in state.by_user.values() {
             for s in subs {
-                s.ended.store(Ended::ShuttingDown as u8, Ordering::SeqCst);
+                s.ended.store(End::ShuttingDown as u8, Ordering::SeqCst);
             }
         }
-        let cut = state.open as u64;
+        let cut = state.open;
         state.by_user.clear();
         state.open = 0;
-        self.metrics
-            .push_disconnects
-            .with_label_values(&[Ended::ShuttingDown.reason()])
-            .inc_by(cut);
+        self.metrics.ended(End::ShuttingDown, cut);
         self.metrics.push_streams.set(0);
     }
 }

@@ -90,7 +90,7 @@ fn a_slow_reader_is_cut_off_at_its_buffer_and_told_why() {
     hub.release(0, 4, &events);
     assert_eq!(received(&mut slow), [0, 1], "the buffer holds two");
     assert!(slow.events.try_recv().is_err());
-    assert_eq!(slow.ended(), Some(Ended::SlowReader));
+    assert_eq!(slow.ended(), Some(End::SlowReader));
     let metric = hub
         .metrics
         .push_disconnects
@@ -114,6 +114,24 @@ fn streams_past_the_limit_are_refused_and_a_closed_one_frees_its_place() {
 }
 
 #[test]
+fn a_stream_ends_counted_once_for_its_own_reason_or_as_the_clients() {
+    let hub = hub(2, 10);
+    let count = |end: End| {
+        hub.metrics
+            .push_disconnects
+            .with_label_values(&[end.reason()])
+            .get()
+    };
+    let failed = hub.subscribe("alice", None).unwrap();
+    failed.end(End::StoreFailed);
+    drop(failed);
+    assert_eq!((count(End::StoreFailed), count(End::Client)), (1, 0));
+    drop(hub.subscribe("bob", None).unwrap());
+    assert_eq!((count(End::StoreFailed), count(End::Client)), (1, 1));
+    assert_eq!(hub.metrics.push_streams.get(), 0);
+}
+
+#[test]
 fn no_stream_opens_before_the_feed_has_started() {
     let registry = prometheus::Registry::new();
     let config = PushConfig {
@@ -131,7 +149,7 @@ fn shutting_down_ends_every_stream_and_refuses_new_ones() {
     let mut open = hub.subscribe("alice", None).unwrap();
     hub.close_all();
     assert!(open.events.try_recv().is_err());
-    assert_eq!(open.ended(), Some(Ended::ShuttingDown));
+    assert_eq!(open.ended(), Some(End::ShuttingDown));
     assert_eq!(
         hub.subscribe("alice", None).err(),
         Some(Refused::ShuttingDown)

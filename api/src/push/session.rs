@@ -11,9 +11,10 @@ use futures::Stream;
 use wiber_common::message::Message;
 use wiber_common::stored::Position;
 
-use super::hub::{Ended, Event, Subscription};
+use super::event::{End, Event};
+use super::hub::Subscription;
 use crate::producer::MessageProducer;
-use crate::routes::AppState;
+use crate::state::AppState;
 use crate::store::MessageStore;
 
 /// Messages read from the store per query while catching up.
@@ -30,10 +31,9 @@ pub enum Item {
         /// When this replica released it (`None` for a replayed message).
         released_at: Option<std::time::Instant>,
     },
-    /// The server ended the stream; the client reconnects with its last id.
-    End(Ended),
-    /// The store failed while catching up; the client reconnects with its last id.
-    StoreFailed,
+    /// The server ended the stream (the hub, or the store failing while it caught up); the
+    /// client reconnects with its last id.
+    End(End),
 }
 
 /// Where a stream starts: the client's position where it has one; elsewhere where the store
@@ -101,7 +101,8 @@ pub fn items<P: MessageProducer, S: MessageStore>(
                     Ok(page) => page,
                     Err(e) => {
                         tracing::warn!(error = %e, "push stream: store failed while catching up");
-                        yield Item::StoreFailed;
+                        subscription.end(End::StoreFailed);
+                        yield Item::End(End::StoreFailed);
                         return;
                     }
                 };

@@ -13,13 +13,14 @@ use futures::StreamExt;
 use serde_json::json;
 use wiber_common::stored::POSITION_PATTERN;
 
-use super::hub::{Ended, Refused};
+use super::event::End;
+use super::hub::Refused;
 use super::session::{Item, items};
 use crate::auth::StreamCaller;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::producer::MessageProducer;
 use crate::requests::StreamRequest;
-use crate::routes::AppState;
+use crate::state::AppState;
 use crate::store::MessageStore;
 
 pub fn refused(refused: Refused) -> ApiError {
@@ -50,14 +51,6 @@ pub fn open<P: MessageProducer, S: MessageStore>(
     ))
 }
 
-/// Why the server ends a stream: `end` events' `reason`.
-const END_REASONS: [&str; 3] = [
-    Ended::SlowReader.reason(),
-    Ended::ShuttingDown.reason(),
-    STORE_FAILED,
-];
-pub const STORE_FAILED: &str = "store_failed";
-
 /// One event of the stream as an SSE client parses it (`event`, `data`, `id`), for the document:
 /// `ready` first, with the position the stream starts from; a `message` per message, its id the
 /// position just after it; `end` when the server ends the stream, saying why.
@@ -84,7 +77,7 @@ pub fn event_schema() -> serde_json::Value {
         event("end", json!({
             "type": "object",
             "required": ["reason"],
-            "properties": {"reason": {"enum": END_REASONS}},
+            "properties": {"reason": {"enum": End::TOLD.map(End::reason)}},
         }), false),
     ]})
 }
@@ -109,10 +102,9 @@ pub fn delivered(metrics: &super::PushMetrics, released_at: Option<std::time::In
     params(crate::requests::StreamQuery, crate::requests::ResumeHeader),
     responses(
         (status = 200, description = "text/event-stream of `ready`, `message` (a Message) and `end` events (`event_schema`)", content_type = "text/event-stream"),
-        (status = 400, description = "Invalid user, with or event id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token (see WWW-Authenticate)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`user` is not the caller", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Streams are starting, full or shutting down on this replica", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid user, with or event id"),
+        (status = 403, description = "`user` is not the caller"),
+        crate::answers::StreamsUnavailable,
     )
 )]
 pub async fn stream<P: MessageProducer, S: MessageStore>(
@@ -140,15 +132,6 @@ pub async fn stream<P: MessageProducer, S: MessageStore>(
             Item::End(ended) => Event::default()
                 .event("end")
                 .data(json!({ "reason": ended.reason() }).to_string()),
-            Item::StoreFailed => {
-                metrics
-                    .push_disconnects
-                    .with_label_values(&[STORE_FAILED])
-                    .inc();
-                Event::default()
-                    .event("end")
-                    .data(json!({ "reason": STORE_FAILED }).to_string())
-            }
         };
         Ok::<_, Infallible>(event)
     });

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use wiber_common::stored::Position;
 
-use super::hub::Event;
+use super::event::Event;
 
 #[derive(Default)]
 struct Partition {

@@ -15,14 +15,13 @@ use futures::{Stream, StreamExt};
 use serde_json::json;
 
 use super::PushMetrics;
-use super::hub::Ended;
 use super::session::Item;
-use super::sse::{STORE_FAILED, delivered, open};
+use super::sse::{delivered, open};
 use crate::auth::StreamCaller;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::producer::MessageProducer;
 use crate::requests::StreamRequest;
-use crate::routes::AppState;
+use crate::state::AppState;
 use crate::store::MessageStore;
 
 /// Frames from the client are pongs and closes; nothing larger is expected.
@@ -41,10 +40,9 @@ const MAX_CLIENT_FRAME: usize = 4096;
         ("Sec-WebSocket-Key" = String, Header, description = "The client's nonce (RFC 6455)", pattern = "^[A-Za-z0-9+/]{22}==$")),
     responses(
         (status = 101, description = "Switching to the WebSocket protocol"),
-        (status = 400, description = "Invalid user, with or after, or not a WebSocket upgrade", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token (see WWW-Authenticate)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`user` is not the caller", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Streams are starting, full or shutting down on this replica", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid user, with or after, or not a WebSocket upgrade"),
+        (status = 403, description = "`user` is not the caller"),
+        crate::answers::StreamsUnavailable,
     )
 )]
 pub async fn socket<P: MessageProducer, S: MessageStore>(
@@ -88,20 +86,8 @@ fn frame(item: Item, metrics: &PushMetrics) -> (String, Option<CloseFrame>) {
             (text, None)
         }
         Item::End(ended) => {
-            let code = match ended {
-                Ended::SlowReader => 1008,
-                Ended::ShuttingDown => 1012,
-            };
             let text = json!({ "type": "end", "reason": ended.reason() }).to_string();
-            (text, close(code, ended.reason()))
-        }
-        Item::StoreFailed => {
-            metrics
-                .push_disconnects
-                .with_label_values(&[STORE_FAILED])
-                .inc();
-            let text = json!({ "type": "end", "reason": STORE_FAILED }).to_string();
-            (text, close(1011, STORE_FAILED))
+            (text, close(ended.close_code(), ended.reason()))
         }
     }
 }

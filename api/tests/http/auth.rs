@@ -9,7 +9,7 @@ use axum::http::{StatusCode, header};
 use serde_json::{Value, json};
 use wiber_api::auth::config::{JwtConfig, KeySource};
 use wiber_api::auth::{Auth, Verifier};
-use wiber_e2e::issuer::{self, AUDIENCE, ISSUER, IssuerKey};
+use wiber_testkit::issuer::{self, AUDIENCE, ISSUER, IssuerKey};
 
 use crate::fakes::*;
 
@@ -282,7 +282,7 @@ async fn a_key_added_to_the_jwks_file_is_trusted_without_a_restart_and_a_removed
         StatusCode::UNAUTHORIZED
     );
     std::fs::write(&s.jwks_file, issuer::jwks(&[&s.rsa, &rotated])).unwrap();
-    wiber_e2e::wait::eventually(
+    wiber_testkit::wait::eventually(
         "the rotated key to be trusted",
         Duration::from_secs(10),
         || async {

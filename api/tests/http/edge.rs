@@ -10,7 +10,7 @@ use wiber_api::app;
 use wiber_api::auth::config::{JwtConfig, KeySource};
 use wiber_api::auth::{Auth, Verifier};
 use wiber_api::edge::{EdgeConfig, UserLimits, wrap};
-use wiber_e2e::issuer::{self, AUDIENCE, ISSUER, IssuerKey};
+use wiber_testkit::issuer::{self, AUDIENCE, ISSUER, IssuerKey};
 
 use crate::fakes::*;
 
@@ -98,8 +98,9 @@ async fn a_user_over_the_rate_limit_gets_429_with_retry_after_then_is_served_aga
         Auth::Jwt(Box::new(verifier)),
     );
     let one = NonZeroU32::new(1).unwrap();
-    std::sync::Arc::get_mut(&mut s).unwrap().limits =
-        Some(UserLimits::new(one, NonZeroU32::new(2).unwrap()));
+    std::sync::Arc::get_mut(&mut s).unwrap().access.limits = Some(std::sync::Arc::new(
+        UserLimits::new(one, NonZeroU32::new(2).unwrap()),
+    ));
     let alice = key.sign(&issuer::claims("alice"));
     let bob = key.sign(&issuer::claims("bob"));
     let read = |token: &str| bearer(get("/messages/user/alice"), token);
@@ -116,7 +117,7 @@ async fn a_user_over_the_rate_limit_gets_429_with_retry_after_then_is_served_aga
             .0,
         StatusCode::OK
     );
-    wiber_e2e::wait::eventually(
+    wiber_testkit::wait::eventually(
         "alice's bucket to refill",
         Duration::from_secs(5),
         || async { (call(router(&s), read(&alice)).await.0 == StatusCode::OK).then_some(()) },

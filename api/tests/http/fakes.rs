@@ -11,7 +11,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 use serde_json::Value;
 use tower::ServiceExt;
-use wiber_api::auth::Auth;
+use wiber_api::auth::{Access, Auth};
 use wiber_api::metrics::Metrics;
 use wiber_api::producer::{MessageProducer, ProduceError, Produced};
 use wiber_api::push::{Hub, PushConfig, PushMetrics};
@@ -206,8 +206,10 @@ pub fn state_with(producer: FakeProducer, store: FakeStore, auth: Auth) -> State
         stopping: Default::default(),
         body_timeout: std::time::Duration::from_secs(10),
         request_timeout: std::time::Duration::from_secs(5),
-        auth,
-        limits: None,
+        access: Access {
+            auth: Arc::new(auth),
+            limits: None,
+        },
     })
 }
 

@@ -9,7 +9,7 @@ use proptest::test_runner::{Config, TestRunner};
 use wiber_api::app;
 use wiber_api::auth::config::{JwtConfig, KeySource};
 use wiber_api::auth::{Auth, Verifier};
-use wiber_e2e::issuer::{self, AUDIENCE, ISSUER, IssuerKey};
+use wiber_testkit::issuer::{self, AUDIENCE, ISSUER, IssuerKey};
 
 use crate::fakes::*;
 

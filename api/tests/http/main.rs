@@ -7,5 +7,6 @@ mod edge;
 mod fakes;
 mod fuzz;
 mod openapi;
+mod reference;
 mod routes;
 mod sending;

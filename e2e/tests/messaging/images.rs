@@ -216,7 +216,8 @@ fn the_compose_file_runs_these_images_with_documented_variables() {
     let compose: serde_json::Value =
         yaml_serde::from_str(&std::fs::read_to_string(repo().join("compose.yaml")).unwrap())
             .expect("compose.yaml is YAML");
-    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let documented =
+        std::fs::read_to_string(repo().join("docs/reference/configuration.md")).unwrap();
     for (service, binary) in [("api", "wiber-api"), ("consumer", "wiber-consumer")] {
         let s = &compose["services"][service];
         assert_eq!(
@@ -231,8 +232,8 @@ fn the_compose_file_runs_these_images_with_documented_variables() {
         );
         for key in s["environment"].as_object().expect("environment").keys() {
             assert!(
-                readme.contains(&format!("`{key}`")),
-                "{service}: {key} is not a variable README.md documents"
+                documented.contains(&format!("`{key}`")),
+                "{service}: {key} is not a variable docs/reference/configuration.md documents"
             );
         }
     }

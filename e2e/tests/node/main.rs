@@ -1,7 +1,7 @@
 //! The cluster journey on the real node of the local cluster (`dev/cluster.sh`: containerd, runc,
 //! kubelet and kube-proxy, with the images of `make images` imported): the operator chart
 //! installed as a user installs it, WiberClusters whose pods really run against the local Kafka and
-//! store (the README's "a Kafka and a MongoDB you already run" path), and what the operator
+//! store (the install guide's "a Kafka and a MongoDB you already run" path), and what the operator
 //! promises about them: probes, Services, scaling with real lag, rolling updates, restarts and
 //! graceful termination.
 //!

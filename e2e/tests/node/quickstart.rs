@@ -1,4 +1,5 @@
-//! A platform engineer's first hour, as the README tells it: its cluster quickstart run verbatim
+//! A platform engineer's first hour, as the book tells it (docs/getting-started/local-cluster.md):
+//! its quickstart run verbatim
 //! (the operator chart, a WiberCluster from the wiber chart on the local Kafka and store, a message
 //! through the API Service), then what it promised checked from outside, and the checked-in local
 //! example applied as `kubectl apply` would.
@@ -21,15 +22,18 @@ use wiber_e2e::{mongo_uri, repo};
 
 const WITHIN: Duration = Duration::from_secs(180);
 
-/// The fenced block after the README's `<!-- marker -->` line.
-fn readme_block(marker: &str) -> String {
-    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
-    let start = readme
+/// The page of the book that walks through the first hour.
+const PAGE: &str = "docs/getting-started/local-cluster.md";
+
+/// The fenced block after the page's `<!-- marker -->` line.
+fn page_block(marker: &str) -> String {
+    let text = std::fs::read_to_string(repo().join(PAGE)).expect(PAGE);
+    let start = text
         .find(&format!("<!-- {marker} -->"))
-        .unwrap_or_else(|| panic!("README.md has no <!-- {marker} --> block"));
-    let fence = readme[start..].find("```sh\n").expect("a ```sh block") + start + 6;
-    let end = readme[fence..].find("```").expect("the block's end") + fence;
-    readme[fence..end].to_owned()
+        .unwrap_or_else(|| panic!("{PAGE} has no <!-- {marker} --> block"));
+    let fence = text[start..].find("```sh\n").expect("a ```sh block") + start + 6;
+    let end = text[fence..].find("```").expect("the block's end") + fence;
+    text[fence..end].to_owned()
 }
 
 /// Runs `script` with bash (errexit, pipefail) from the repository's root, as a reader pastes it.
@@ -48,7 +52,7 @@ fn dev(args: &str) -> String {
         .to_owned()
 }
 
-/// The README's teardown, run however the test ends.
+/// The page's teardown, run however the test ends.
 struct Teardown(String);
 
 impl Drop for Teardown {
@@ -61,29 +65,29 @@ impl Drop for Teardown {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_readme_cluster_quickstart_runs_verbatim_and_wiber_answers_through_its_service() {
+async fn the_cluster_quickstart_runs_verbatim_and_wiber_answers_through_its_service() {
     let _node = node::exclusive().await;
     let client = client().await;
     // What `make test` did before the suite (dev/test.sh): the same targets, on test ports; the
     // topics `make servers-up` creates are made here.
     assert_eq!(
-        readme_block("cluster-quickstart-setup").trim(),
+        page_block("cluster-quickstart-setup").trim(),
         "make images cluster-up servers-up"
     );
     dev("topics.sh");
-    let quickstart = readme_block("cluster-quickstart");
+    let quickstart = page_block("cluster-quickstart");
     // The teardown runs in the quickstart's shell: its first line sets KUBECONFIG and PATH.
     let environment = quickstart
         .lines()
         .next()
         .expect("the quickstart's first line");
-    let teardown = readme_block("cluster-quickstart-teardown");
+    let teardown = page_block("cluster-quickstart-teardown");
     let _teardown = Teardown(format!("{environment}\n{teardown}"));
     let _reported = Namespaces::reported(&["chat", OPERATOR_NAMESPACE]);
     node::mark_crd_for_the_chart(&client).await;
 
     let printed = bash(
-        "the README's cluster quickstart",
+        "the book's cluster quickstart",
         &quickstart,
         Duration::from_secs(600),
     );

@@ -164,7 +164,7 @@ async fn stages(wc: &WiberCluster, ctx: &Context) -> Result<Action, Error> {
 
 pub fn error_policy(wc: Arc<WiberCluster>, error: &Error, ctx: Arc<Context>) -> Action {
     tracing::warn!(namespace = ?wc.namespace(), name = %wc.name_any(), error = %error, "reconcile failed");
-    ctx.metrics.failed(error);
+    ctx.metrics.failed(error.category());
     Action::requeue(Duration::from_secs(10))
 }
 

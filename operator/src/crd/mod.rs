@@ -10,11 +10,13 @@ use serde::{Deserialize, Serialize};
 
 mod api;
 mod kafka;
+mod reference;
 mod status;
 mod template;
 
 pub use api::*;
 pub use kafka::*;
+pub use reference::reference_markdown;
 pub use status::*;
 pub use template::*;
 

@@ -238,7 +238,7 @@ fn wiber_chart_secures_its_kafka_with_tls_scram_and_a_kafka_user_when_asked() {
     assert!(k.get("authentication").is_none() && k.get("tls").is_none());
 }
 
-/// The checked-in examples are what the README tells people to apply: the API server accepts every
+/// The checked-in examples are what the book tells people to apply: the API server accepts every
 /// WiberCluster in them.
 #[tokio::test]
 async fn every_example_wibercluster_is_accepted_by_the_api_server() {

@@ -103,7 +103,7 @@ async fn a_message_the_store_refuses_is_dead_lettered_and_its_partition_moves_on
         ));
     }
     // A valid message that MongoDB stores, but FerretDB on PostgreSQL refuses: PostgreSQL cannot
-    // hold a NUL in a string (README, FerretDB's gaps). It sits mid-partition, in alice:bob.
+    // hold a NUL in a string (docs/concepts/store.md, FerretDB's gaps). It sits mid-partition, in alice:bob.
     let refused = wiber.send("alice", "bob", "nul \u{0} inside").await;
     for i in 0..10 {
         acknowledged.insert(message_id(
@@ -131,7 +131,7 @@ async fn a_message_the_store_refuses_is_dead_lettered_and_its_partition_moves_on
     );
 
     // Pushed as Kafka acknowledged them, bob's live stream carried all twenty-one in order, the
-    // refused one too (README: where push comes from). Once the API has read the consumer's
+    // refused one too (docs/concepts/push.md: where push comes from). Once the API has read the consumer's
     // announcements covering all twenty-one (a new stream then starts past them, since it starts
     // where the store stands), a stream resumed from before them replays the history, which has
     // the twenty only.

@@ -4,11 +4,10 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use clap::Parser;
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
-use serde_json::json;
+use wiber_token::{Claims, Signer};
 
 #[derive(Parser)]
 #[command(about = "Print a token for USER signed with the local issuer's Ed25519 key")]
@@ -42,8 +41,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let key = match EncodingKey::from_ed_pem(&pem) {
-        Ok(key) => key,
+    let signer = match Signer::ed25519_pem(&pem, &args.kid) {
+        Ok(signer) => signer,
         Err(e) => {
             eprintln!(
                 "error: {} is not an Ed25519 private key: {e}",
@@ -52,18 +51,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let mut claims = json!({
-        "sub": args.user, "iss": args.issuer, "aud": args.audience, "iat": now, "exp": now + args.ttl,
-    });
-    if args.admin {
-        claims["scope"] = json!("wiber:admin");
-    }
-    let mut header = Header::new(Algorithm::EdDSA);
-    header.kid = Some(args.kid);
-    match encode(&header, &claims, &key) {
+    let claims = Claims {
+        user: &args.user,
+        issuer: &args.issuer,
+        audience: &args.audience,
+        ttl: Duration::from_secs(args.ttl),
+        admin: args.admin,
+    };
+    match signer.sign(&claims.to_json()) {
         Ok(token) => {
             println!("{token}");
             ExitCode::SUCCESS

@@ -3,12 +3,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
+use wiber_token::{Claims, Signer};
+
+pub use wiber_token::now;
 
 pub const ISSUER: &str = "https://issuer.test";
 pub const AUDIENCE: &str = "wiber";
@@ -34,7 +37,7 @@ fn b64(bytes: &[u8]) -> String {
 pub struct IssuerKey {
     pub kid: String,
     pub algorithm: Algorithm,
-    encoding: EncodingKey,
+    signer: Signer,
     pub jwk: Value,
     /// The public key as PEM: what an algorithm-confusion attack signs with as an HMAC secret.
     pub public_pem: Vec<u8>,
@@ -50,7 +53,7 @@ impl IssuerKey {
         Self {
             kid: kid.to_owned(),
             algorithm: Algorithm::EdDSA,
-            encoding: EncodingKey::from_ed_pem(&std::fs::read(&private).expect("key"))
+            signer: Signer::ed25519_pem(&std::fs::read(&private).expect("key"), kid)
                 .expect("Ed25519 PEM"),
             jwk: json!({"kty": "OKP", "crv": "Ed25519", "x": b64(x), "kid": kid, "use": "sig", "alg": "EdDSA"}),
             public_pem: openssl(&["pkey", "-in", path, "-pubout"]),
@@ -79,8 +82,11 @@ impl IssuerKey {
         Self {
             kid: kid.to_owned(),
             algorithm: Algorithm::RS256,
-            encoding: EncodingKey::from_rsa_pem(&std::fs::read(&private).expect("key"))
-                .expect("RSA PEM"),
+            signer: Signer::new(
+                EncodingKey::from_rsa_pem(&std::fs::read(&private).expect("key")).expect("RSA PEM"),
+                Algorithm::RS256,
+                kid,
+            ),
             jwk: json!({"kty": "RSA", "n": b64(&n), "e": "AQAB", "kid": kid, "use": "sig", "alg": "RS256"}),
             public_pem: openssl(&["pkey", "-in", path, "-pubout"]),
         }
@@ -88,9 +94,7 @@ impl IssuerKey {
 
     /// A token signed by this key, naming it.
     pub fn sign(&self, claims: &Value) -> String {
-        let mut header = Header::new(self.algorithm);
-        header.kid = Some(self.kid.clone());
-        encode(&header, claims, &self.encoding).expect("sign")
+        self.signer.sign(claims).expect("sign")
     }
 }
 
@@ -99,16 +103,16 @@ pub fn jwks(keys: &[&IssuerKey]) -> String {
     json!({"keys": keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>()}).to_string()
 }
 
-pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
-}
-
 /// Good claims for `user`, valid for five minutes.
 pub fn claims(user: &str) -> Value {
-    json!({"sub": user, "iss": ISSUER, "aud": AUDIENCE, "iat": now(), "exp": now() + 300})
+    Claims {
+        user,
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        ttl: Duration::from_secs(300),
+        admin: false,
+    }
+    .to_json()
 }
 
 /// A token with `alg: none` and no signature.
@@ -123,14 +127,17 @@ pub fn unsigned(kid: &str, claims: &Value) -> String {
 
 /// An HS256 token under `kid`, with `secret` as the HMAC key (e.g. a public key's PEM).
 pub fn hs256(kid: &str, secret: &[u8], claims: &Value) -> String {
-    let mut header = Header::new(Algorithm::HS256);
-    header.kid = Some(kid.to_owned());
-    encode(&header, claims, &EncodingKey::from_secret(secret)).expect("sign")
+    Signer::new(EncodingKey::from_secret(secret), Algorithm::HS256, kid)
+        .sign(claims)
+        .expect("sign")
 }
 
-/// A fresh directory for key files, removed by the caller's test run directory clean-up.
+/// A fresh directory for key files, under the workspace's `target/test-keys` (a few hundred bytes
+/// each; `cargo clean` removes them).
 pub fn key_dir() -> PathBuf {
-    let dir = crate::process::log_dir().join(crate::unique_name("keys"));
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/test-keys")
+        .join(uuid::Uuid::new_v4().simple().to_string());
     std::fs::create_dir_all(&dir).expect("key dir");
     dir
 }
