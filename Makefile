@@ -33,7 +33,7 @@ bench: ## Load test on a fresh release stack on bench ports (see BENCHMARKS.md);
 bench-auth: ## POST throughput and latency with authentication on and off, rounds alternating on one stack (see BENCHMARKS.md).
 	AUTH_MODE=compare dev/bench.sh $(BENCH_ARGS)
 
-bench-push: ## Push delivery: stored-to-received latency under load and idle, 10,000 idle streams' memory (see BENCHMARKS.md).
+bench-push: ## Push delivery: latency from a POST's answer to the stream, under load and idle; 10,000 idle streams' memory (see BENCHMARKS.md).
 	BENCH_PUSH=1 dev/bench.sh $(BENCH_ARGS)
 
 bench-reads: ## Reads as the store grows (100k, 300k, 1M messages; SQLite vs PostgreSQL under FerretDB): see BENCHMARKS.md.

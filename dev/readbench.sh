@@ -37,8 +37,10 @@ bench_build wiber-readbench wiber-readbench
 store() { FERRETDB_HANDLER=$1 FERRETDB_PORT=$2 "$WIBER_DEV_DIR/ferretdb.sh" "$3"; }
 stack() {
   local handler=$1 port=$2 api=$3 action=$4
-  # A read may take as long as it takes (30 s), so slow ones are measured, not answered 503 at 3 s.
+  # A read may take as long as it takes (30 s), so slow ones are measured, not answered 503 at the
+  # store's 3 s or the API's 5 s deadline for a whole read.
   API_PORT=$api CONSUMER_PORT=$((api + 1)) KAFKA_CONSUMER_GROUP="readbench-$handler" MONGO_TIMEOUT_MS=30000 \
+    API_REQUEST_TIMEOUT_MS=31000 \
     MONGO_URI="mongodb://127.0.0.1:$port/" "$WIBER_DEV_DIR/wiber.sh" "$action"
 }
 # Stopped on exit, before Kafka (bench_stop_on_exit).
