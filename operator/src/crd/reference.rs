@@ -67,7 +67,7 @@ fn section(page: &mut String, path: &str, schema: &Value) {
         .unwrap_or_default();
     page.push_str("| field | type | default | rules | description |\n|---|---|---|---|---|\n");
     let mut nested = Vec::new();
-    for (name, field) in properties {
+    for (name, field) in sorted(properties) {
         let (kind, expand) = kind_of(name, field);
         let _ = writeln!(
             page,
@@ -79,7 +79,7 @@ fn section(page: &mut String, path: &str, schema: &Value) {
             },
             field
                 .get("default")
-                .map(|d| format!("`{d}`"))
+                .map(|d| format!("`{}`", canonical(d)))
                 .unwrap_or_default(),
             bounds(field),
             one_line(field["description"].as_str().unwrap_or_default()).replace('|', "\\|"),
@@ -183,11 +183,41 @@ fn collect_rules(path: &str, schema: &Value, out: &mut Vec<(String, String, Stri
     if !own {
         return;
     }
-    for (name, field) in schema["properties"].as_object().into_iter().flatten() {
+    for (name, field) in schema["properties"]
+        .as_object()
+        .into_iter()
+        .flat_map(sorted)
+    {
         if !field["properties"].is_object() {
             collect_rules(&format!("{path}.{name}"), field, out, false);
         }
     }
+}
+
+/// An object's fields by name. serde_json keeps a map's order only when some crate of the build
+/// turns on its `preserve_order` (the MongoDB driver does, in a workspace build), so the page
+/// sorts them itself, and is the same however it was built.
+fn sorted(object: &serde_json::Map<String, Value>) -> Vec<(&String, &Value)> {
+    let mut fields: Vec<_> = object.iter().collect();
+    fields.sort_by_key(|(name, _)| name.as_str());
+    fields
+}
+
+/// `value` as JSON with every object's keys in order (see `sorted`).
+fn canonical(value: &Value) -> String {
+    fn ordered(value: &Value) -> Value {
+        match value {
+            Value::Object(object) => Value::Object(
+                sorted(object)
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), ordered(v)))
+                    .collect(),
+            ),
+            Value::Array(items) => Value::Array(items.iter().map(ordered).collect()),
+            other => other.clone(),
+        }
+    }
+    ordered(value).to_string()
 }
 
 fn one_line(text: &str) -> String {
