@@ -1,25 +1,31 @@
 //! `crds/` holds generated YAML; this fails when the Rust types changed without regenerating it.
 
+/// Fails, saying how to regenerate it, when the file at `path` (from the repository's root) is not
+/// `generated`.
+fn assert_checked_in(path: &str, generated: String, regenerate: &str) {
+    let full = format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"));
+    let checked_in = std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{path}: {e}"));
+    assert!(
+        checked_in == generated,
+        "{path} is out of date: run `{regenerate}`"
+    );
+}
+
 #[test]
 fn checked_in_crd_matches_the_rust_types() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../crds/wibercluster.yaml");
-    let checked_in = std::fs::read_to_string(path).expect("crds/wibercluster.yaml exists");
-    assert!(
-        checked_in == wiber_operator::crd::crd_yaml(),
-        "crds/wibercluster.yaml is out of date: run `cargo run -p wiber-operator --bin crdgen > crds/wibercluster.yaml`"
+    assert_checked_in(
+        "crds/wibercluster.yaml",
+        wiber_operator::crd::crd_yaml(),
+        "cargo run -p wiber-operator --bin crdgen > crds/wibercluster.yaml",
     );
 }
 
 #[test]
 fn checked_in_reference_page_matches_the_crd() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../docs/reference/wibercluster.md"
-    );
-    let checked_in = std::fs::read_to_string(path).expect("docs/reference/wibercluster.md exists");
-    assert!(
-        checked_in == wiber_operator::crd::reference_markdown(),
-        "docs/reference/wibercluster.md is out of date: run `make crds`"
+    assert_checked_in(
+        "docs/reference/wibercluster.md",
+        wiber_operator::crd::reference_markdown(),
+        "make crds",
     );
 }
 
