@@ -67,10 +67,13 @@ start() {
   port_open 127.0.0.1 "$FERRETDB_PORT" &&
     die "port $FERRETDB_PORT is taken by another process; set FERRETDB_PORT to use another"
   local storage
+  : "${FERRETDB_POOL:=150}"
   case $FERRETDB_HANDLER in
     postgresql)
       "$WIBER_DEV_DIR/postgres.sh" start
-      storage=(-postgresql-url "$("$WIBER_DEV_DIR/postgres.sh" url)")
+      # FerretDB v1.24 waits for good once its pool (50 by default) is held by operations that each
+      # wait for one more connection (docs/concepts/store.md): room for every client of a test run.
+      storage=(-postgresql-url "$("$WIBER_DEV_DIR/postgres.sh" url)" -pool-max-conns "$FERRETDB_POOL")
       ;;
     sqlite)
       mkdir -p "$FERRETDB_RUN/data"

@@ -4,6 +4,7 @@
 pub mod answers;
 pub mod auth;
 pub mod config;
+pub mod conversations;
 pub mod edge;
 pub mod error;
 pub mod extract;
@@ -11,6 +12,7 @@ pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
 pub mod page;
+mod placed;
 pub mod producer;
 pub mod push;
 pub mod read;

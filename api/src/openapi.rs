@@ -8,6 +8,7 @@ use utoipa::OpenApi;
 use wiber_common::health::{Alive, Link, Liveness, Readiness, Verdict};
 use wiber_common::message::{FieldError, Message};
 
+use crate::conversations::{Conversation, ReadMark};
 use crate::error::Problem;
 use crate::read::MessageCount;
 use crate::requests::NewMessage;
@@ -20,8 +21,8 @@ use crate::requests::NewMessage;
         description = "Durable, ordered chat messages over Kafka and MongoDB."
     ),
     components(schemas(
-        Message, NewMessage, MessageCount, Problem, FieldError, Liveness, Alive, Readiness,
-        Verdict, Link
+        Message, NewMessage, MessageCount, Conversation, ReadMark, Problem, FieldError, Liveness,
+        Alive, Readiness, Verdict, Link
     )),
     modifiers(&BearerScheme)
 )]

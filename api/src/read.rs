@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::producer::MessageProducer;
 use crate::requests::{ConversationRequest, CountQuery, UserRequest};
 use crate::state::Shared;
-use crate::store::{Cursor, MessageStore, StoreError};
+use crate::store::{MessageStore, PageCursor, StoreError};
 
 pub const NEXT_CURSOR_HEADER: &str = "x-next-cursor";
 
@@ -60,7 +60,7 @@ pub async fn conversation<P: MessageProducer, S: MessageStore>(
     let mut response = Json(to_messages(&stored)).into_response();
     if stored.len() as i64 == limit {
         if let Some(last) = stored.last() {
-            let cursor = Cursor::after(last).encode();
+            let cursor = PageCursor::after(last).encode();
             let (user1, user2) = (&request.user1, &request.user2);
             let link =
                 format!("</messages/{user1}/{user2}?limit={limit}&after={cursor}>; rel=\"next\"");

@@ -10,7 +10,7 @@ use wiber_common::message::{conversation_id, openapi, validate_content, validate
 
 use crate::error::ApiError;
 use crate::extract::{Fields, FromJsonBody, JsonObject, QueryParams, path_error};
-use crate::store::{ConversationPage, CountScope, Cursor};
+use crate::store::{ConversationPage, CountScope, PageCursor};
 use wiber_common::stored::Position;
 
 /// The body of `POST /messages`.
@@ -102,8 +102,8 @@ pub struct ConversationQuery {
     #[param(required = false, minimum = 0, maximum = 1_000_000, default = 0)]
     pub skip: i64,
     /// The `X-Next-Cursor` of the previous page: continue just after its last message.
-    #[param(required = false, schema_with = cursor_schema)]
-    pub after: Option<Cursor>,
+    #[param(required = false, schema_with = page_cursor_schema)]
+    pub after: Option<PageCursor>,
 }
 
 /// The users of a conversation and its query, checked together so one answer names every error.
@@ -139,7 +139,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ConversationRequest {
         let skip = fields.check(q.integer("skip", 0, 0, 1_000_000));
         let after = fields.check(match q.get("after") {
             None => Ok(None),
-            Some(raw) => Cursor::decode(raw).map(Some).ok_or_else(|| {
+            Some(raw) => PageCursor::decode(raw).map(Some).ok_or_else(|| {
                 wiber_common::message::FieldError::new(
                     "after",
                     "must be a cursor from a previous X-Next-Cursor header",
@@ -324,10 +324,16 @@ impl<S: Send + Sync> FromRequestParts<S> for StreamRequest {
 }
 
 /// A page cursor (`X-Next-Cursor`), as `Cursor::decode` takes it.
-fn cursor_schema() -> ObjectBuilder {
+pub fn cursor_schema() -> ObjectBuilder {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .pattern(Some(wiber_common::queries::CURSOR_PATTERN))
+}
+
+fn page_cursor_schema() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(wiber_common::queries::PAGE_CURSOR_PATTERN))
 }
 
 /// A push stream's position (an event id), as `Position::decode` takes it.

@@ -19,6 +19,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::path::HttpMethod;
 use wiber_common::health::{Liveness, Needs, Readiness};
 
+use crate::conversations;
 use crate::error::ApiError;
 use crate::extract::{BODY_LIMIT_BYTES, BodyTimeout};
 use crate::metrics::track;
@@ -74,6 +75,8 @@ fn documented<P: MessageProducer, S: MessageStore>() -> Documented<Arc<AppState<
     .route::<read::__path_count_messages, _, _>(read::count_messages::<P, S>)
     .route::<read::__path_user_messages, _, _>(read::user_messages::<P, S>)
     .route::<read::__path_conversation, _, _>(read::conversation::<P, S>)
+    .route::<conversations::__path_conversations, _, _>(conversations::conversations::<P, S>)
+    .route::<conversations::__path_mark_read, _, _>(conversations::mark_read::<P, S>)
     .route::<__path_liveness, _, _>(liveness)
     .route::<__path_readiness, _, _>(readiness::<P, S>)
 }

@@ -11,11 +11,12 @@ use mongodb::{Client, Collection};
 use serde::{Deserialize, Serialize};
 use wiber_common::message::StoredMessage;
 use wiber_common::queries::{self, Query};
+use wiber_common::readmodel::{InboxEntry, Tally, inbox_collection, tallies_collection};
 
 use crate::producer::Produced;
 
 pub use wiber_common::mongo::StoreError;
-pub use wiber_common::queries::Cursor;
+pub use wiber_common::queries::{Cursor, PageCursor};
 
 /// Who holds an idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +34,7 @@ pub enum KeyHolder {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConversationPage {
     pub conversation_id: String,
-    pub after: Option<Cursor>,
+    pub after: Option<PageCursor>,
     pub skip: u64,
     pub limit: i64,
 }
@@ -82,6 +83,22 @@ pub trait MessageStore: Send + Sync + 'static {
         key_id: &str,
         produced: Produced,
     ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+    /// A user's inbox page: up to `limit` conversations, most recently active first, before
+    /// `before` (the position of the previous page's last entry's last message).
+    fn inbox(
+        &self,
+        user: &str,
+        before: Option<Cursor>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<InboxEntry>, StoreError>> + Send;
+    /// Marks `user`'s conversation read up to `message_id`, never back; `None` when no such
+    /// message is in the conversation.
+    fn mark_read(
+        &self,
+        user: &str,
+        conversation_id: &str,
+        message_id: &str,
+    ) -> impl Future<Output = Result<Option<InboxEntry>, StoreError>> + Send;
     fn ready(&self) -> impl Future<Output = bool> + Send;
 }
 
@@ -101,8 +118,13 @@ struct KeyReservation {
 pub struct MongoStore {
     client: Client,
     db: String,
-    messages: Collection<StoredMessage>,
+    pub(crate) messages: Collection<StoredMessage>,
     keys: Collection<KeyReservation>,
+    pub(crate) tallies: Collection<Tally>,
+    pub(crate) inbox: Collection<InboxEntry>,
+    /// Set once the store is known to hold no message from before the read model, which never
+    /// changes back (`crate::placed`).
+    pub(crate) current: std::sync::atomic::AtomicBool,
     timeout: Duration,
 }
 
@@ -121,6 +143,9 @@ impl MongoStore {
         Ok(Self {
             messages: database.collection(collection),
             keys: database.collection(&format!("{collection}_idempotency")),
+            tallies: database.collection(&tallies_collection(collection)),
+            inbox: database.collection(&inbox_collection(collection)),
+            current: std::sync::atomic::AtomicBool::new(false),
             client,
             db: db.to_owned(),
             timeout,
@@ -128,13 +153,17 @@ impl MongoStore {
     }
 
     /// A query, sorted as its index is (a hint would fail every read while the index is missing).
-    async fn find(
+    pub(crate) async fn find<T>(
         &self,
+        collection: &Collection<T>,
         query: Query,
         skip: u64,
         limit: i64,
-    ) -> Result<Vec<StoredMessage>, StoreError> {
-        let mut find = self.messages.find(query.filter).skip(skip).limit(limit);
+    ) -> Result<Vec<T>, StoreError>
+    where
+        T: serde::de::DeserializeOwned + Send + Sync + Unpin,
+    {
+        let mut find = collection.find(query.filter).skip(skip).limit(limit);
         if let Some(sort) = query.sort {
             find = find.sort(sort);
         }
@@ -142,7 +171,7 @@ impl MongoStore {
             .await
     }
 
-    async fn bounded<T>(
+    pub(crate) async fn bounded<T>(
         &self,
         operation: impl IntoFuture<Output = mongodb::error::Result<T>>,
     ) -> Result<T, StoreError> {
@@ -160,8 +189,7 @@ fn majority() -> WriteConcern {
 
 impl MessageStore for MongoStore {
     async fn conversation(&self, page: ConversationPage) -> Result<Vec<StoredMessage>, StoreError> {
-        let query = queries::conversation_page(&page.conversation_id, page.after);
-        self.find(query, page.skip, page.limit).await
+        self.conversation_page(page).await
     }
 
     async fn user_messages(
@@ -169,7 +197,8 @@ impl MessageStore for MongoStore {
         user: &str,
         limit: i64,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        self.find(queries::user_recent(user), 0, limit).await
+        self.find(&self.messages, queries::user_recent(user), 0, limit)
+            .await
     }
 
     async fn stream_range(
@@ -181,10 +210,13 @@ impl MessageStore for MongoStore {
         limit: i64,
     ) -> Result<Vec<StoredMessage>, StoreError> {
         let query = queries::stream_range(user, partition, after, upto);
-        self.find(query, 0, limit).await
+        self.find(&self.messages, query, 0, limit).await
     }
 
     async fn count(&self, scope: CountScope) -> Result<u64, StoreError> {
+        if let Some(count) = self.tallied(&scope).await? {
+            return Ok(count);
+        }
         let query = match scope {
             // From the collection's metadata on a MongoDB; no index would make an exact count cheap.
             CountScope::All => return self.bounded(self.messages.estimated_document_count()).await,
@@ -241,6 +273,24 @@ impl MessageStore for MongoStore {
             .bounded(self.keys.find_one(doc! { "_id": key_id }))
             .await?;
         Ok(held.and_then(|h| h.timestamp).unwrap_or(produced.timestamp))
+    }
+
+    async fn inbox(
+        &self,
+        user: &str,
+        before: Option<Cursor>,
+        limit: i64,
+    ) -> Result<Vec<InboxEntry>, StoreError> {
+        self.inbox_page(user, before, limit).await
+    }
+
+    async fn mark_read(
+        &self,
+        user: &str,
+        conversation_id: &str,
+        message_id: &str,
+    ) -> Result<Option<InboxEntry>, StoreError> {
+        self.read_up_to(user, conversation_id, message_id).await
     }
 
     async fn ready(&self) -> bool {

@@ -14,6 +14,7 @@ pub mod mongo;
 pub mod process;
 #[cfg(feature = "mongo")]
 pub mod queries;
+pub mod readmodel;
 pub mod record;
 pub mod serve;
 pub mod shutdown;

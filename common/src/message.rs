@@ -87,6 +87,14 @@ pub struct StoredMessage {
     pub timestamp: i64,
     pub partition: i32,
     pub offset: i64,
+    /// Its place in its conversation, from 1, given by the consumer (`readmodel`); absent on
+    /// messages stored before the consumer kept a read model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<i64>,
+    /// The page of its conversation it belongs to (`readmodel::page_key`), so that a page is an
+    /// equality lookup; absent with `seq`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<String>,
 }
 
 impl StoredMessage {
@@ -101,6 +109,8 @@ impl StoredMessage {
             timestamp,
             partition,
             offset,
+            seq: None,
+            page: None,
         }
     }
 
@@ -125,6 +135,17 @@ pub fn conversation_id(a: &str, b: &str) -> String {
         format!("{b}:{a}")
     }
 }
+
+/// The two users of a conversation id, if it is one as `conversation_id` makes them (sorted).
+pub fn conversation_users(id: &str) -> Option<(&str, &str)> {
+    let (a, b) = id.split_once(':')?;
+    let valid = validate_user("", a).is_ok() && validate_user("", b).is_ok();
+    (valid && a <= b).then_some((a, b))
+}
+
+/// What `conversation_users` accepts, as a regular expression (each user as `USER_PATTERN`, the
+/// first not after the second).
+pub const CONVERSATION_PATTERN: &str = "^[A-Za-z0-9._-]{1,50}:[A-Za-z0-9._-]{1,50}$";
 
 /// The id under which the API reserves a sender's `Idempotency-Key`: one per sender and key.
 pub fn idempotency_key_id(from_user: &str, key: &str) -> Uuid {
@@ -227,6 +248,16 @@ mod tests {
         assert_eq!(conversation_id("bob", "alice"), "alice:bob");
         assert_eq!(conversation_id("alice", "bob"), "alice:bob");
         assert_eq!(conversation_id("alice", "alice"), "alice:alice");
+    }
+
+    #[test]
+    fn a_conversation_id_names_its_two_users_only_in_order() {
+        assert_eq!(conversation_users("alice:bob"), Some(("alice", "bob")));
+        assert_eq!(conversation_users("bob:alice"), None);
+        assert_eq!(conversation_users("alice:alice"), Some(("alice", "alice")));
+        for bad in ["alice", "alice:", ":bob", "a:b:c", "al ice:bob"] {
+            assert_eq!(conversation_users(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

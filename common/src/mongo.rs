@@ -14,6 +14,9 @@ pub enum StoreError {
     Mongo(#[from] mongodb::error::Error),
     #[error("message store did not answer within {0:?}")]
     Timeout(Duration),
+    /// The store answered a write with an error for one of its statements.
+    #[error("message store refused a write: {0}")]
+    Write(String),
     /// A document the operation relied on was gone (deleted by hand, say).
     #[error("message store lost {0}")]
     Lost(&'static str),

@@ -68,8 +68,46 @@ pub const STREAM_ORDER: Index = Index {
     keys: &[("participants", 1), ("partition", 1), ("offset", 1)],
 };
 
-/// Every index the queries need, for the consumer's set-up.
-pub const INDEXES: [Index; 3] = [CONVERSATION_ORDER, PARTICIPANT_RECENT, STREAM_ORDER];
+/// One page of a conversation's places (`readmodel`), in place order.
+pub const PAGE_ORDER: Index = Index {
+    name: "page_order",
+    keys: &[("page", 1), ("seq", 1)],
+};
+
+/// Every index the queries of the messages need, for the consumer's set-up.
+pub const INDEXES: [Index; 4] = [
+    CONVERSATION_ORDER,
+    PARTICIPANT_RECENT,
+    STREAM_ORDER,
+    PAGE_ORDER,
+];
+
+/// A user's tallies: one per partition they have messages in.
+pub const TALLY_USER: Index = Index {
+    name: "tally_user",
+    keys: &[("user", 1)],
+};
+
+/// The tallies of one kind: the partitions' make the total.
+pub const TALLY_KIND: Index = Index {
+    name: "tally_kind",
+    keys: &[("kind", 1)],
+};
+
+pub const TALLY_INDEXES: [Index; 2] = [TALLY_USER, TALLY_KIND];
+
+/// A user's inbox, the most recently active conversation first.
+pub const INBOX_RECENT: Index = Index {
+    name: "inbox_recent",
+    keys: &[
+        ("user", 1),
+        ("lastTimestamp", -1),
+        ("lastPartition", -1),
+        ("lastOffset", -1),
+    ],
+};
+
+pub const INBOX_INDEXES: [Index; 1] = [INBOX_RECENT];
 
 /// Indexes of the earlier layout (`messageId` beside an ObjectId `_id`, an `$or` over two fields).
 /// A unique index on a field the new documents lack would take every message after the first for
@@ -109,6 +147,41 @@ impl Cursor {
             offset: integer(parts.next()?, true, 18)?,
         };
         parts.next().is_none().then_some(cursor)
+    }
+}
+
+/// Where a conversation page starts: after a place (`readmodel`), or, for messages stored before
+/// places, after a position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageCursor {
+    Place(i64),
+    Position(Cursor),
+}
+
+/// What `PageCursor::decode` accepts, as a regular expression for the API's document.
+pub const PAGE_CURSOR_PATTERN: &str = r"^([0-9]{1,18}|-?[0-9]{1,18}\.-?[0-9]{1,9}\.-?[0-9]{1,18})$";
+
+impl PageCursor {
+    /// The cursor after `m`: its place when it has one.
+    pub fn after(m: &StoredMessage) -> Self {
+        match m.seq {
+            Some(seq) => Self::Place(seq),
+            None => Self::Position(Cursor::after(m)),
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        match self {
+            Self::Place(seq) => seq.to_string(),
+            Self::Position(c) => c.encode(),
+        }
+    }
+
+    pub fn decode(s: &str) -> Option<Self> {
+        if s.contains('.') {
+            return Cursor::decode(s).map(Self::Position);
+        }
+        integer(s, false, 18).map(Self::Place)
     }
 }
 
@@ -174,6 +247,54 @@ pub fn user_count(user: &str) -> Query {
     }
 }
 
+/// One page of a conversation's places, in place order.
+pub fn conversation_page_at(page: &str) -> Query {
+    Query {
+        filter: doc! { "page": page },
+        sort: Some(order(&PAGE_ORDER, 1)),
+        index: PAGE_ORDER,
+    }
+}
+
+/// A user's tallies, which add up to their count.
+pub fn user_tallies(user: &str) -> Query {
+    Query {
+        filter: doc! { "user": user },
+        sort: None,
+        index: TALLY_USER,
+    }
+}
+
+/// The partitions' tallies, which add up to the total count.
+pub fn partition_tallies() -> Query {
+    Query {
+        filter: doc! { "kind": crate::readmodel::PARTITION_KIND },
+        sort: None,
+        index: TALLY_KIND,
+    }
+}
+
+/// A user's inbox, most recent activity first, strictly before `before` when given (the position
+/// of the last message of the previous page's last entry).
+pub fn inbox_page(user: &str, before: Option<Cursor>) -> Query {
+    let mut filter = doc! { "user": user };
+    if let Some(c) = before {
+        filter.insert(
+            "$or",
+            vec![
+                doc! { "lastTimestamp": { "$lt": c.timestamp } },
+                doc! { "lastTimestamp": c.timestamp, "lastPartition": { "$lt": c.partition } },
+                doc! { "lastTimestamp": c.timestamp, "lastPartition": c.partition, "lastOffset": { "$lt": c.offset } },
+            ],
+        );
+    }
+    Query {
+        filter,
+        sort: Some(order(&INBOX_RECENT, 1)),
+        index: INBOX_RECENT,
+    }
+}
+
 /// A user's messages in one partition with an offset in `(after, upto]`, in offset order.
 pub fn stream_range(user: &str, partition: i32, after: i64, upto: i64) -> Query {
     Query {
@@ -188,155 +309,5 @@ pub fn stream_range(user: &str, partition: i32, after: i64, upto: i64) -> Query 
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn every_query() -> Vec<(&'static str, Query)> {
-        let cursor = Cursor {
-            timestamp: 1,
-            partition: 2,
-            offset: 3,
-        };
-        vec![
-            ("conversation page", conversation_page("a:b", None)),
-            (
-                "conversation cursor page",
-                conversation_page("a:b", Some(cursor)),
-            ),
-            ("conversation count", conversation_count("a:b")),
-            ("user page", user_recent("a")),
-            ("user count", user_count("a")),
-            ("stream range", stream_range("a", 2, 10, 20)),
-        ]
-    }
-
-    /// The fields a filter compares, at top level and inside `$or` branches.
-    fn filter_fields(filter: &Document) -> Vec<String> {
-        let mut fields = Vec::new();
-        for (key, value) in filter {
-            if key == "$or" {
-                for branch in value.as_array().expect("$or takes an array") {
-                    fields.extend(filter_fields(branch.as_document().expect("branch")));
-                }
-            } else {
-                fields.push(key.clone());
-            }
-        }
-        fields
-    }
-
-    #[test]
-    fn every_query_starts_with_an_equality_on_its_index_first_key() {
-        for (name, q) in every_query() {
-            let (first, _) = q.index.keys[0];
-            let value = q
-                .filter
-                .get(first)
-                .unwrap_or_else(|| panic!("{name}: no {first}"));
-            assert!(
-                !matches!(value, Bson::Document(_)),
-                "{name}: {first} must be compared for equality, not with an operator"
-            );
-            assert_eq!(
-                q.filter.keys().next().map(String::as_str),
-                Some(first),
-                "{name}"
-            );
-        }
-    }
-
-    #[test]
-    fn every_filtered_field_is_a_key_of_the_query_index() {
-        for (name, q) in every_query() {
-            for field in filter_fields(&q.filter) {
-                assert!(
-                    q.index.keys.iter().any(|&(k, _)| k == field),
-                    "{name}: {field} is not in {}",
-                    q.index.name
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn every_sort_follows_its_index_after_the_equality_one_way_or_fully_reversed() {
-        for (name, q) in every_query() {
-            let Some(sort) = q.sort else { continue };
-            let sorted: Vec<(String, i32)> = sort
-                .iter()
-                .map(|(k, v)| (k.clone(), v.as_i32().expect("direction")))
-                .collect();
-            let rest = &q.index.keys[1..];
-            assert_eq!(
-                sorted.len(),
-                rest.len(),
-                "{name}: sort all of the index after its prefix"
-            );
-            let same = sorted
-                .iter()
-                .zip(rest)
-                .all(|((k, d), (ik, id))| k == ik && d == id);
-            let reversed = sorted
-                .iter()
-                .zip(rest)
-                .all(|((k, d), (ik, id))| k == ik && *d == -id);
-            assert!(
-                same || reversed,
-                "{name}: sort {sort} against {:?}",
-                q.index.keys
-            );
-        }
-    }
-
-    #[test]
-    fn every_index_a_query_names_is_created() {
-        for (name, q) in every_query() {
-            assert!(
-                INDEXES.contains(&q.index),
-                "{name}: {} is not created",
-                q.index.name
-            );
-        }
-        for legacy in LEGACY_INDEXES {
-            assert!(INDEXES.iter().all(|i| i.name != legacy));
-        }
-    }
-
-    #[test]
-    fn cursor_round_trips_and_rejects_garbage() {
-        let c = Cursor {
-            timestamp: 1_700_000_000_123,
-            partition: 2,
-            offset: 99,
-        };
-        assert_eq!(Cursor::decode(&c.encode()), Some(c));
-        for bad in ["", "1.2", "1.2.3.4", "a.b.c", "1..3"] {
-            assert_eq!(Cursor::decode(bad), None, "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn the_documented_cursor_pattern_accepts_exactly_what_decodes() {
-        crate::digits::assert_pattern_matches_decoder(
-            CURSOR_PATTERN,
-            &[".", ".", ".", "+", ","],
-            |s| Cursor::decode(s).is_some(),
-        );
-    }
-
-    #[test]
-    fn a_cursor_page_bounds_only_the_keys_after_the_conversation() {
-        let q = conversation_page(
-            "a:b",
-            Some(Cursor {
-                timestamp: 5,
-                partition: 1,
-                offset: 9,
-            }),
-        );
-        let branches = q.filter.get_array("$or").expect("cursor branches");
-        assert_eq!(branches.len(), 3);
-        assert_eq!(filter_fields(&q.filter)[0], "conversationId");
-        assert!(!filter_fields(&q.filter)[1..].contains(&"conversationId".to_owned()));
-    }
-}
+#[path = "queries_tests.rs"]
+mod tests;

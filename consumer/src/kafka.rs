@@ -2,6 +2,9 @@
 //! pipeline only after a durable write and auto-committed from that store), with a synchronous
 //! commit on partition revocation and per-partition lag from librdkafka's statistics.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
@@ -18,6 +21,9 @@ pub type WiberConsumer = StreamConsumer<WiberContext>;
 
 pub struct WiberContext {
     metrics: Metrics,
+    /// Moved at every rebalance, so the read model drops what it cached of partitions that may
+    /// have had another owner meanwhile (`readmodel`).
+    assignments: Arc<AtomicU64>,
 }
 
 impl ClientContext for WiberContext {
@@ -45,6 +51,7 @@ impl ClientContext for WiberContext {
 
 impl ConsumerContext for WiberContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        self.assignments.fetch_add(1, Ordering::SeqCst);
         if let Rebalance::Revoke(partitions) = rebalance {
             // Whatever is stored (durably written) for the partitions we lose is committed now,
             // so their next owner does not redo it.
@@ -61,6 +68,7 @@ impl ConsumerContext for WiberContext {
     }
 
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        self.assignments.fetch_add(1, Ordering::SeqCst);
         if let Rebalance::Assign(partitions) = rebalance {
             tracing::info!(partitions = partitions.count(), "partitions assigned");
         }
@@ -78,7 +86,11 @@ pub fn commit_stored<C: Consumer<X>, X: ConsumerContext>(consumer: &C) -> KafkaR
 /// The most librdkafka holds fetched but not yet consumed, in KiB.
 pub const PREFETCH_KIB: usize = 16 * 1024;
 
-pub fn create(config: &Config, metrics: Metrics) -> KafkaResult<WiberConsumer> {
+pub fn create(
+    config: &Config,
+    metrics: Metrics,
+    assignments: Arc<AtomicU64>,
+) -> KafkaResult<WiberConsumer> {
     let consumer: WiberConsumer = config
         .kafka
         .client_config()
@@ -110,7 +122,10 @@ pub fn create(config: &Config, metrics: Metrics) -> KafkaResult<WiberConsumer> {
             "statistics.interval.ms",
             config.stats_interval.as_millis().to_string(),
         )
-        .create_with_context(WiberContext { metrics })?;
+        .create_with_context(WiberContext {
+            metrics,
+            assignments,
+        })?;
     consumer.subscribe(&[&config.kafka_topic])?;
     Ok(consumer)
 }

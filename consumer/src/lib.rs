@@ -9,6 +9,8 @@ pub mod health;
 pub mod kafka;
 pub mod metrics;
 pub mod pipeline;
+pub mod project;
+pub mod readmodel;
 pub mod refusal;
 pub use wiber_common::record;
 pub mod retry;

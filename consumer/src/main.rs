@@ -1,5 +1,6 @@
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -20,12 +21,14 @@ async fn main() -> ExitCode {
 
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let metrics = Metrics::new();
+    let assignments = Arc::new(AtomicU64::new(0));
     let writer = Arc::new(
         MongoWriter::new(
             &config.mongo_uri,
             &config.mongo_db,
             &config.mongo_collection,
             config.write_concern.clone(),
+            assignments.clone(),
         )
         .await?,
     );
@@ -35,7 +38,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         let _ = stop_tx.send(true);
     });
 
-    let consumer = Arc::new(kafka::create(&config, metrics.clone())?);
+    let consumer = Arc::new(kafka::create(&config, metrics.clone(), assignments)?);
     let dead_letters = KafkaDeadLetters::new(&config.kafka, &config.dlq_topic)?;
     let announcer = Announcer::new(&config.kafka, &config.stored_topic, metrics.clone())?;
     let listener = wiber_common::serve::bind(config.listen, "CONSUMER_HOST, CONSUMER_PORT").await?;

@@ -63,7 +63,8 @@ pub struct Refusal {
 pub enum Verdict {
     /// Everything else of the batch is stored; these documents were duplicates or are refused.
     Settled {
-        duplicates: u64,
+        /// Where the duplicates are in the batch.
+        duplicates: Vec<usize>,
         refused: Vec<Refusal>,
     },
     /// A document of the batch made the whole command fail: write them one at a time to find it.
@@ -97,14 +98,14 @@ pub fn judge(error: &ErrorKind) -> Verdict {
 /// Per-document write errors (index, code, code name, message): a transient one retries the
 /// batch; otherwise each is a duplicate (a redelivery the unique `_id` absorbed) or a refusal.
 fn settle<'a>(errors: impl IntoIterator<Item = (usize, i32, Option<&'a str>, &'a str)>) -> Verdict {
-    let mut duplicates = 0;
+    let mut duplicates = Vec::new();
     let mut refused = Vec::new();
     for (index, code, name, message) in errors {
         if TRANSIENT.contains(&code) {
             return Verdict::Retry;
         }
         if code == DUPLICATE_KEY {
-            duplicates += 1;
+            duplicates.push(index);
         } else {
             refused.push(Refusal {
                 index,
@@ -174,7 +175,7 @@ mod tests {
         else {
             panic!("{verdict:?}");
         };
-        assert_eq!(duplicates, 1);
+        assert_eq!(duplicates, [0]);
         assert_eq!(refused.iter().map(|r| r.index).collect::<Vec<_>>(), [3, 4]);
         assert!(refused[0].reason.contains("X (121): m"), "{refused:?}");
     }

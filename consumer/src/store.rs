@@ -1,15 +1,23 @@
 //! Writing messages to MongoDB: idempotent index set-up and batched, unordered inserts in which
 //! a duplicate (a redelivered message) is counted, not treated as a failure, and a document the
-//! store refuses for good is set aside (`refusal`) instead of failing its batch forever.
+//! store refuses for good is set aside (`refusal`) instead of failing its batch forever. Each
+//! message is placed in its conversation and counted in the read model (`project`, `readmodel`)
+//! as it is written.
 
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use mongodb::error::ErrorKind;
 use mongodb::options::WriteConcern;
 use mongodb::{Client, Collection};
 use wiber_common::message::StoredMessage;
-use wiber_common::queries::{INDEXES, LEGACY_INDEXES};
+use wiber_common::queries::{INBOX_INDEXES, INDEXES, Index, LEGACY_INDEXES, TALLY_INDEXES};
+use wiber_common::readmodel::{inbox_collection, tallies_collection};
 
+use crate::project;
+use crate::readmodel::ReadModel;
 use crate::refusal::{Refusal, Verdict, judge, whole_command_reason};
 
 const NAMESPACE_NOT_FOUND: i32 = 26;
@@ -48,22 +56,28 @@ pub struct MongoWriter {
     db: String,
     messages: Collection<StoredMessage>,
     write_concern: WriteConcern,
+    read_model: ReadModel,
 }
 
 impl MongoWriter {
+    /// `assignments` moves at every rebalance (`kafka::WiberContext`).
     pub async fn new(
         uri: &str,
         db: &str,
         collection: &str,
         write_concern: WriteConcern,
+        assignments: Arc<AtomicU64>,
     ) -> Result<Self, StoreError> {
         let client = wiber_common::mongo::client(uri, "wiber-consumer").await?;
-        let messages = client.database(db).collection(collection);
+        let database = client.database(db);
+        let messages = database.collection(collection);
+        let read_model = ReadModel::new(database, collection, write_concern.clone(), assignments);
         Ok(Self {
             client,
             db: db.to_owned(),
             messages,
             write_concern,
+            read_model,
         })
     }
 
@@ -73,26 +87,29 @@ impl MongoWriter {
     pub async fn ensure_indexes(&self) -> Result<Layout, StoreError> {
         // MongoDB's createIndexes is idempotent, but FerretDB v1 panics when asked for indexes that
         // already exist (docs/concepts/store.md), so only the missing ones are requested.
-        let existing = match self.messages.list_index_names().await {
-            Ok(names) => names,
-            Err(e) if matches!(*e.kind, ErrorKind::Command(ref c) if c.code == NAMESPACE_NOT_FOUND) => {
-                Vec::new()
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let existing = index_names(&self.messages).await?;
         if let Some(legacy) = LEGACY_INDEXES
             .iter()
             .find(|l| existing.iter().any(|e| e == *l))
         {
             return Ok(Layout::Legacy(legacy));
         }
-        let missing: Vec<_> = INDEXES
-            .iter()
-            .filter(|i| !existing.iter().any(|e| e == i.name))
-            .map(|i| i.model())
-            .collect();
-        if !missing.is_empty() {
-            self.messages.create_indexes(missing).await?;
+        create_missing(&self.messages, &existing, &INDEXES).await?;
+        let name = self.messages.name().to_owned();
+        let database = self.client.database(&self.db);
+        for (collection, indexes) in [
+            (tallies_collection(&name), &TALLY_INDEXES[..]),
+            (inbox_collection(&name), &INBOX_INDEXES[..]),
+        ] {
+            let collection = database.collection::<mongodb::bson::Document>(&collection);
+            let existing = index_names(&collection).await?;
+            create_missing(&collection, &existing, indexes).await?;
+        }
+        let legacy = self.read_model.ensure_layout().await?;
+        if legacy {
+            tracing::info!(
+                "the store holds messages from before the read model: tallies count them as they are made"
+            );
         }
         Ok(Layout::Current)
     }
@@ -102,10 +119,97 @@ impl MongoWriter {
     }
 }
 
+async fn index_names<T: Send + Sync>(c: &Collection<T>) -> Result<Vec<String>, StoreError> {
+    match c.list_index_names().await {
+        Ok(names) => Ok(names),
+        Err(e) if matches!(*e.kind, ErrorKind::Command(ref c) if c.code == NAMESPACE_NOT_FOUND) => {
+            Ok(Vec::new())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn create_missing<T: Send + Sync>(
+    c: &Collection<T>,
+    existing: &[String],
+    indexes: &[Index],
+) -> Result<(), StoreError> {
+    let missing: Vec<_> = indexes
+        .iter()
+        .filter(|i| !existing.iter().any(|e| e == i.name))
+        .map(|i| i.model())
+        .collect();
+    if !missing.is_empty() {
+        c.create_indexes(missing).await?;
+    }
+    Ok(())
+}
+
 impl MessageWriter for MongoWriter {
+    /// `messages` are one partition's, in offset order (`consume`): they are placed and counted
+    /// from the tallies, written, and only then the read model moves.
     async fn insert(&self, messages: &[StoredMessage]) -> Result<Written, StoreError> {
+        let states = self.read_model.states(&project::keys(messages)).await?;
+        let mut excluded = BTreeSet::new();
+        let mut projection = project::project(messages, &states, &excluded);
+        let inserted = self.insert_placed(&projection.messages).await?;
+        let refused: Vec<Refusal> = inserted
+            .refused
+            .iter()
+            .map(|r| Refusal {
+                index: projection.origins[r.index],
+                reason: r.reason.clone(),
+            })
+            .collect();
+        let held: Vec<&StoredMessage> = inserted
+            .duplicates
+            .iter()
+            .map(|&i| &projection.messages[i])
+            .collect();
+        let copies = self.read_model.copies(&held).await?;
+        let written = Written {
+            inserted: inserted.inserted,
+            duplicates: (inserted.duplicates.len() + projection.counted) as u64,
+            refused,
+        };
+        excluded.extend(written.refused.iter().map(|r| r.index));
+        for (at, m) in projection.messages.iter().enumerate() {
+            if copies.contains(&m.message_id) {
+                excluded.insert(projection.origins[at]);
+            }
+        }
+        if !excluded.is_empty() {
+            // Left out, they take no place: the messages after them in their conversations move up.
+            let before: HashMap<String, Option<i64>> = projection
+                .messages
+                .iter()
+                .map(|m| (m.message_id.clone(), m.seq))
+                .collect();
+            projection = project::project(messages, &states, &excluded);
+            let moved: Vec<&StoredMessage> = projection
+                .messages
+                .iter()
+                .filter(|m| before.get(&m.message_id) != Some(&m.seq))
+                .collect();
+            self.read_model.replace(&moved).await?;
+        }
+        self.read_model.write(&projection).await?;
+        Ok(written)
+    }
+}
+
+/// What an insert of placed messages did, by their place in what was inserted.
+#[derive(Debug, Default)]
+struct Inserted {
+    inserted: u64,
+    duplicates: Vec<usize>,
+    refused: Vec<Refusal>,
+}
+
+impl MongoWriter {
+    async fn insert_placed(&self, messages: &[StoredMessage]) -> Result<Inserted, StoreError> {
         match self.insert_many(messages).await {
-            Ok(written) => Ok(written),
+            Ok(inserted) => Ok(inserted),
             Err(Unsettled::Retry(e)) => Err(e.into()),
             Err(Unsettled::Isolate { .. }) => self.one_at_a_time(messages).await,
         }
@@ -122,9 +226,9 @@ enum Unsettled {
 }
 
 impl MongoWriter {
-    async fn insert_many(&self, messages: &[StoredMessage]) -> Result<Written, Unsettled> {
+    async fn insert_many(&self, messages: &[StoredMessage]) -> Result<Inserted, Unsettled> {
         if messages.is_empty() {
-            return Ok(Written::default());
+            return Ok(Inserted::default());
         }
         let total = messages.len() as u64;
         let e = match self
@@ -135,9 +239,9 @@ impl MongoWriter {
             .await
         {
             Ok(r) => {
-                return Ok(Written {
+                return Ok(Inserted {
                     inserted: r.inserted_ids.len() as u64,
-                    ..Written::default()
+                    ..Inserted::default()
                 });
             }
             Err(e) => e,
@@ -147,8 +251,8 @@ impl MongoWriter {
             Verdict::Settled {
                 duplicates,
                 refused,
-            } => Ok(Written {
-                inserted: total - duplicates - refused.len() as u64,
+            } => Ok(Inserted {
+                inserted: total - duplicates.len() as u64 - refused.len() as u64,
                 duplicates,
                 refused,
             }),
@@ -159,13 +263,15 @@ impl MongoWriter {
     }
 
     /// Writes each message alone, to find the ones refused.
-    async fn one_at_a_time(&self, messages: &[StoredMessage]) -> Result<Written, StoreError> {
-        let mut written = Written::default();
+    async fn one_at_a_time(&self, messages: &[StoredMessage]) -> Result<Inserted, StoreError> {
+        let mut written = Inserted::default();
         for (index, message) in messages.iter().enumerate() {
             match self.insert_many(std::slice::from_ref(message)).await {
                 Ok(one) => {
                     written.inserted += one.inserted;
-                    written.duplicates += one.duplicates;
+                    if !one.duplicates.is_empty() {
+                        written.duplicates.push(index);
+                    }
                     written
                         .refused
                         .extend(one.refused.into_iter().map(|r| Refusal { index, ..r }));

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -31,6 +32,7 @@ func main() {
 	handler := flag.String("handler", "postgresql", "storage: postgresql or sqlite")
 	postgresURL := flag.String("postgresql-url", "", "PostgreSQL database (created when missing); for -handler postgresql")
 	dataDir := flag.String("data-dir", "", "directory for the SQLite databases; for -handler sqlite")
+	poolMaxConns := flag.Int("pool-max-conns", 0, "connections FerretDB may open to PostgreSQL (0: FerretDB's default, 50)")
 	debug := flag.Bool("debug", false, "log at debug level")
 	flag.Parse()
 
@@ -44,6 +46,10 @@ func main() {
 			fail(1, "PostgreSQL database: %v", err)
 		}
 		config.PostgreSQLURL = *postgresURL
+		if *poolMaxConns > 0 {
+			// Read by FerretDB's pool only: PostgreSQL itself refuses the parameter.
+			config.PostgreSQLURL = withQuery(*postgresURL, fmt.Sprintf("pool_max_conns=%d", *poolMaxConns))
+		}
 	case "sqlite":
 		if *dataDir == "" {
 			fail(2, "-data-dir is required with -handler sqlite")
@@ -155,4 +161,12 @@ func ensureDatabase(url string) error {
 		return nil
 	}
 	return err
+}
+
+// withQuery adds a query parameter to a URL that may have some already.
+func withQuery(url, param string) string {
+	if strings.Contains(url, "?") {
+		return url + "&" + param
+	}
+	return url + "?" + param
 }

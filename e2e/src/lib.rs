@@ -20,6 +20,7 @@ pub mod readiness;
 pub mod soak;
 pub mod sse;
 pub mod stack;
+pub mod tallies;
 pub mod traffic;
 pub mod verify;
 

@@ -8,7 +8,8 @@
 //!   topic, a conversation lives on one partition, and the conversation order the API reads by
 //!   (timestamp, then offset) agrees with the offsets;
 //! - a message acknowledged before another was sent is stored before it (real-time order over
-//!   the history of the test's POSTs).
+//!   the history of the test's POSTs);
+//! - the read model counts and places each stored message exactly once (`tallies`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -18,6 +19,10 @@ use futures::TryStreamExt;
 use mongodb::bson::{Document, doc};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+/// How long the read model may trail the messages once they are all stored: the consumer writes
+/// it just after each batch's messages.
+const READ_MODEL_SETTLES: Duration = Duration::from_secs(10);
 
 /// What clients were told about their messages.
 #[derive(Debug, Default, Clone)]
@@ -146,9 +151,13 @@ impl Pipeline {
         let conversations = check_conversations(&places);
         let history = self.history.snapshot();
         check_real_time(&history, &places);
+        let left = deadline.saturating_duration_since(Instant::now());
+        let read_model =
+            crate::tallies::assert_exact(&self.mongo_uri, &self.db, left.max(READ_MODEL_SETTLES))
+                .await;
         eprintln!(
             "verified: {} stored, {} records in Kafka ({} dead-lettered), {conversations} \
-             conversations in Kafka order, {} POSTs in real-time order",
+             conversations in Kafka order, {} POSTs in real-time order, {read_model}",
             places.len(),
             topic.records.len(),
             dead.len(),

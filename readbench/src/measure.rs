@@ -79,6 +79,15 @@ async fn count(http: &reqwest::Client, url: String) -> Option<u64> {
     body["count"].as_u64()
 }
 
+async fn next_cursor(http: &reqwest::Client, url: &str) -> Option<String> {
+    let page = http.get(url).send().await.ok()?;
+    page.headers()
+        .get("x-next-cursor")?
+        .to_str()
+        .ok()
+        .map(str::to_owned)
+}
+
 /// The cursor halfway through a conversation, found by a skip (not timed).
 async fn middle_cursor(http: &reqwest::Client, api: &str, a: &str, b: &str) -> Option<String> {
     let size = count(http, format!("{api}/messages/count?user1={a}&user2={b}")).await?;
@@ -157,6 +166,44 @@ pub async fn measure(m: Measure<'_>) {
         get(format!("/messages/user/{ra}?limit=50")),
     )
     .await;
+    // A chat app's first screen: the inbox, newest activity first, with unread counts.
+    time(
+        &m,
+        "inbox first page, hot user",
+        get(format!("/conversations?user={hot}&limit=20")),
+    )
+    .await;
+    time(
+        &m,
+        "inbox first page, cold user",
+        get(format!("/conversations?user={cold}&limit=20")),
+    )
+    .await;
+    match next_cursor(&http, &format!("{api}/conversations?user={hot}&limit=5")).await {
+        Some(cursor) => {
+            time(
+                &m,
+                "inbox second page, hot user",
+                get(format!("/conversations?user={hot}&limit=5&before={cursor}")),
+            )
+            .await
+        }
+        None => println!("{:<10} inbox second page: no cursor could be read", m.label),
+    }
+    match count(&http, format!("{api}/messages/count?user1={a}&user2={b}")).await {
+        Some(size) => {
+            time(
+                &m,
+                "newest page of a conversation",
+                get(format!(
+                    "/messages/{a}/{b}?limit=50&skip={}",
+                    size.saturating_sub(50)
+                )),
+            )
+            .await
+        }
+        None => println!("{:<10} newest page: no count could be read", m.label),
+    }
     time(
         &m,
         "count, conversation",

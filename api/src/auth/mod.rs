@@ -86,6 +86,19 @@ impl Caller {
     /// Whose push stream: the token's user (whom `asked` may repeat), or with AUTH_MODE=none the
     /// user asked for.
     pub fn stream_user(&self, asked: Option<String>) -> Result<String, ApiError> {
+        self.acting_as(
+            asked,
+            "a stream carries only the authenticated user's messages",
+        )
+    }
+
+    /// For whom a request acts: the token's user (whom `asked`, the `user` parameter, may repeat
+    /// but not replace: `refused` says why), or with AUTH_MODE=none the user asked for.
+    pub fn acting_as(
+        &self,
+        asked: Option<String>,
+        refused: &'static str,
+    ) -> Result<String, ApiError> {
         match (self, asked) {
             (Self::Anyone, Some(user)) => Ok(user),
             (Self::Anyone, None) => Err(ApiError::field(
@@ -94,9 +107,7 @@ impl Caller {
             )),
             (Self::User(id), None) => Ok(id.user.clone()),
             (Self::User(id), Some(user)) if user == id.user => Ok(user),
-            (Self::User(_), Some(_)) => Err(ApiError::Forbidden(
-                "a stream carries only the authenticated user's messages",
-            )),
+            (Self::User(_), Some(_)) => Err(ApiError::Forbidden(refused)),
         }
     }
 

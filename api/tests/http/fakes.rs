@@ -15,9 +15,10 @@ use wiber_api::auth::{Access, Auth};
 use wiber_api::metrics::Metrics;
 use wiber_api::producer::{MessageProducer, ProduceError, Produced};
 use wiber_api::push::{Hub, PushConfig, PushMetrics};
-use wiber_api::store::{ConversationPage, CountScope, KeyHolder, MessageStore, StoreError};
+use wiber_api::store::{ConversationPage, CountScope, Cursor, KeyHolder, MessageStore, StoreError};
 use wiber_api::{AppState, app};
 use wiber_common::message::{MessageRecord, StoredMessage};
+use wiber_common::readmodel::InboxEntry;
 
 pub const BROKER_TIME: i64 = 1_790_000_000_000;
 
@@ -86,6 +87,9 @@ pub struct FakeStore {
     pub pages: Mutex<Vec<ConversationPage>>,
     pub counts: Mutex<Vec<CountScope>>,
     pub keys: Mutex<HashMap<String, Reservation>>,
+    pub inbox: Mutex<Vec<InboxEntry>>,
+    /// Each inbox page asked for: whose, before what, how many.
+    pub inbox_pages: Mutex<Vec<(String, Option<Cursor>, i64)>>,
 }
 
 /// A reserved key's message id, and the offset and timestamp of its first acknowledgement.
@@ -97,6 +101,49 @@ pub fn unavailable() -> StoreError {
 }
 
 impl MessageStore for FakeStore {
+    async fn inbox(
+        &self,
+        user: &str,
+        before: Option<Cursor>,
+        limit: i64,
+    ) -> Result<Vec<InboxEntry>, StoreError> {
+        if self.down {
+            return Err(unavailable());
+        }
+        self.inbox_pages
+            .lock()
+            .unwrap()
+            .push((user.to_owned(), before, limit));
+        let mut mine: Vec<InboxEntry> = (self.inbox.lock().unwrap().iter())
+            .filter(|e| e.user == user)
+            .cloned()
+            .collect();
+        mine.sort_by_key(|e| std::cmp::Reverse(e.last_timestamp));
+        Ok(mine.into_iter().take(limit as usize).collect())
+    }
+
+    async fn mark_read(
+        &self,
+        user: &str,
+        conversation_id: &str,
+        message_id: &str,
+    ) -> Result<Option<InboxEntry>, StoreError> {
+        let Some(m) = self
+            .messages
+            .iter()
+            .find(|m| m.message_id == message_id && m.conversation_id == conversation_id)
+        else {
+            return Ok(None);
+        };
+        let mut inbox = self.inbox.lock().unwrap();
+        let entry = inbox
+            .iter_mut()
+            .find(|e| e.user == user && e.conversation_id == conversation_id)
+            .expect("the test's inbox has the entry");
+        entry.read_seq = entry.read_seq.max(m.seq.unwrap_or(0));
+        Ok(Some(entry.clone()))
+    }
+
     async fn conversation(&self, page: ConversationPage) -> Result<Vec<StoredMessage>, StoreError> {
         if let Some(delay) = self.delay {
             tokio::time::sleep(delay).await;

@@ -24,6 +24,8 @@ async fn openapi_document_lists_every_route_and_the_real_message_shape() {
     assert_eq!(
         paths,
         [
+            "/conversations",
+            "/conversations/{conversationId}/read",
             "/health/liveness",
             "/health/readiness",
             "/messages",

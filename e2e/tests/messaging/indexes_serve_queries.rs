@@ -5,7 +5,10 @@
 
 use mongodb::bson::{Bson, Document, doc};
 use wiber_common::message::{MessageRecord, StoredMessage};
-use wiber_common::queries::{self, Cursor, INDEXES, Query};
+use wiber_common::queries::{self, Cursor, INBOX_INDEXES, INDEXES, Query, TALLY_INDEXES};
+use wiber_common::readmodel::{
+    InboxEntry, Tally, TallyKey, TallyState, inbox_collection, placed, tallies_collection,
+};
 use wiber_e2e::stack::Wiber;
 use wiber_e2e::wait::eventually;
 
@@ -22,7 +25,45 @@ fn stored(i: i64) -> StoredMessage {
         to_user: to,
         content: format!("message {i}"),
     };
-    StoredMessage::new(record, 1_700_000_000_000 + i, (i % 3) as i32, i)
+    placed(
+        StoredMessage::new(record, 1_700_000_000_000 + i, (i % 3) as i32, i),
+        i % 200 + 1,
+    )
+}
+
+/// A user's tally in a partition, and one of the partitions' (every fortieth).
+fn tally(i: i64) -> Tally {
+    let key = if i % 40 == 0 {
+        TallyKey::Partition(i as i32)
+    } else {
+        TallyKey::User(format!("user{}", i % 40), i as i32)
+    };
+    Tally {
+        id: key.id(),
+        kind: key.kind().into(),
+        user: match &key {
+            TallyKey::User(u, _) => Some(u.clone()),
+            _ => None,
+        },
+        partition: i as i32,
+        state: TallyState::new(i),
+    }
+}
+
+fn entry(i: i64) -> InboxEntry {
+    let (user, conversation) = (format!("user{}", i % 40), format!("user{}:peer{i}", i % 40));
+    InboxEntry {
+        id: InboxEntry::id_of(&user, &conversation),
+        user,
+        conversation_id: conversation,
+        members: Vec::new(),
+        count: i,
+        read_seq: 0,
+        last: None,
+        last_timestamp: 1_700_000_000_000 + i,
+        last_partition: (i % 3) as i32,
+        last_offset: i,
+    }
 }
 
 /// Every object in `plan`, depth first.
@@ -79,12 +120,20 @@ async fn every_query_is_served_by_the_index_declared_for_it() {
     let wiber = Wiber::start().await;
     let consumer = wiber.consumer().await;
     let collection = wiber.collection().await;
+    let db = collection.client().database(&wiber.db);
+    let tallies = db.collection::<Tally>(&tallies_collection("messages"));
+    let inbox = db.collection::<InboxEntry>(&inbox_collection("messages"));
     let names = eventually("the consumer's indexes", STORED_WITHIN, || async {
         let names = collection.list_index_names().await.ok()?;
-        INDEXES
-            .iter()
-            .all(|i| names.iter().any(|n| n == i.name))
-            .then_some(names)
+        let of_tallies = tallies.list_index_names().await.ok()?;
+        let of_inbox = inbox.list_index_names().await.ok()?;
+        let all = |indexes: &[queries::Index], names: &[String]| {
+            indexes.iter().all(|i| names.iter().any(|n| n == i.name))
+        };
+        (all(&INDEXES, &names)
+            && all(&TALLY_INDEXES, &of_tallies)
+            && all(&INBOX_INDEXES, &of_inbox))
+        .then_some(names)
     })
     .await;
     assert!(
@@ -96,25 +145,58 @@ async fn every_query_is_served_by_the_index_declared_for_it() {
     let typed = collection.clone_with_type::<StoredMessage>();
     let documents: Vec<StoredMessage> = (0..DOCUMENTS).map(stored).collect();
     typed.insert_many(&documents).await.expect("insert");
+    let made: Vec<Tally> = (0..DOCUMENTS).map(tally).collect();
+    tallies.insert_many(&made).await.expect("insert tallies");
+    let entries: Vec<InboxEntry> = (0..DOCUMENTS).map(entry).collect();
+    inbox.insert_many(&entries).await.expect("insert inbox");
 
     let sample = &documents[DOCUMENTS as usize / 2];
     let cursor = Cursor::after(sample);
+    let on_messages = |what, query| (what, "messages".to_owned(), query);
     let checks = [
         (
+            "conversation page by place",
+            "messages".to_owned(),
+            queries::conversation_page_at(sample.page.as_deref().expect("placed")),
+        ),
+        (
+            "user tallies",
+            tallies_collection("messages"),
+            queries::user_tallies(&sample.from_user),
+        ),
+        (
+            "partition tallies",
+            tallies_collection("messages"),
+            queries::partition_tallies(),
+        ),
+        (
+            "inbox page",
+            inbox_collection("messages"),
+            queries::inbox_page(&sample.from_user, None),
+        ),
+        (
+            "inbox page by cursor",
+            inbox_collection("messages"),
+            queries::inbox_page(&sample.from_user, Some(cursor)),
+        ),
+    ]
+    .into_iter()
+    .chain([
+        on_messages(
             "conversation page",
             queries::conversation_page(&sample.conversation_id, None),
         ),
-        (
+        on_messages(
             "deep page by cursor",
             queries::conversation_page(&sample.conversation_id, Some(cursor)),
         ),
-        (
+        on_messages(
             "conversation count",
             queries::conversation_count(&sample.conversation_id),
         ),
-        ("user page", queries::user_recent(&sample.to_user)),
-        ("user count", queries::user_count(&sample.from_user)),
-        (
+        on_messages("user page", queries::user_recent(&sample.to_user)),
+        on_messages("user count", queries::user_count(&sample.from_user)),
+        on_messages(
             "push stream catch-up",
             queries::stream_range(
                 &sample.to_user,
@@ -123,10 +205,10 @@ async fn every_query_is_served_by_the_index_declared_for_it() {
                 sample.offset,
             ),
         ),
-    ];
-    let db = collection.client().database(&wiber.db);
-    for (what, query) in checks {
-        let mut find = doc! { "find": "messages", "filter": query.filter.clone(), "limit": 50 };
+    ]);
+    for (what, collection_name, query) in checks {
+        let mut find =
+            doc! { "find": &collection_name, "filter": query.filter.clone(), "limit": 50 };
         if let Some(sort) = &query.sort {
             find.insert("sort", sort.clone());
         }
@@ -138,7 +220,8 @@ async fn every_query_is_served_by_the_index_declared_for_it() {
             panic!("{what}: {why}");
         }
         // The query finds what it should: everything the filter names, from the store.
-        let found = collection
+        let found = db
+            .collection::<mongodb::bson::Document>(&collection_name)
             .count_documents(query.filter.clone())
             .await
             .expect("count");

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 mod auth;
 mod chat_page;
+mod conversations;
 mod edge;
 mod faults;
 mod https;

@@ -1,0 +1,166 @@
+//! The read model the consumer keeps beside the messages (`wiber_common::readmodel`), checked
+//! against the stored messages themselves: every tally counts exactly the messages it covers,
+//! each conversation's places are 1 to n in Kafka's order, and each member's inbox entry shows the
+//! conversation's count and last message. Checked at the end of every fault scenario, so a
+//! redelivery, a restart or a rebalance that counted a message twice (or not at all) fails it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+use mongodb::bson::{Document, doc};
+use wiber_common::readmodel::{InboxEntry, Tally, TallyKey, inbox_collection, tallies_collection};
+
+const MESSAGES: &str = "messages";
+
+/// One stored message, as far as the read model goes.
+#[derive(Debug, Clone)]
+struct Stored {
+    id: String,
+    conversation: String,
+    users: Vec<String>,
+    partition: i32,
+    offset: i64,
+    seq: Option<i64>,
+}
+
+/// Waits until the read model agrees exactly with the stored messages, panicking with the first
+/// disagreement at the deadline. Returns what it checked, for the report.
+pub async fn assert_exact(mongo_uri: &str, db: &str, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    let client = mongodb::Client::with_uri_str(mongo_uri)
+        .await
+        .expect("mongo client");
+    let db = client.database(db);
+    loop {
+        let verdict = match read(&db).await {
+            Ok((messages, tallies, inbox)) => check(&messages, &tallies, &inbox),
+            Err(e) => Err(format!("the store unreadable: {e}")),
+        };
+        match verdict {
+            Ok(summary) => return summary,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(why) => panic!("the read model disagrees with the stored messages: {why}"),
+        }
+    }
+}
+
+type Read = (Vec<Stored>, Vec<Tally>, Vec<InboxEntry>);
+
+async fn read(db: &mongodb::Database) -> mongodb::error::Result<Read> {
+    let projection = doc! {
+        "_id": 1, "conversationId": 1, "fromUser": 1, "toUser": 1, "partition": 1, "offset": 1,
+        "seq": 1,
+    };
+    let docs: Vec<Document> = db
+        .collection::<Document>(MESSAGES)
+        .find(doc! {})
+        .projection(projection)
+        .await?
+        .try_collect()
+        .await?;
+    let messages = docs
+        .iter()
+        .map(|d| {
+            let mut users = vec![
+                d.get_str("fromUser").unwrap_or_default().to_owned(),
+                d.get_str("toUser").unwrap_or_default().to_owned(),
+            ];
+            users.dedup();
+            Stored {
+                id: d.get_str("_id").unwrap_or_default().to_owned(),
+                conversation: d.get_str("conversationId").unwrap_or_default().to_owned(),
+                users,
+                partition: d.get_i32("partition").unwrap_or(-1),
+                offset: d.get_i64("offset").unwrap_or(-1),
+                seq: d.get_i64("seq").ok(),
+            }
+        })
+        .collect();
+    let tallies = db
+        .collection::<Tally>(&tallies_collection(MESSAGES))
+        .find(doc! { "kind": { "$exists": true } })
+        .await?
+        .try_collect()
+        .await?;
+    let inbox = db
+        .collection::<InboxEntry>(&inbox_collection(MESSAGES))
+        .find(doc! {})
+        .await?
+        .try_collect()
+        .await?;
+    Ok((messages, tallies, inbox))
+}
+
+fn check(messages: &[Stored], tallies: &[Tally], inbox: &[InboxEntry]) -> Result<String, String> {
+    let mut expected: BTreeMap<String, i64> = BTreeMap::new();
+    let mut conversations: HashMap<&str, Vec<&Stored>> = HashMap::new();
+    for m in messages {
+        let mut keys = vec![
+            TallyKey::Conversation(m.conversation.clone()),
+            TallyKey::Partition(m.partition),
+        ];
+        keys.extend(
+            m.users
+                .iter()
+                .map(|u| TallyKey::User(u.clone(), m.partition)),
+        );
+        for key in keys {
+            *expected.entry(key.id()).or_default() += 1;
+        }
+        conversations.entry(&m.conversation).or_default().push(m);
+    }
+    let counted: BTreeMap<String, i64> = tallies
+        .iter()
+        .map(|t| (t.id.clone(), t.state.count))
+        .filter(|(_, count)| *count != 0)
+        .collect();
+    if counted != expected {
+        let wrong: Vec<String> = expected
+            .keys()
+            .chain(counted.keys())
+            .filter(|k| expected.get(*k) != counted.get(*k))
+            .take(5)
+            .map(|k| {
+                format!(
+                    "{k}: counted {:?}, stored {:?}",
+                    counted.get(k),
+                    expected.get(k)
+                )
+            })
+            .collect();
+        return Err(format!("tallies: {}", wrong.join("; ")));
+    }
+    let entries: HashMap<&str, &InboxEntry> = inbox.iter().map(|e| (e.id.as_str(), e)).collect();
+    for (conversation, mut placed) in conversations {
+        placed.sort_by_key(|m| (m.partition, m.offset));
+        let seqs: Vec<Option<i64>> = placed.iter().map(|m| m.seq).collect();
+        let wanted: Vec<Option<i64>> = (1..=placed.len() as i64).map(Some).collect();
+        if seqs != wanted {
+            return Err(format!("{conversation}: places {seqs:?} in Kafka's order"));
+        }
+        let last = placed.last().expect("a conversation has a message");
+        for user in &last.users {
+            let id = InboxEntry::id_of(user, conversation);
+            let Some(entry) = entries.get(id.as_str()) else {
+                return Err(format!("no inbox entry {id}"));
+            };
+            let shown = entry.last.as_ref().map(|l| l.message_id.as_str());
+            if entry.count != placed.len() as i64 || shown != Some(last.id.as_str()) {
+                return Err(format!(
+                    "{id}: count {} last {shown:?}, stored {} last {}",
+                    entry.count,
+                    placed.len(),
+                    last.id
+                ));
+            }
+        }
+    }
+    Ok(format!(
+        "{} tallies and {} inbox entries exact",
+        counted.len(),
+        inbox.len()
+    ))
+}
