@@ -165,7 +165,7 @@ LIMIT=$(measure_limit 2>"$report.limit")
   # The store's own limit: the consumer's batches, written one at a time as it writes them, into a
   # scratch collection with the same indexes, in the same store.
   "$READBENCH" raw-insert --mongo-uri "$MONGO_URI" --documents "$RAW_DOCUMENTS" \
-    --batch "${CONSUMER_BATCH_SIZE:-500}" | tee "$report.raw"
+    --batch "${CONSUMER_BATCH_SIZE:-5000}" | tee "$report.raw"
 } | tee -a "$report"
 STORE_LIMIT=$(sed -nE 's/.*: ([0-9.]+) documents\/s$/\1/p' "$report.raw")
 [[ -n $STORE_LIMIT ]] || die "wiber-readbench raw-insert printed no rate"

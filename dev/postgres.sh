@@ -63,8 +63,8 @@ init_cluster() {
 listen_addresses = '127.0.0.1'
 port = $POSTGRES_PORT
 unix_socket_directories = ''
-# The shared FerretDB's pool (dev/ferretdb.sh, 150) and the fault tests' own FerretDBs (50 each).
-max_connections = 400
+# The shared FerretDB's pool (dev/ferretdb.sh, 150) and the fault tests' own FerretDBs (150 each).
+max_connections = 800
 shared_buffers = 512MB
 # FerretDB prepares its statements; a generic plan chosen before the GIN indexes existed (or for a
 # near-empty table) would keep scanning for the life of the connection.

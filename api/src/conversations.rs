@@ -12,7 +12,9 @@ use serde_json::Value;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-use wiber_common::message::{CONVERSATION_PATTERN, Message, conversation_users, validate_user};
+use wiber_common::message::{
+    CONVERSATION_PATTERN, Message, conversation_id, conversation_users, validate_user,
+};
 use wiber_common::readmodel::InboxEntry;
 
 use crate::auth::Caller;
@@ -197,7 +199,7 @@ fn conversation_schema() -> ObjectBuilder {
 #[into_params(parameter_in = Path)]
 #[allow(dead_code)]
 pub struct ConversationIdPath {
-    /// `user1:user2`, the two users sorted.
+    /// `user1:user2`, the two users in either order.
     #[param(rename = "conversationId", schema_with = conversation_schema)]
     conversation_id: String,
 }
@@ -209,14 +211,13 @@ impl<S: Send + Sync> FromRequestParts<S> for ConversationId {
         let Path(id) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|_| path_error())?;
-        let (a, b) = conversation_users(&id).ok_or_else(|| {
-            ApiError::field(
-                "conversationId",
-                "must be two users joined by ':', sorted (as conversationId in the conversation's answers)",
-            )
-        })?;
+        let (a, b) = conversation_users(&id)
+            .ok_or_else(|| ApiError::field("conversationId", "must be two users joined by ':'"))?;
         let users = (a.to_owned(), b.to_owned());
-        Ok(Self { id, users })
+        Ok(Self {
+            id: conversation_id(a, b),
+            users,
+        })
     }
 }
 
@@ -296,10 +297,11 @@ impl<S: Send + Sync> FromRequestParts<S> for ReaderQuery {
     request_body(content = ReadMark, content_type = "application/json"),
     responses(
         (status = 200, description = "Marked", body = Conversation),
-        (status = 400, description = "Invalid conversationId, body or user, or messageId is not a message of the conversation"),
+        (status = 400, description = "Invalid conversationId, body or user"),
         (status = 403, description = "The caller is not a member of the conversation"),
         (status = 413, description = "Body over 64 KiB"),
         (status = 415, description = "Body is not JSON"),
+        (status = 422, description = "messageId is not a message of the conversation"),
         crate::answers::StoreUnavailable,
     )
 )]
@@ -324,10 +326,10 @@ pub async fn mark_read<P: MessageProducer, S: MessageStore>(
         .await
         .map_err(|e| ApiError::StoreUnavailable(e.to_string()))?
         .ok_or_else(|| {
-            ApiError::field(
+            ApiError::Unknown(wiber_common::message::FieldError::new(
                 "messageId",
                 format!("is not a message of {}", conversation.id),
-            )
+            ))
         })?;
     Ok(Json(Conversation::of(entry, &user)))
 }

@@ -53,6 +53,10 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("idempotency key reused for a different message")]
     IdempotencyConflict,
+    /// A well-formed field names something that does not exist where it must (a message that is
+    /// not in the conversation).
+    #[error("unknown {}", .0.field)]
+    Unknown(FieldError),
     /// Kafka never got the message.
     #[error("kafka unavailable: {0}")]
     KafkaUnavailable(String),
@@ -101,6 +105,7 @@ impl ApiError {
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::IdempotencyConflict => "idempotency_conflict",
+            Self::Unknown(_) => "unknown",
             Self::KafkaUnavailable(_) => "kafka_unavailable",
             Self::OutcomeUnknown { .. } => "outcome_unknown",
             Self::StoreUnavailable(_) => "store_unavailable",
@@ -231,6 +236,12 @@ impl IntoResponse for ApiError {
                     "Idempotency-Key",
                     "was already used for a different message",
                 )],
+            ),
+            Self::Unknown(error) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Unknown reference",
+                format!("{}: {}", error.field, error.message),
+                vec![error.clone()],
             ),
             Self::KafkaUnavailable(_) => (
                     StatusCode::SERVICE_UNAVAILABLE,

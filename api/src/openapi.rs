@@ -100,7 +100,9 @@ pub fn finish(doc: &utoipa::openapi::OpenApi, stream_path: &str, stream_events: 
         }
     }
     // Unknown fields are refused (400 naming them), so a client learns of a misspelt one.
-    doc["components"]["schemas"]["NewMessage"]["additionalProperties"] = json!(false);
+    for body in ["NewMessage", "ReadMark"] {
+        doc["components"]["schemas"][body]["additionalProperties"] = json!(false);
+    }
     doc["paths"][stream_path]["get"]["responses"]["200"]["content"]["text/event-stream"]["schema"] =
         stream_events;
     doc

@@ -136,15 +136,16 @@ pub fn conversation_id(a: &str, b: &str) -> String {
     }
 }
 
-/// The two users of a conversation id, if it is one as `conversation_id` makes them (sorted).
+/// The two users of a conversation id, sorted (either order names the same conversation).
 pub fn conversation_users(id: &str) -> Option<(&str, &str)> {
     let (a, b) = id.split_once(':')?;
-    let valid = validate_user("", a).is_ok() && validate_user("", b).is_ok();
-    (valid && a <= b).then_some((a, b))
+    if validate_user("", a).is_err() || validate_user("", b).is_err() {
+        return None;
+    }
+    Some(if a <= b { (a, b) } else { (b, a) })
 }
 
-/// What `conversation_users` accepts, as a regular expression (each user as `USER_PATTERN`, the
-/// first not after the second).
+/// What `conversation_users` accepts, as a regular expression (each user as `USER_PATTERN`).
 pub const CONVERSATION_PATTERN: &str = "^[A-Za-z0-9._-]{1,50}:[A-Za-z0-9._-]{1,50}$";
 
 /// The id under which the API reserves a sender's `Idempotency-Key`: one per sender and key.
@@ -251,9 +252,9 @@ mod tests {
     }
 
     #[test]
-    fn a_conversation_id_names_its_two_users_only_in_order() {
+    fn a_conversation_id_names_its_two_users_in_either_order() {
         assert_eq!(conversation_users("alice:bob"), Some(("alice", "bob")));
-        assert_eq!(conversation_users("bob:alice"), None);
+        assert_eq!(conversation_users("bob:alice"), Some(("alice", "bob")));
         assert_eq!(conversation_users("alice:alice"), Some(("alice", "alice")));
         for bad in ["alice", "alice:", ":bob", "a:b:c", "al ice:bob"] {
             assert_eq!(conversation_users(bad), None, "{bad:?}");

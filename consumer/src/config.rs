@@ -29,7 +29,9 @@ pub struct Config {
     pub mongo_collection: String,
     /// MONGO_WRITE_CONCERN (majority, or a number of members) and MONGO_JOURNAL (true)
     pub write_concern: WriteConcern,
-    /// CONSUMER_BATCH_SIZE (500): most messages written in one insert.
+    /// CONSUMER_BATCH_SIZE (5000): most messages written in one insert. The read model's writes
+    /// cost per conversation in a batch (`readmodel`), so a consumer that is behind, whose batches
+    /// fill, writes them for many messages at once.
     pub batch_size: usize,
     /// CONSUMER_BATCH_WAIT_MS (20): the longest a batch waits to fill once it has a message.
     pub batch_wait: Duration,
@@ -75,7 +77,7 @@ fn parse_w(w: &str) -> Result<u32, ConfigError> {
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let topic = string("KAFKA_TOPIC", "wiber.messages");
-        let batch_size: usize = parse_in("CONSUMER_BATCH_SIZE", 500, 1..=10_000)?;
+        let batch_size: usize = parse_in("CONSUMER_BATCH_SIZE", 5000, 1..=10_000)?;
         let batch_wait_ms: u64 = parse("CONSUMER_BATCH_WAIT_MS", 20)?;
         ensure(
             "CONSUMER_BATCH_WAIT_MS",

@@ -24,11 +24,14 @@ use crate::project::{InboxWrite, Known, Projection, TallyWrite};
 /// Tally reads in flight at once when a batch brings keys the cache lacks.
 const READS_IN_FLIGHT: usize = 4;
 
-/// Statements per `update` command. FerretDB v1.24 holds a PostgreSQL connection for each statement
-/// of a command that matched a document until the whole command ends, and takes one more to write
-/// it: a command of about 25 such statements takes every connection of its pool (50) and waits for
-/// good (docs/concepts/store.md). Eight keep three partitions written side by side well inside it.
-const UPDATES_PER_COMMAND: usize = 8;
+/// Statements per `update` command, and commands in flight at once. FerretDB v1.24 holds a
+/// PostgreSQL connection for each statement of a command that matched a document until the whole
+/// command ends, and takes one more to write it: commands holding every connection of its pool wait
+/// for good (docs/concepts/store.md). It writes a command's statements one at a time, each in a
+/// transaction of its own, so several small commands at once share PostgreSQL's commits. The
+/// driver's pool (10 connections) bounds a consumer to 10 commands at once: 40 connections at most.
+const UPDATES_PER_COMMAND: usize = 3;
+const COMMANDS_IN_FLIGHT: usize = 6;
 
 pub struct ReadModel {
     db: Database,
@@ -244,11 +247,16 @@ impl ReadModel {
     /// Runs `updates` as unordered `update` commands of `UPDATES_PER_COMMAND`; returns how many hit
     /// a duplicate key (an upsert whose filter no longer matched). Any other write error fails it.
     async fn update(&self, collection: &str, updates: Vec<Document>) -> Result<u64, StoreError> {
-        let mut duplicates = 0;
-        for chunk in updates.chunks(UPDATES_PER_COMMAND) {
-            duplicates += self.update_command(collection, chunk.to_vec()).await?;
-        }
-        Ok(duplicates)
+        let chunks: Vec<Vec<Document>> = updates
+            .chunks(UPDATES_PER_COMMAND)
+            .map(<[Document]>::to_vec)
+            .collect();
+        let counts: Vec<u64> = futures::stream::iter(chunks)
+            .map(|chunk| self.update_command(collection, chunk))
+            .buffer_unordered(COMMANDS_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        Ok(counts.iter().sum())
     }
 
     async fn update_command(

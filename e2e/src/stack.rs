@@ -74,6 +74,9 @@ impl OwnStore {
                 "postgresql",
                 "-postgresql-url",
                 &self.postgres_url,
+                // As dev/ferretdb.sh's: room for the API's and consumer's pools (docs/concepts/store.md).
+                "-pool-max-conns",
+                "150",
             ],
             &[],
             "ferretdb",

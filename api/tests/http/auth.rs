@@ -46,6 +46,14 @@ async fn setup(store: FakeStore) -> Setup {
     }
 }
 
+impl Setup {
+    /// Whose inbox pages the store was asked for.
+    fn store_pages(&self) -> Vec<String> {
+        let pages = self.state.store.inbox_pages.lock().unwrap();
+        pages.iter().map(|(user, _, _)| user.clone()).collect()
+    }
+}
+
 fn with(claims: &Value, changes: Value) -> Value {
     let mut claims = claims.clone();
     for (k, v) in changes.as_object().unwrap() {
@@ -266,6 +274,42 @@ async fn only_a_conversations_users_read_and_count_it_and_only_admins_count_ever
             assert!(!body.to_string().contains("secret"), "{path}: {body}");
         }
     }
+}
+
+#[tokio::test]
+async fn only_members_list_and_mark_a_conversation_and_nobody_lists_anothers_inbox() {
+    let id = "6c0c5b1a-8a3e-4a53-9f0a-0d3c6f6b2a11";
+    let store = FakeStore {
+        messages: vec![stored(id, "alice", "bob", "secret", 1)],
+        ..FakeStore::default()
+    };
+    let s = setup(store).await;
+    let alice = s.ed.sign(&issuer::claims("alice"));
+    let carol = s.ed.sign(&issuer::claims("carol"));
+    let mark = |token: &str| {
+        let request = axum::http::Request::post("/conversations/alice:bob/read")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(axum::body::Body::from(
+                json!({ "messageId": id }).to_string(),
+            ))
+            .unwrap();
+        bearer(request, token)
+    };
+    let (status, _, body) = call(router(&s.state), mark(&carol)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(!body.to_string().contains("secret"), "{body}");
+    for (token, path, wanted) in [
+        (&carol, "/conversations?user=alice", StatusCode::FORBIDDEN),
+        (&alice, "/conversations?user=alice", StatusCode::OK),
+        (&alice, "/conversations", StatusCode::OK),
+    ] {
+        let (status, _, body) = call(router(&s.state), bearer(get(path), token)).await;
+        assert_eq!(status, wanted, "{path}: {body}");
+    }
+    let asked = s.store_pages();
+    assert!(asked.iter().all(|user| user == "alice"), "{asked:?}");
+    let (status, _, _) = call(router(&s.state), get("/conversations")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

@@ -92,7 +92,7 @@ async fn the_inbox_shows_last_messages_and_unread_counts_that_read_marks_move_fo
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 400);
+    assert_eq!(response.status(), 422);
     let problem: Value = response.json().await.unwrap();
     assert_eq!(problem["errors"][0]["field"], "messageId");
     let response = reqwest::Client::new()

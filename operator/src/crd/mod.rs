@@ -297,7 +297,8 @@ pub struct ConsumerSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub target_drain_seconds: Option<i64>,
-    /// Records per batch write.
+    /// Most records per batch write; a consumer that is behind fills its batches, and the read
+    /// model's writes cost per conversation in a batch, not per message.
     #[serde(default = "default_batch")]
     #[schemars(range(min = 1, max = 10000))]
     pub batch_size: i32,
@@ -337,7 +338,7 @@ fn default_poll() -> i64 {
     15
 }
 fn default_batch() -> i32 {
-    500
+    5000
 }
 
 /// The CRD as YAML, exactly as `crds/wibercluster.yaml` holds it. Keys are sorted explicitly:
