@@ -165,6 +165,16 @@ async fn a_read_mark_names_what_is_wrong_and_refuses_non_members() {
         named.sort();
         assert_eq!(named, wanted, "{path} {body}");
     }
+    // Well-formed, but not a message of this conversation: 422, nothing marked.
+    let path = "/conversations/alice:bob/read?user=alice";
+    let (status, _, answer) = call(router(&s), mark(path, json!({ "messageId": other }))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(fields(&answer), ["messageId"]);
+    assert_eq!(
+        s.store.inbox.lock().unwrap()[0].read_seq,
+        1,
+        "nothing marked"
+    );
     let (status, _, answer) = call(
         router(&s),
         mark(
