@@ -5,7 +5,6 @@
 use axum::Json;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
@@ -21,7 +20,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{Fields, FromJsonBody, JsonBody, JsonObject, QueryParams, path_error};
 use crate::producer::MessageProducer;
-use crate::read::NEXT_CURSOR_HEADER;
+use crate::read::mark_next_page;
 use crate::state::Shared;
 use crate::store::{Cursor, MessageStore};
 
@@ -170,14 +169,7 @@ pub async fn conversations<P: MessageProducer, S: MessageStore>(
     if let Some(cursor) = next {
         let limit = query.limit;
         let link = format!("</conversations?limit={limit}&before={cursor}>; rel=\"next\"");
-        let headers = response.headers_mut();
-        headers.insert(
-            NEXT_CURSOR_HEADER,
-            HeaderValue::from_str(&cursor).expect("ascii"),
-        );
-        if let Ok(link) = HeaderValue::from_str(&link) {
-            headers.insert(header::LINK, link);
-        }
+        mark_next_page(&mut response, &cursor, &link);
     }
     Ok(response)
 }

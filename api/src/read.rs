@@ -17,6 +17,18 @@ use crate::store::{MessageStore, PageCursor, StoreError};
 
 pub const NEXT_CURSOR_HEADER: &str = "x-next-cursor";
 
+/// A full page's answer says where the next starts: `X-Next-Cursor` and a `Link: rel="next"`.
+pub fn mark_next_page(response: &mut Response, cursor: &str, link: &str) {
+    let headers = response.headers_mut();
+    headers.insert(
+        NEXT_CURSOR_HEADER,
+        HeaderValue::from_str(cursor).expect("ascii"),
+    );
+    if let Ok(link) = HeaderValue::from_str(link) {
+        headers.insert(header::LINK, link);
+    }
+}
+
 fn store_error(e: StoreError) -> ApiError {
     ApiError::StoreUnavailable(e.to_string())
 }
@@ -64,14 +76,7 @@ pub async fn conversation<P: MessageProducer, S: MessageStore>(
             let (user1, user2) = (&request.user1, &request.user2);
             let link =
                 format!("</messages/{user1}/{user2}?limit={limit}&after={cursor}>; rel=\"next\"");
-            let headers = response.headers_mut();
-            headers.insert(
-                NEXT_CURSOR_HEADER,
-                HeaderValue::from_str(&cursor).expect("ascii"),
-            );
-            if let Ok(link) = HeaderValue::from_str(&link) {
-                headers.insert(header::LINK, link);
-            }
+            mark_next_page(&mut response, &cursor, &link);
         }
     }
     Ok(response)
