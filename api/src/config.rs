@@ -67,6 +67,9 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// API_TLS_RELOAD_SECONDS (10): how often the certificate files are checked for a renewal.
     pub tls_reload: Duration,
+    /// GROUP_MAX_MEMBERS (256, at least 2): the most members a group may have; the consumer
+    /// holds additions to the bound each carried when accepted.
+    pub group_max_members: usize,
 }
 
 fn tls_from_env() -> Result<Option<TlsFiles>, ConfigError> {
@@ -171,6 +174,11 @@ impl Config {
             edge: edge_from_env()?,
             tls: tls_from_env()?,
             tls_reload: Duration::from_secs(parse_in("API_TLS_RELOAD_SECONDS", 10, 1..=3600)?),
+            group_max_members: parse_in(
+                "GROUP_MAX_MEMBERS",
+                wiber_common::group::DEFAULT_MAX_MEMBERS,
+                2..=10_000,
+            )?,
         })
     }
 }

@@ -3,22 +3,21 @@
 //! (`POST /conversations/{conversationId}/read`), from the read model the consumer keeps.
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
-use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-use wiber_common::message::{
-    CONVERSATION_PATTERN, Message, conversation_id, conversation_users, validate_user,
-};
+use wiber_common::group::is_group_id;
+use wiber_common::message::{Message, conversation_users, validate_user};
 use wiber_common::readmodel::InboxEntry;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::extract::{Fields, FromJsonBody, JsonBody, JsonObject, QueryParams, path_error};
+use crate::extract::{Fields, FromJsonBody, JsonBody, JsonObject, QueryParams};
+use crate::membership::{ConversationId, ConversationIdPath, ReaderQuery, seen};
 use crate::producer::MessageProducer;
 use crate::read::mark_next_page;
 use crate::state::Shared;
@@ -28,16 +27,22 @@ use crate::store::{Cursor, MessageStore};
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Conversation {
-    /// `user1:user2`, the two users sorted: the conversation the messages routes name by its users.
-    #[schema(pattern = "^[A-Za-z0-9._-]{1,50}:[A-Za-z0-9._-]{1,50}$")]
+    /// `user1:user2` (the two users sorted) for a 1:1 conversation, or a group's id.
+    #[schema(pattern = "^([A-Za-z0-9._-]{1,50}:[A-Za-z0-9._-]{1,50}|g-[0-9a-f]{32})$")]
     pub conversation_id: String,
-    /// Everyone in it, sorted.
+    /// Everyone in it, sorted (a group's, as of the caller's last look: a former member's stays
+    /// as it was when they went).
     pub members: Vec<String>,
-    /// The other member (the caller, in a conversation with oneself).
-    pub peer: String,
-    /// The newest message.
+    /// The other member of a 1:1 conversation (the caller, in a conversation with oneself);
+    /// absent for a group.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+    /// A group's title.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The newest message the caller may see.
     pub last_message: Option<Message>,
-    /// Messages in the conversation.
+    /// Messages the caller may see in the conversation.
     pub message_count: i64,
     /// Messages after the caller's read mark; the caller's own messages count as read.
     pub unread_count: i64,
@@ -45,14 +50,15 @@ pub struct Conversation {
 
 impl Conversation {
     fn of(entry: InboxEntry, user: &str) -> Self {
-        let (a, b) = conversation_users(&entry.conversation_id).unwrap_or((user, user));
-        let peer = if a == user { b } else { a }.to_owned();
-        let members = if entry.members.is_empty() {
-            let mut m = vec![a.to_owned(), b.to_owned()];
-            m.dedup();
-            m
-        } else {
-            entry.members.clone()
+        let group = is_group_id(&entry.conversation_id);
+        let (members, peer) = match conversation_users(&entry.conversation_id) {
+            Some((a, b)) => {
+                let peer = if a == user { b } else { a }.to_owned();
+                let mut m = vec![a.to_owned(), b.to_owned()];
+                m.dedup();
+                (m, Some(peer))
+            }
+            None => (entry.members.clone(), None),
         };
         let unread_count = entry.unread();
         Self {
@@ -63,11 +69,14 @@ impl Conversation {
                     to_user: l.to_user,
                     content: l.content,
                     timestamp: l.timestamp,
+                    conversation_id: group.then(|| entry.conversation_id.clone()),
+                    membership: None,
                 })
             }),
             conversation_id: entry.conversation_id,
             members,
             peer,
+            title: entry.title,
             message_count: entry.count,
             unread_count,
         }
@@ -174,45 +183,6 @@ pub async fn conversations<P: MessageProducer, S: MessageStore>(
     Ok(response)
 }
 
-/// `POST /conversations/{conversationId}/read`: the conversation, checked.
-pub struct ConversationId {
-    pub id: String,
-    pub users: (String, String),
-}
-
-fn conversation_schema() -> ObjectBuilder {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .pattern(Some(CONVERSATION_PATTERN))
-}
-
-/// For the document.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Path)]
-#[allow(dead_code)]
-pub struct ConversationIdPath {
-    /// `user1:user2`, the two users in either order.
-    #[param(rename = "conversationId", schema_with = conversation_schema)]
-    conversation_id: String,
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for ConversationId {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let Path(id) = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| path_error())?;
-        let (a, b) = conversation_users(&id)
-            .ok_or_else(|| ApiError::field("conversationId", "must be two users joined by ':'"))?;
-        let users = (a.to_owned(), b.to_owned());
-        Ok(Self {
-            id: conversation_id(a, b),
-            users,
-        })
-    }
-}
-
 /// The body of a read mark: the message read up to.
 #[derive(Debug, Clone, PartialEq, Eq, ToSchema)]
 #[schema(rename_all = "camelCase")]
@@ -258,30 +228,12 @@ impl FromJsonBody for ReadMark {
     }
 }
 
-/// `POST /conversations/{conversationId}/read`: whose mark (with AUTH_MODE=none).
-#[derive(Debug, Clone, PartialEq, Eq, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ReaderQuery {
-    /// With AUTH_MODE=none, who read (required); otherwise, if given, the token's user.
-    #[param(required = false, schema_with = wiber_common::message::openapi::user)]
-    pub user: Option<String>,
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for ReaderQuery {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let q = QueryParams::from_parts(parts, &["user"])?;
-        let user = user_param(&q).map_err(|e| ApiError::Validation(vec![e]))?;
-        Ok(Self { user })
-    }
-}
-
 /// Mark a conversation read
 ///
 /// Everything up to `messageId` is read by the caller, a member of the conversation. The mark
-/// never moves back: marking an earlier message changes nothing. Answers the conversation as
-/// the caller's inbox shows it now.
+/// never moves back: marking an earlier message changes nothing. The members' streams get a
+/// `receipt` event with the caller's mark. Answers the conversation as the caller's inbox shows
+/// it now.
 #[utoipa::path(
     post, path = "/conversations/{conversationId}/read", tag = "conversations",
     security(("bearer" = [])),
@@ -304,17 +256,16 @@ pub async fn mark_read<P: MessageProducer, S: MessageStore>(
     reader: ReaderQuery,
     JsonBody(mark): JsonBody<ReadMark>,
 ) -> Result<Json<Conversation>, ApiError> {
-    let (a, b) = (&conversation.users.0, &conversation.users.1);
-    caller.may_read_conversation(a, b)?;
     let user = caller.acting_as(reader.user, "only the reader may mark what they read")?;
-    if &user != a && &user != b {
-        return Err(ApiError::Forbidden(
-            "only the members of a conversation may mark it read",
-        ));
-    }
+    let seen = seen(&state.store, &conversation, Some(&user)).await?;
     let entry = state
         .store
-        .mark_read(&user, &conversation.id, &mark.message_id.to_string())
+        .mark_read(
+            &user,
+            &conversation.id,
+            &mark.message_id.to_string(),
+            seen.until,
+        )
         .await
         .map_err(|e| ApiError::StoreUnavailable(e.to_string()))?
         .ok_or_else(|| {
@@ -323,5 +274,15 @@ pub async fn mark_read<P: MessageProducer, S: MessageStore>(
                 format!("is not a message of {}", conversation.id),
             ))
         })?;
+    let read_seq = entry.read_seq;
+    crate::signals::send_receipt(
+        &state,
+        &conversation,
+        &seen,
+        &user,
+        read_seq,
+        mark.message_id.to_string(),
+    )
+    .await;
     Ok(Json(Conversation::of(entry, &user)))
 }

@@ -57,6 +57,9 @@ pub enum ApiError {
     /// not in the conversation).
     #[error("unknown {}", .0.field)]
     Unknown(FieldError),
+    /// A well-formed field the group's rules refuse (a group over its bound).
+    #[error("refused {}", .0.field)]
+    Refused(FieldError),
     /// Kafka never got the message.
     #[error("kafka unavailable: {0}")]
     KafkaUnavailable(String),
@@ -106,6 +109,7 @@ impl ApiError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::IdempotencyConflict => "idempotency_conflict",
             Self::Unknown(_) => "unknown",
+            Self::Refused(_) => "refused",
             Self::KafkaUnavailable(_) => "kafka_unavailable",
             Self::OutcomeUnknown { .. } => "outcome_unknown",
             Self::StoreUnavailable(_) => "store_unavailable",
@@ -240,6 +244,12 @@ impl IntoResponse for ApiError {
             Self::Unknown(error) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "Unknown reference",
+                format!("{}: {}", error.field, error.message),
+                vec![error.clone()],
+            ),
+            Self::Refused(error) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Refused by the group's rules",
                 format!("{}: {}", error.field, error.message),
                 vec![error.clone()],
             ),

@@ -41,7 +41,12 @@ pub async fn claim<S: MessageStore>(
     };
     let from = &record.from_user;
     let key_id = idempotency_key_id(from, key).to_string();
-    let message_id = idempotent_message_id(from, key, &record.to_user, &record.content);
+    // A group's id in the recipient's place, marked so that no user's name can spell it.
+    let to = match &record.conversation_id {
+        Some(group) => format!("#{group}"),
+        None => record.to_user.clone(),
+    };
+    let message_id = idempotent_message_id(from, key, &to, &record.content);
     let holder = match store.reserve_key(&key_id, &message_id.to_string()).await {
         Ok(holder) => holder,
         Err(e) => {

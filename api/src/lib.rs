@@ -3,12 +3,17 @@
 
 pub mod answers;
 pub mod auth;
+pub mod body;
 pub mod config;
 pub mod conversations;
 pub mod edge;
 pub mod error;
 pub mod extract;
+pub mod group_requests;
+pub mod groups;
+pub mod history;
 pub mod idempotency;
+pub mod membership;
 pub mod metrics;
 pub mod openapi;
 pub mod page;
@@ -19,6 +24,7 @@ pub mod read;
 pub mod requests;
 pub mod routes;
 pub mod send;
+pub mod signals;
 pub mod state;
 pub mod store;
 pub mod writable;

@@ -71,6 +71,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         },
         max_in_flight: config.edge.max_in_flight,
         push: push.clone(),
+        group_max_members: config.group_max_members,
         stopping: Default::default(),
     });
     if state.access.limits.is_some() {

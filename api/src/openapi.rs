@@ -10,8 +10,13 @@ use wiber_common::message::{FieldError, Message};
 
 use crate::conversations::{Conversation, ReadMark};
 use crate::error::Problem;
+use crate::groups::{Group, GroupChange, NewGroup, NewMembers};
+use crate::history::ConversationInfo;
 use crate::read::MessageCount;
 use crate::requests::NewMessage;
+use crate::signals::ReadPosition;
+use wiber_common::group::{Action, Membership};
+use wiber_common::signal::{Receipt, Typing};
 
 /// The document's frame; `routes::documented` adds every path.
 #[derive(OpenApi)]
@@ -22,7 +27,8 @@ use crate::requests::NewMessage;
     ),
     components(schemas(
         Message, NewMessage, MessageCount, Conversation, ReadMark, Problem, FieldError, Liveness,
-        Alive, Readiness, Verdict, Link
+        Alive, Readiness, Verdict, Link, NewGroup, NewMembers, Group, GroupChange,
+        ConversationInfo, Membership, Action, Receipt, Typing, ReadPosition
     )),
     modifiers(&BearerScheme)
 )]
@@ -100,9 +106,12 @@ pub fn finish(doc: &utoipa::openapi::OpenApi, stream_path: &str, stream_events: 
         }
     }
     // Unknown fields are refused (400 naming them), so a client learns of a misspelt one.
-    for body in ["NewMessage", "ReadMark"] {
+    for body in ["NewMessage", "ReadMark", "NewGroup", "NewMembers"] {
         doc["components"]["schemas"][body]["additionalProperties"] = json!(false);
     }
+    // A message goes to a user or to a group: exactly one of the two.
+    doc["components"]["schemas"]["NewMessage"]["oneOf"] =
+        json!([{"required": ["toUser"]}, {"required": ["conversationId"]}]);
     doc["paths"][stream_path]["get"]["responses"]["200"]["content"]["text/event-stream"]["schema"] =
         stream_events;
     doc

@@ -5,6 +5,7 @@
 
 use std::sync::atomic::Ordering;
 
+use futures::TryStreamExt;
 use mongodb::bson::doc;
 use wiber_common::message::StoredMessage;
 use wiber_common::queries::{self, Cursor, PageCursor};
@@ -112,11 +113,15 @@ impl MongoStore {
         user: &str,
         conversation_id: &str,
         message_id: &str,
+        until: Option<i64>,
     ) -> Result<Option<InboxEntry>, StoreError> {
         let message = self
             .bounded(self.messages.find_one(doc! { "_id": message_id }))
             .await?;
-        let Some(message) = message.filter(|m| m.conversation_id == conversation_id) else {
+        let Some(message) = message.filter(|m| {
+            m.conversation_id == conversation_id
+                && until.is_none_or(|until| m.seq.is_some_and(|seq| seq <= until))
+        }) else {
             return Ok(None);
         };
         let id = InboxEntry::id_of(user, conversation_id);
@@ -143,6 +148,7 @@ impl MongoStore {
             user: user.to_owned(),
             conversation_id: conversation_id.to_owned(),
             members: Vec::new(),
+            title: None,
             count: 0,
             read_seq: 0,
             last: None,
@@ -150,5 +156,24 @@ impl MongoStore {
             last_partition: 0,
             last_offset: 0,
         })))
+    }
+
+    /// Each of `users`' read mark in a conversation: their inbox entries, by `_id`.
+    pub(crate) async fn marks_of(
+        &self,
+        conversation_id: &str,
+        users: &[String],
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let ids: Vec<String> = users
+            .iter()
+            .map(|u| InboxEntry::id_of(u, conversation_id))
+            .collect();
+        let entries: Vec<InboxEntry> = self
+            .bounded(async {
+                let cursor = self.inbox.find(doc! { "_id": { "$in": ids } }).await?;
+                cursor.try_collect().await
+            })
+            .await?;
+        Ok(entries.into_iter().map(|e| (e.user, e.read_seq)).collect())
     }
 }

@@ -3,14 +3,15 @@
 
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
-use serde_json::{Map, Value};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::{IntoParams, ToSchema};
 use wiber_common::message::{conversation_id, openapi, validate_content, validate_user};
 
+use crate::body::BodyFields;
 use crate::error::ApiError;
-use crate::extract::{Fields, FromJsonBody, JsonObject, QueryParams, path_error};
+use crate::extract::{Fields, FromJsonBody, QueryParams, path_error};
 use crate::store::{ConversationPage, CountScope, PageCursor};
+use wiber_common::group::is_group_id;
 use wiber_common::stored::Position;
 
 /// The body of `POST /messages`.
@@ -21,59 +22,87 @@ pub struct NewMessage {
     /// required).
     #[schema(schema_with = openapi::user)]
     pub from_user: Option<String>,
+    /// The recipient of a 1:1 message; give this or `conversationId`.
     #[schema(schema_with = openapi::user)]
-    pub to_user: String,
+    pub to_user: Option<String>,
+    /// A group to send to (its members receive it); give this or `toUser`.
+    #[schema(pattern = "^g-[0-9a-f]{32}$")]
+    pub conversation_id: Option<String>,
     #[schema(schema_with = openapi::content)]
     pub content: String,
 }
 
+/// Whom a new message goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Addressee {
+    User(String),
+    Group(String),
+}
+
+impl NewMessage {
+    /// Whom it goes to: parsing leaves exactly one of `toUser` and `conversationId`.
+    pub fn to(&self) -> Addressee {
+        match (&self.to_user, &self.conversation_id) {
+            (_, Some(group)) => Addressee::Group(group.clone()),
+            (to, None) => Addressee::User(to.clone().unwrap_or_default()),
+        }
+    }
+}
+
 impl FromJsonBody for NewMessage {
     fn from_json(body: &[u8]) -> Result<Self, ApiError> {
-        let JsonObject {
-            mut object,
-            repeated,
-        } = serde_json::from_slice(body)
-            .map_err(|e| ApiError::field("body", format!("must be a JSON object ({e})")))?;
-        let mut fields = Fields::default();
-        for key in repeated {
-            fields.push(&key, "is given more than once");
-        }
-        let mut take = |object: &mut Map<String, Value>, field: &str| match object.remove(field) {
-            Some(Value::String(s)) => Some(s),
-            Some(_) => {
-                fields.push(field, "must be a string");
-                None
-            }
-            None => {
-                fields.push(field, "is required");
-                None
-            }
-        };
+        let mut body = BodyFields::parse(body)?;
         // The sender may be left to the token: absent is not an error here.
-        let from = match object.get("fromUser") {
-            None => None,
-            Some(_) => take(&mut object, "fromUser"),
-        };
-        let to = take(&mut object, "toUser");
-        let content = take(&mut object, "content");
-        let mut unknown: Vec<&String> = object.keys().collect();
-        unknown.sort();
-        for k in unknown {
-            fields.push(k, "is not a known field (fromUser, toUser, content)");
+        let from = body.string("fromUser", false);
+        let to = body.string("toUser", false);
+        let group = body.string("conversationId", false);
+        let mistyped = body.mistyped("toUser") || body.mistyped("conversationId");
+        if to.is_none() && group.is_none() && !mistyped {
+            body.fields
+                .push("toUser", "is required (or conversationId, for a group)");
         }
+        let content = body.string("content", true);
+        const KNOWN: &str = "fromUser, toUser, conversationId, content";
+        body.refuse_unknown(KNOWN);
         if let Some(from) = &from {
-            fields.check(validate_user("fromUser", from));
+            body.check(validate_user("fromUser", from));
         }
-        if let Some(to) = &to {
-            fields.check(validate_user("toUser", to));
-        }
+        let to = match (to, group) {
+            (Some(to), None) => body
+                .check(validate_user("toUser", &to))
+                .map(|()| Addressee::User(to)),
+            (None, Some(group)) if is_group_id(&group) => Some(Addressee::Group(group)),
+            (None, Some(_)) => {
+                body.fields.push(
+                    "conversationId",
+                    "must be a group's id (g- and 32 hex digits)",
+                );
+                None
+            }
+            (None, None) => None,
+            (Some(_), Some(_)) => {
+                body.fields.push(
+                    "conversationId",
+                    "is given with toUser: a message goes to a user or to a group",
+                );
+                None
+            }
+        };
         if let Some(content) = &content {
-            fields.check(validate_content("content", content));
+            body.check(validate_content("content", content));
         }
-        fields.or_invalid(|| {
+        body.finish(KNOWN, || {
+            let to = to?;
             Some(Self {
                 from_user: from,
-                to_user: to?,
+                to_user: match &to {
+                    Addressee::User(u) => Some(u.clone()),
+                    _ => None,
+                },
+                conversation_id: match &to {
+                    Addressee::Group(g) => Some(g.clone()),
+                    _ => None,
+                },
                 content: content?,
             })
         })

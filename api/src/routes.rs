@@ -22,12 +22,15 @@ use wiber_common::health::{Liveness, Needs, Readiness};
 use crate::conversations;
 use crate::error::ApiError;
 use crate::extract::{BODY_LIMIT_BYTES, BodyTimeout};
+use crate::groups;
+use crate::history;
 use crate::metrics::track;
 use crate::openapi::ApiDoc;
 use crate::producer::MessageProducer;
 use crate::push;
 use crate::read;
 use crate::send;
+use crate::signals;
 use crate::state::{AppState, Shared};
 use crate::store::MessageStore;
 
@@ -77,6 +80,13 @@ fn documented<P: MessageProducer, S: MessageStore>() -> Documented<Arc<AppState<
     .route::<read::__path_conversation, _, _>(read::conversation::<P, S>)
     .route::<conversations::__path_conversations, _, _>(conversations::conversations::<P, S>)
     .route::<conversations::__path_mark_read, _, _>(conversations::mark_read::<P, S>)
+    .route::<groups::__path_create_group, _, _>(groups::create_group::<P, S>)
+    .route::<groups::__path_add_members, _, _>(groups::add_members::<P, S>)
+    .route::<groups::__path_remove_member, _, _>(groups::remove_member::<P, S>)
+    .route::<history::__path_conversation_info, _, _>(history::conversation_info::<P, S>)
+    .route::<history::__path_conversation_messages, _, _>(history::conversation_messages::<P, S>)
+    .route::<signals::__path_typing, _, _>(signals::typing::<P, S>)
+    .route::<signals::__path_reads, _, _>(signals::reads::<P, S>)
     .route::<__path_liveness, _, _>(liveness)
     .route::<__path_readiness, _, _>(readiness::<P, S>)
 }

@@ -23,6 +23,8 @@ pub struct AppState<P, S> {
     /// API_MAX_IN_FLIGHT: requests (other than push streams) served at once.
     pub max_in_flight: usize,
     pub push: Arc<Hub>,
+    /// GROUP_MAX_MEMBERS: the most members a group may have.
+    pub group_max_members: usize,
     /// Set at SIGTERM: readiness fails first, so the Service stops sending new clients here
     /// before this replica's streams are told to reconnect (API_SHUTDOWN_DELAY_MS).
     pub stopping: std::sync::atomic::AtomicBool,

@@ -9,9 +9,10 @@ use mongodb::bson::{DateTime, doc};
 use mongodb::options::WriteConcern;
 use mongodb::{Client, Collection};
 use serde::{Deserialize, Serialize};
+use wiber_common::group::GroupState;
 use wiber_common::message::StoredMessage;
 use wiber_common::queries::{self, Query};
-use wiber_common::readmodel::{InboxEntry, Tally, inbox_collection, tallies_collection};
+use wiber_common::readmodel::{InboxEntry, Tally, TallyKey, inbox_collection, tallies_collection};
 
 use crate::producer::Produced;
 
@@ -92,13 +93,32 @@ pub trait MessageStore: Send + Sync + 'static {
         limit: i64,
     ) -> impl Future<Output = Result<Vec<InboxEntry>, StoreError>> + Send;
     /// Marks `user`'s conversation read up to `message_id`, never back; `None` when no such
-    /// message is in the conversation.
+    /// message is in the conversation (at or before place `until`, when given).
     fn mark_read(
         &self,
         user: &str,
         conversation_id: &str,
         message_id: &str,
+        until: Option<i64>,
     ) -> impl Future<Output = Result<Option<InboxEntry>, StoreError>> + Send;
+    /// A group as the consumer last applied it (`None`: no such group).
+    fn group(
+        &self,
+        conversation_id: &str,
+    ) -> impl Future<Output = Result<Option<GroupState>, StoreError>> + Send;
+    /// A group and the offset of the last of its records the consumer applied.
+    fn group_applied(
+        &self,
+        conversation_id: &str,
+    ) -> impl Future<Output = Result<Option<(GroupState, i64)>, StoreError>> + Send;
+    /// The read marks of `users` in a conversation: `(user, readSeq)` for each who has an entry.
+    fn read_marks(
+        &self,
+        conversation_id: &str,
+        users: &[String],
+    ) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
+    /// Whether the message (or membership change) `message_id` is stored.
+    fn is_stored(&self, message_id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
     fn ready(&self) -> impl Future<Output = bool> + Send;
 }
 
@@ -289,8 +309,45 @@ impl MessageStore for MongoStore {
         user: &str,
         conversation_id: &str,
         message_id: &str,
+        until: Option<i64>,
     ) -> Result<Option<InboxEntry>, StoreError> {
-        self.read_up_to(user, conversation_id, message_id).await
+        self.read_up_to(user, conversation_id, message_id, until)
+            .await
+    }
+
+    async fn group(&self, conversation_id: &str) -> Result<Option<GroupState>, StoreError> {
+        Ok(self.group_applied(conversation_id).await?.map(|(g, _)| g))
+    }
+
+    async fn group_applied(
+        &self,
+        conversation_id: &str,
+    ) -> Result<Option<(GroupState, i64)>, StoreError> {
+        let key = TallyKey::Conversation(conversation_id.to_owned());
+        let tally = self
+            .bounded(self.tallies.find_one(doc! { "_id": key.id() }))
+            .await?;
+        Ok(tally.and_then(|t| Some((t.group?, t.state.applied))))
+    }
+
+    async fn read_marks(
+        &self,
+        conversation_id: &str,
+        users: &[String],
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        self.marks_of(conversation_id, users).await
+    }
+
+    async fn is_stored(&self, message_id: &str) -> Result<bool, StoreError> {
+        let found = self
+            .bounded(
+                self.messages
+                    .clone_with_type::<mongodb::bson::Document>()
+                    .find_one(doc! { "_id": message_id })
+                    .projection(doc! { "_id": 1 }),
+            )
+            .await?;
+        Ok(found.is_some())
     }
 
     async fn ready(&self) -> bool {

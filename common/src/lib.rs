@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod digits;
+pub mod group;
 pub mod health;
 pub mod kafka;
 pub mod message;
@@ -16,8 +17,10 @@ pub mod process;
 pub mod queries;
 pub mod readmodel;
 pub mod record;
+pub mod rules;
 pub mod serve;
 pub mod shutdown;
+pub mod signal;
 pub mod stored;
 pub mod telemetry;
 pub mod tls;

@@ -5,11 +5,17 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-pub const USER_MAX_CHARS: usize = 50;
-pub const CONTENT_MAX_CHARS: usize = 5000;
+use crate::group::{Membership, is_group_id};
+use crate::signal::Signal;
+
+// The rules, here where they were first stated, for every use that names them from here.
+pub use crate::rules::{
+    CONTENT_MAX_CHARS, FieldError, USER_MAX_CHARS, USER_PATTERN, openapi, validate_content,
+    validate_user,
+};
 
 /// A stored (or acknowledged) chat message, exactly as the HTTP API returns it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Message {
@@ -17,7 +23,9 @@ pub struct Message {
     pub message_id: Uuid,
     #[cfg_attr(feature = "openapi", schema(schema_with = openapi::user))]
     pub from_user: String,
-    #[cfg_attr(feature = "openapi", schema(schema_with = openapi::user))]
+    /// The recipient of a 1:1 message; absent in a group's.
+    #[cfg_attr(feature = "openapi", schema(schema_with = openapi::optional_user))]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub to_user: String,
     /// 1 to 5000 Unicode characters.
     #[cfg_attr(feature = "openapi", schema(schema_with = openapi::content))]
@@ -25,21 +33,66 @@ pub struct Message {
     /// Milliseconds since the epoch, assigned by the Kafka broker when it appended the message
     /// (LogAppendTime), so clocks of API replicas cannot reorder a conversation.
     pub timestamp: i64,
+    /// The group it was sent to; absent in a 1:1 conversation, which its two users name.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^g-[0-9a-f]{32}$"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+    /// Present on a group's membership changes, whose `content` says the same in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub membership: Option<Membership>,
 }
 
 /// The Kafka record value the API produces; the record's own timestamp completes it.
 /// Unknown fields are ignored, so a newer API can add one during a rolling upgrade without older
 /// consumers dead-lettering its messages.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageRecord {
     pub message_id: Uuid,
     pub from_user: String,
+    /// A 1:1 message's recipient; empty (absent) in a group's records.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub to_user: String,
     pub content: String,
+    /// A group's id (`group`); absent for 1:1 messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+    /// A group's membership change (`content` is its summary).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub membership: Option<Membership>,
+    /// Whom the API's push streams deliver a group's record (or a signal) to: the members as the
+    /// API saw them when it accepted it. What is stored follows the consumer's view, in Kafka's
+    /// order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recipients: Vec<String>,
+    /// A signal (`signal`), pushed and never stored; its `content` is empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<Signal>,
 }
 
 impl MessageRecord {
+    /// A 1:1 message.
+    pub fn direct(message_id: Uuid, from_user: &str, to_user: &str, content: &str) -> Self {
+        Self {
+            message_id,
+            from_user: from_user.to_owned(),
+            to_user: to_user.to_owned(),
+            content: content.to_owned(),
+            conversation_id: None,
+            membership: None,
+            recipients: Vec::new(),
+            signal: None,
+        }
+    }
+
+    /// The conversation it belongs to, which is its Kafka key.
+    pub fn conversation(&self) -> String {
+        match &self.conversation_id {
+            Some(group) => group.clone(),
+            None => conversation_id(&self.from_user, &self.to_user),
+        }
+    }
+
     pub fn into_message(self, timestamp: i64) -> Message {
         Message {
             message_id: self.message_id,
@@ -47,16 +100,52 @@ impl MessageRecord {
             to_user: self.to_user,
             content: self.content,
             timestamp,
+            conversation_id: self.conversation_id,
+            membership: self.membership,
         }
     }
 
     /// The rules the API enforced, checked again by the consumer so a record produced by anything
     /// else cannot store what the API would have refused.
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let group = self.conversation_id.as_deref().map(|id| {
+            if !is_group_id(id) {
+                return Err(FieldError::new("conversationId", "must be a group's id"));
+            }
+            if !self.to_user.is_empty() {
+                return Err(FieldError::new(
+                    "toUser",
+                    "must be absent in a group's record",
+                ));
+            }
+            if let Some(change) = &self.membership {
+                change.validate(&self.from_user)?;
+            }
+            Ok(())
+        });
+        let direct = match group {
+            Some(_) => None,
+            None if self.membership.is_some() => Some(Err(FieldError::new(
+                "membership",
+                "only a group's record changes members",
+            ))),
+            None => Some(validate_user("toUser", &self.to_user)),
+        };
         let errors: Vec<FieldError> = [
             validate_user("fromUser", &self.from_user).err(),
-            validate_user("toUser", &self.to_user).err(),
-            validate_content("content", &self.content).err(),
+            group.and_then(Result::err),
+            direct.and_then(Result::err),
+            match (&self.signal, &self.membership) {
+                (None, _) => validate_content("content", &self.content).err(),
+                (Some(_), Some(_)) => Some(FieldError::new(
+                    "signal",
+                    "a membership change is not a signal",
+                )),
+                (Some(_), None) if !self.content.is_empty() => {
+                    Some(FieldError::new("content", "must be empty in a signal"))
+                }
+                (Some(_), None) => None,
+            },
         ]
         .into_iter()
         .flatten()
@@ -81,8 +170,9 @@ pub struct StoredMessage {
     pub conversation_id: String,
     pub from_user: String,
     pub to_user: String,
-    /// Sender and recipient, so one equality (on one multikey index) finds a user's messages.
-    pub participants: [String; 2],
+    /// Sender and recipient (a group's members when it was appended, and those a membership change
+    /// removed), so one equality (on one multikey index) finds a user's messages.
+    pub participants: Vec<String>,
     pub content: String,
     pub timestamp: i64,
     pub partition: i32,
@@ -95,14 +185,30 @@ pub struct StoredMessage {
     /// equality lookup; absent with `seq`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page: Option<String>,
+    /// A group's membership change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub membership: Option<Membership>,
+    /// A signal, as the push feed reads it: the consumer never stores one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<Signal>,
 }
 
 impl StoredMessage {
+    /// A group's record gets its participants from the group's state when the consumer places
+    /// it; until then (as the push feed reads it), those the API addressed it to.
     pub fn new(record: MessageRecord, timestamp: i64, partition: i32, offset: i64) -> Self {
+        let conversation_id = record.conversation();
+        let participants = if !record.recipients.is_empty() {
+            record.recipients.clone()
+        } else if record.conversation_id.is_some() {
+            vec![record.from_user.clone()]
+        } else {
+            vec![record.from_user.clone(), record.to_user.clone()]
+        };
         Self {
             message_id: record.message_id.to_string(),
-            conversation_id: conversation_id(&record.from_user, &record.to_user),
-            participants: [record.from_user.clone(), record.to_user.clone()],
+            conversation_id,
+            participants,
             from_user: record.from_user,
             to_user: record.to_user,
             content: record.content,
@@ -111,7 +217,13 @@ impl StoredMessage {
             offset,
             seq: None,
             page: None,
+            membership: record.membership,
+            signal: record.signal,
         }
+    }
+
+    pub fn is_group(&self) -> bool {
+        is_group_id(&self.conversation_id)
     }
 
     /// The API's view; `None` only if the stored id is not a UUID, which the consumer never writes.
@@ -122,6 +234,8 @@ impl StoredMessage {
             to_user: self.to_user.clone(),
             content: self.content.clone(),
             timestamp: self.timestamp,
+            conversation_id: self.is_group().then(|| self.conversation_id.clone()),
+            membership: self.membership.clone(),
         })
     }
 }
@@ -173,153 +287,6 @@ fn length_prefixed(parts: &[&str]) -> String {
     parts.iter().map(|p| format!("{}:{p}", p.len())).collect()
 }
 
-/// One broken rule: which field and what it must be.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(ToSchema))]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-/// The user-name and content rules as OpenAPI schemas, from the same constants as the checks below.
-#[cfg(feature = "openapi")]
-pub mod openapi {
-    use utoipa::openapi::schema::{ObjectBuilder, Type};
-
-    use super::{CONTENT_MAX_CHARS, USER_MAX_CHARS, USER_PATTERN};
-
-    pub fn user() -> ObjectBuilder {
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .min_length(Some(1))
-            .max_length(Some(USER_MAX_CHARS))
-            .pattern(Some(USER_PATTERN))
-    }
-
-    pub fn content() -> ObjectBuilder {
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .description(Some("1 to 5000 Unicode characters."))
-            .min_length(Some(1))
-            .max_length(Some(CONTENT_MAX_CHARS))
-    }
-}
-
-/// What `validate_user` accepts, as a regular expression (with 1 to `USER_MAX_CHARS` characters).
-pub const USER_PATTERN: &str = "^[A-Za-z0-9._-]+$";
-
-pub fn validate_user(field: &str, value: &str) -> Result<(), FieldError> {
-    let chars = value.chars().count();
-    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-    if chars == 0 || chars > USER_MAX_CHARS || !value.chars().all(allowed) {
-        return Err(FieldError::new(
-            field,
-            format!("must be 1 to {USER_MAX_CHARS} characters of letters, digits, '.', '_' or '-'"),
-        ));
-    }
-    Ok(())
-}
-
-pub fn validate_content(field: &str, value: &str) -> Result<(), FieldError> {
-    let chars = value.chars().count();
-    if chars == 0 || chars > CONTENT_MAX_CHARS {
-        return Err(FieldError::new(
-            field,
-            format!("must be 1 to {CONTENT_MAX_CHARS} characters (got {chars})"),
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn conversation_id_is_the_same_whoever_sends() {
-        assert_eq!(conversation_id("bob", "alice"), "alice:bob");
-        assert_eq!(conversation_id("alice", "bob"), "alice:bob");
-        assert_eq!(conversation_id("alice", "alice"), "alice:alice");
-    }
-
-    #[test]
-    fn a_conversation_id_names_its_two_users_in_either_order() {
-        assert_eq!(conversation_users("alice:bob"), Some(("alice", "bob")));
-        assert_eq!(conversation_users("bob:alice"), Some(("alice", "bob")));
-        assert_eq!(conversation_users("alice:alice"), Some(("alice", "alice")));
-        for bad in ["alice", "alice:", ":bob", "a:b:c", "al ice:bob"] {
-            assert_eq!(conversation_users(bad), None, "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn idempotency_key_gives_the_same_id_per_sender_only() {
-        let a = idempotency_key_id("alice", "k1");
-        assert_eq!(a, idempotency_key_id("alice", "k1"));
-        assert_ne!(a, idempotency_key_id("bob", "k1"));
-        assert_ne!(a, idempotency_key_id("alice", "k2"));
-        assert_ne!(idempotency_key_id("ab", "c"), idempotency_key_id("a", "bc"));
-    }
-
-    #[test]
-    fn a_keyed_message_id_follows_sender_key_recipient_and_content() {
-        let a = idempotent_message_id("alice", "k1", "bob", "hi");
-        assert_eq!(a, idempotent_message_id("alice", "k1", "bob", "hi"));
-        for other in [
-            idempotent_message_id("carol", "k1", "bob", "hi"),
-            idempotent_message_id("alice", "k2", "bob", "hi"),
-            idempotent_message_id("alice", "k1", "carol", "hi"),
-            idempotent_message_id("alice", "k1", "bob", "hi!"),
-            idempotent_message_id("alice", "k1b", "ob", "hi"),
-        ] {
-            assert_ne!(a, other);
-        }
-        assert_ne!(a, idempotency_key_id("alice", "k1"));
-    }
-
-    #[test]
-    fn users_allow_letters_digits_dot_underscore_dash_up_to_50() {
-        assert!(validate_user("u", "alice.B_0-9").is_ok());
-        assert!(validate_user("u", &"a".repeat(50)).is_ok());
-        assert!(validate_user("u", &"a".repeat(51)).is_err());
-        assert!(validate_user("u", "").is_err());
-        assert!(validate_user("u", "al ice").is_err());
-        assert!(validate_user("u", "alice:bob").is_err());
-        assert!(validate_user("u", "élodie").is_err());
-        assert_eq!(validate_user("toUser", "").unwrap_err().field, "toUser");
-    }
-
-    #[test]
-    fn content_counts_unicode_characters_not_bytes() {
-        assert!(validate_content("c", &"é".repeat(5000)).is_ok());
-        assert!(validate_content("c", &"😀".repeat(5000)).is_ok());
-        assert!(validate_content("c", &"a".repeat(5001)).is_err());
-        assert!(validate_content("c", "").is_err());
-    }
-
-    #[test]
-    fn record_validation_reports_every_broken_field() {
-        let record = MessageRecord {
-            message_id: Uuid::nil(),
-            from_user: String::new(),
-            to_user: "bob".into(),
-            content: String::new(),
-        };
-        let fields: Vec<String> = record
-            .validate()
-            .unwrap_err()
-            .into_iter()
-            .map(|e| e.field)
-            .collect();
-        assert_eq!(fields, ["fromUser", "content"]);
-    }
-}
+#[path = "message_tests.rs"]
+mod tests;

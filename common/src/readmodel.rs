@@ -17,6 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::group::GroupState;
 use crate::message::StoredMessage;
 
 /// Places per page of a conversation: a page of up to 64 messages reads one or two pages.
@@ -80,15 +81,17 @@ impl TallyKey {
         }
     }
 
-    /// The tallies a stored message counts in.
+    /// The tallies a stored message counts in: its conversation's, its partition's and each
+    /// participant's.
     pub fn of(m: &StoredMessage) -> Vec<TallyKey> {
         let mut keys = vec![
             Self::Conversation(m.conversation_id.clone()),
             Self::Partition(m.partition),
-            Self::User(m.from_user.clone(), m.partition),
         ];
-        if m.to_user != m.from_user {
-            keys.push(Self::User(m.to_user.clone(), m.partition));
+        for (i, user) in m.participants.iter().enumerate() {
+            if !m.participants[..i].contains(user) {
+                keys.push(Self::User(user.clone(), m.partition));
+            }
         }
         keys
     }
@@ -106,6 +109,9 @@ pub struct Tally {
     pub partition: i32,
     #[serde(flatten)]
     pub state: TallyState,
+    /// On a group's conversation tally: the group as of `applied`, moved with the count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupState>,
 }
 
 /// Where a tally stands.
@@ -155,6 +161,9 @@ pub struct InboxEntry {
     pub conversation_id: String,
     #[serde(default)]
     pub members: Vec<String>,
+    /// A group's title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
     /// The conversation's messages.
     #[serde(default)]
     pub count: i64,
@@ -226,6 +235,7 @@ mod tests {
             from_user: "bob".into(),
             to_user: "alice".into(),
             content: "hi".into(),
+            ..Default::default()
         };
         let m = StoredMessage::new(record.clone(), 1, 3, 9);
         let ids: Vec<String> = TallyKey::of(&m).iter().map(TallyKey::id).collect();
@@ -249,6 +259,7 @@ mod tests {
                 applied: 40,
                 legacy: 1,
             },
+            group: None,
         };
         let json = serde_json::to_value(&tally).unwrap();
         assert_eq!(json["count"], 5);

@@ -131,6 +131,7 @@ mod properties {
                 from_user: from.clone(),
                 to_user: to.clone(),
                 content: content.clone(),
+                ..Default::default()
             };
             let payload = serde_json::to_vec(&sent).unwrap();
             let stored = decode(&record(Some(payload), Some(timestamp))).unwrap();
@@ -151,6 +152,7 @@ mod properties {
                 from_user: "alice".into(),
                 to_user: "bob".into(),
                 content: "hello there".into(),
+                ..Default::default()
             };
             let mut payload = serde_json::to_vec(&sent).unwrap();
             let i = at.index(payload.len());

@@ -58,6 +58,8 @@ pub async fn process_batch<W: MessageWriter, D: DeadLetters>(
     let mut copies = 0;
     for record in records {
         match decode(record) {
+            // Signals are for the API's push streams only: nothing to store.
+            Ok(message) if message.signal.is_some() => {}
             Ok(message) if !ids.insert(message.message_id.clone()) => copies += 1,
             Ok(message) => {
                 messages.push(message);

@@ -1,27 +1,42 @@
 //! What one partition's batch does to the read model (`wiber_common::readmodel`), worked out
-//! without the store: each new message's place in its conversation, the tallies' new states and
-//! the members' inbox entries. Pure, so the rules that keep it exact under redelivery are tested
-//! here:
+//! without the store: each new message's place in its conversation, who takes part in it (a
+//! group's members when it was appended), the tallies' new states and the members' inbox
+//! entries. Pure, so the rules that keep it exact under redelivery are tested here:
 //!
 //! - a tally counts a message only when its offset is past the tally's `applied`, so whatever
 //!   part of a batch comes again, each tally counts each message once;
 //! - a message is placed from its conversation's tally, and written before any tally, so a
 //!   message past the tally is either new or was written by an attempt that stopped before the
 //!   tally moved: the same state then gives it the same place again;
+//! - a group's state rides on its conversation's tally and moves with it, so a membership change
+//!   applies once, in Kafka's order, and a message is judged against the members of its moment;
 //! - inbox entries hold absolute values (a count, a place read to), written before the tallies
 //!   too, so writing them twice changes nothing.
 
 use std::collections::{BTreeSet, HashMap};
 
+use wiber_common::group::{Action, GroupState};
 use wiber_common::message::StoredMessage;
 use wiber_common::readmodel::{LastMessage, TallyKey, TallyState, placed};
 
 /// A tally's state as the writer found it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Known {
     pub state: TallyState,
     /// Whether the store holds it (a tally not stored is created by its first write).
     pub stored: bool,
+    /// A group's state, on its conversation's tally.
+    pub group: Option<GroupState>,
+}
+
+impl Known {
+    pub fn new(state: TallyState, stored: bool) -> Self {
+        Self {
+            state,
+            stored,
+            group: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +44,8 @@ pub struct TallyWrite {
     pub key: TallyKey,
     pub from: Known,
     pub to: TallyState,
+    /// The group after the batch, on a group's conversation tally.
+    pub group: Option<GroupState>,
 }
 
 /// A member's inbox entry after the batch.
@@ -36,7 +53,10 @@ pub struct TallyWrite {
 pub struct InboxWrite {
     pub user: String,
     pub conversation_id: String,
-    pub members: Vec<String>,
+    /// Set when they change: a 1:1 conversation's pair, or a group's members after a change.
+    pub members: Option<Vec<String>>,
+    pub title: Option<String>,
+    /// What the user sees of the conversation: all of it, or up to their departure.
     pub count: i64,
     /// The member's own last message of the batch (its place and id): read up to there.
     pub own: Option<(i64, String)>,
@@ -54,18 +74,53 @@ pub struct Projection {
     pub origins: Vec<usize>,
     /// Messages of the batch their conversation's tally has counted already: written before.
     pub counted: usize,
+    /// A group's records refused in Kafka's order (a sender no longer a member, a change the
+    /// group's state forbids), by their place in the batch, and why.
+    pub rejected: Vec<(usize, String)>,
     pub tallies: Vec<TallyWrite>,
     pub inbox: Vec<InboxWrite>,
 }
 
-/// Every tally the batch's messages count in.
-pub fn keys(messages: &[StoredMessage]) -> BTreeSet<TallyKey> {
-    messages.iter().flat_map(TallyKey::of).collect()
+/// The conversations' and partitions' tallies of a batch: read first, for the groups' states.
+pub fn conversation_keys(messages: &[StoredMessage]) -> BTreeSet<TallyKey> {
+    messages
+        .iter()
+        .flat_map(|m| {
+            [
+                TallyKey::Conversation(m.conversation_id.clone()),
+                TallyKey::Partition(m.partition),
+            ]
+        })
+        .collect()
+}
+
+/// Every user tally the batch may count in, given its conversations' states: the pairs' users,
+/// and of each group everyone who is or becomes a member in the batch.
+pub fn user_keys(
+    messages: &[StoredMessage],
+    conversations: &HashMap<TallyKey, Known>,
+) -> BTreeSet<TallyKey> {
+    let mut keys = BTreeSet::new();
+    for m in messages {
+        let user = |u: &String| TallyKey::User(u.clone(), m.partition);
+        keys.extend(m.participants.iter().map(user));
+        if let Some(change) = &m.membership {
+            keys.extend(change.users.iter().map(user));
+        }
+        let conversation = TallyKey::Conversation(m.conversation_id.clone());
+        if let Some(group) = conversations
+            .get(&conversation)
+            .and_then(|k| k.group.as_ref())
+        {
+            keys.extend(group.members.iter().map(user));
+        }
+    }
+    keys
 }
 
 /// The batch (`messages`, one partition's, in offset order) against the tallies' states (one for
-/// each of `keys(messages)`), leaving out the batch's messages at `excluded` (copies of messages
-/// stored earlier, and messages the store refused).
+/// each of `conversation_keys` and `user_keys`), leaving out the batch's messages at `excluded`
+/// (copies of messages stored earlier, and messages the store refused).
 pub fn project(
     messages: &[StoredMessage],
     states: &HashMap<TallyKey, Known>,
@@ -73,6 +128,7 @@ pub fn project(
 ) -> Projection {
     let mut work: HashMap<&TallyKey, TallyState> =
         states.iter().map(|(k, known)| (k, known.state)).collect();
+    let mut groups: HashMap<String, GroupState> = HashMap::new();
     let mut out = Projection::default();
     // Each conversation's newly placed messages, in the order conversations first appear.
     let mut conversations: Vec<(String, Vec<StoredMessage>)> = Vec::new();
@@ -80,15 +136,47 @@ pub fn project(
         if excluded.contains(&i) {
             continue;
         }
-        let keys = TallyKey::of(m);
-        for key in &keys {
+        let conversation = TallyKey::Conversation(m.conversation_id.clone());
+        let at = work[&conversation];
+        if m.offset <= at.applied {
+            // Written before. Conversation tallies are written last (`readmodel`), so the others
+            // have counted it too, unless an earlier version stopped between them: those count
+            // it now (a group's record by those the API addressed it to).
+            out.counted += 1;
+            for key in TallyKey::of(m) {
+                let state = work
+                    .get_mut(&key)
+                    .expect("a state for every key of the batch");
+                if m.offset > state.applied {
+                    state.count += 1;
+                    state.applied = m.offset;
+                }
+            }
+            continue;
+        }
+        let mut m = m.clone();
+        if m.is_group() {
+            let current = groups
+                .get(&m.conversation_id)
+                .or_else(|| states[&conversation].group.as_ref());
+            match judge(current, &m, at.count + 1) {
+                Ok((participants, next)) => {
+                    m.participants = participants;
+                    if let Some(next) = next {
+                        groups.insert(m.conversation_id.clone(), next);
+                    }
+                }
+                Err(reason) => {
+                    out.rejected.push((i, reason));
+                    continue;
+                }
+            }
+        }
+        for key in TallyKey::of(&m) {
             let state = work
-                .get_mut(key)
+                .get_mut(&key)
                 .expect("a state for every key of the batch");
             if m.offset <= state.applied {
-                if matches!(key, TallyKey::Conversation(_)) {
-                    out.counted += 1;
-                }
                 continue;
             }
             state.count += 1;
@@ -110,44 +198,113 @@ pub fn project(
     let mut changed: Vec<TallyWrite> = work
         .into_iter()
         .filter(|(k, to)| states[*k].state != *to)
-        .map(|(k, to)| TallyWrite {
-            key: k.clone(),
-            from: states[k],
-            to,
+        .map(|(k, to)| {
+            let group = match k {
+                TallyKey::Conversation(c) => groups.remove(c).or_else(|| states[k].group.clone()),
+                _ => None,
+            };
+            TallyWrite {
+                key: k.clone(),
+                from: states[k].clone(),
+                to,
+                group,
+            }
         })
         .collect();
     changed.sort_by(|a, b| a.key.cmp(&b.key));
     out.tallies = changed;
     for (conversation_id, placed) in conversations {
-        let key = TallyKey::Conversation(conversation_id.clone());
-        let tally = out
-            .tallies
-            .iter()
-            .find(|t| t.key == key)
-            .expect("a placed message moved its conversation's tally");
-        let last = placed.last().expect("at least one placed");
-        let mut members = vec![last.from_user.clone(), last.to_user.clone()];
-        members.sort();
-        members.dedup();
-        for user in &members {
+        out.inbox
+            .extend(inbox(&out.tallies, &conversation_id, &placed));
+    }
+    out
+}
+
+/// Who takes part in a group's record at place `seq`, and the group after it if it changes it.
+fn judge(
+    current: Option<&GroupState>,
+    m: &StoredMessage,
+    seq: i64,
+) -> Result<(Vec<String>, Option<GroupState>), String> {
+    let Some(change) = &m.membership else {
+        return match current {
+            Some(group) if group.is_member(&m.from_user) => Ok((group.members.clone(), None)),
+            Some(_) => Err(format!("{} is not a member of the group", m.from_user)),
+            None => Err(format!(
+                "no group {} was created before it",
+                m.conversation_id
+            )),
+        };
+    };
+    let next = GroupState::apply(current, &m.from_user, change, seq).map_err(|e| e.to_string())?;
+    let mut participants = next.members.clone();
+    if matches!(change.action, Action::Removed | Action::Left) {
+        // Those who go see that they went.
+        participants.extend(change.users.iter().cloned());
+        participants.sort();
+        participants.dedup();
+    }
+    Ok((participants, Some(next)))
+}
+
+/// The inbox entries of everyone a conversation's newly placed messages (`placed`) reached.
+fn inbox(
+    tallies: &[TallyWrite],
+    conversation_id: &str,
+    placed: &[StoredMessage],
+) -> Vec<InboxWrite> {
+    let key = TallyKey::Conversation(conversation_id.to_owned());
+    let tally = tallies
+        .iter()
+        .find(|t| t.key == key)
+        .expect("a placed message moved its conversation's tally");
+    // A group's members and title are written when the batch changed them; a pair's always.
+    let changed = placed.iter().any(|m| m.membership.is_some());
+    let (members, title) = match &tally.group {
+        Some(group) if changed => (Some(group.members.clone()), group.title.clone()),
+        Some(_) => (None, None),
+        None => {
+            let last = placed.last().expect("at least one placed");
+            let mut pair = last.participants.clone();
+            pair.sort();
+            pair.dedup();
+            (Some(pair), None)
+        }
+    };
+    let mut users: Vec<&String> = placed.iter().flat_map(|m| &m.participants).collect();
+    users.sort();
+    users.dedup();
+    users
+        .into_iter()
+        .map(|user| {
+            let last = placed
+                .iter()
+                .rev()
+                .find(|m| m.participants.contains(user))
+                .expect("the user takes part in a placed message");
             let own = placed
                 .iter()
                 .rev()
                 .find(|m| &m.from_user == user)
                 .map(|m| (m.seq.expect("placed"), m.message_id.clone()));
-            out.inbox.push(InboxWrite {
+            let still = tally.group.as_ref().is_none_or(|g| g.is_member(user));
+            InboxWrite {
                 user: user.clone(),
-                conversation_id: conversation_id.clone(),
+                conversation_id: conversation_id.to_owned(),
                 members: members.clone(),
-                count: tally.to.count,
+                title: title.clone(),
+                count: if still {
+                    tally.to.count
+                } else {
+                    last.seq.expect("placed")
+                },
                 own,
                 legacy: tally.from.state.legacy,
                 last: LastMessage::of(last),
                 position: (last.timestamp, last.partition, last.offset),
-            });
-        }
-    }
-    out
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,14 +1,15 @@
 use wiber_common::message::MessageRecord;
 
 use super::*;
+use wiber_common::group::Action;
 
 fn message(offset: i64, from: &str, to: &str) -> StoredMessage {
-    let record = MessageRecord {
-        message_id: uuid::Uuid::from_u128(offset as u128 + 1),
-        from_user: from.into(),
-        to_user: to.into(),
-        content: format!("m{offset}"),
-    };
+    let record = MessageRecord::direct(
+        uuid::Uuid::from_u128(offset as u128 + 1),
+        from,
+        to,
+        &format!("m{offset}"),
+    );
     StoredMessage::new(record, 1000 + offset, 0, offset)
 }
 
@@ -17,18 +18,13 @@ fn states(
     batch: &[StoredMessage],
     state: impl Fn(&TallyKey) -> Option<TallyState>,
 ) -> HashMap<TallyKey, Known> {
-    keys(batch)
-        .into_iter()
+    let mut keys = conversation_keys(batch);
+    keys.extend(user_keys(batch, &HashMap::new()));
+    keys.into_iter()
         .map(|k| {
             let known = match state(&k) {
-                Some(state) => Known {
-                    state,
-                    stored: true,
-                },
-                None => Known {
-                    state: TallyState::new(0),
-                    stored: false,
-                },
+                Some(state) => Known::new(state, true),
+                None => Known::new(TallyState::new(0), false),
             };
             (k, known)
         })
@@ -46,8 +42,8 @@ fn after(p: &Projection, before: &HashMap<TallyKey, Known>) -> HashMap<TallyKey,
         next.insert(
             t.key.clone(),
             Known {
-                state: t.to,
-                stored: true,
+                group: t.group.clone(),
+                ..Known::new(t.to, true)
             },
         );
     }
@@ -123,7 +119,10 @@ fn each_member_gets_the_last_message_and_has_read_their_own() {
     assert_eq!(bob.own.map(|o| o.0), Some(2), "bob's own message is at 2");
     assert_eq!(entry("alice", "alice:bob").own.map(|o| o.0), Some(3));
     assert_eq!(entry("alice", "alice:carol").own, None);
-    assert_eq!(entry("alice", "alice:carol").members, ["alice", "carol"]);
+    assert_eq!(
+        entry("alice", "alice:carol").members.as_deref(),
+        Some(&["alice".to_owned(), "carol".to_owned()][..])
+    );
     assert_eq!(p.inbox.len(), 4);
 }
 
@@ -162,10 +161,7 @@ fn a_redelivery_that_overlaps_counts_only_what_is_past_each_tally() {
     // The user tally of bob was not written before the stop: it still stands before the batch.
     mid.insert(
         TallyKey::User("bob".into(), 0),
-        Known {
-            state: TallyState::new(0),
-            stored: false,
-        },
+        Known::new(TallyState::new(0), false),
     );
     let p = project(&batch, &mid, &BTreeSet::new());
     assert_eq!(places(&p), [(12, Some(1)), (13, Some(3))]);
@@ -199,17 +195,131 @@ fn messages_from_before_the_read_model_keep_the_first_places_and_count_as_read()
     })
     .into_iter()
     .map(|(k, known)| match k {
-        TallyKey::Conversation(_) => (
-            k,
-            Known {
-                state: TallyState::new(7),
-                stored: false,
-            },
-        ),
+        TallyKey::Conversation(_) => (k, Known::new(TallyState::new(7), false)),
         _ => (k, known),
     })
     .collect();
     let p = project(&batch, &states, &BTreeSet::new());
     assert_eq!(places(&p), [(40, Some(8))]);
     assert!(p.inbox.iter().all(|e| e.legacy == 7 && e.count == 8));
+}
+
+const GROUP: &str = "g-0123456789abcdef0123456789abcdef";
+
+fn group_record(offset: i64, from: &str, membership: Option<(Action, &[&str])>) -> StoredMessage {
+    let record = MessageRecord {
+        message_id: uuid::Uuid::from_u128(offset as u128 + 1),
+        from_user: from.into(),
+        content: format!("g{offset}"),
+        conversation_id: Some(GROUP.into()),
+        membership: membership.map(|(action, users)| wiber_common::group::Membership {
+            action,
+            users: users.iter().map(|u| (*u).to_owned()).collect(),
+            title: Some("Trip".into()),
+            limit: None,
+        }),
+        ..MessageRecord::default()
+    };
+    StoredMessage::new(record, 2000 + offset, 0, offset)
+}
+
+/// Every key a group batch needs, each not stored yet, and then as `project` leaves them.
+fn group_states(batch: &[StoredMessage]) -> HashMap<TallyKey, Known> {
+    let conversations: HashMap<TallyKey, Known> = conversation_keys(batch)
+        .into_iter()
+        .map(|k| (k, Known::new(TallyState::new(0), false)))
+        .collect();
+    let mut all = conversations.clone();
+    for k in user_keys(batch, &conversations) {
+        all.insert(k, Known::new(TallyState::new(0), false));
+    }
+    all
+}
+
+fn participants(p: &Projection) -> Vec<Vec<String>> {
+    p.messages.iter().map(|m| m.participants.clone()).collect()
+}
+
+#[test]
+fn a_group_message_reaches_its_members_of_the_moment_and_a_strangers_is_refused() {
+    let batch = vec![
+        group_record(
+            1,
+            "alice",
+            Some((Action::Created, &["alice", "bob", "carol"])),
+        ),
+        group_record(2, "bob", None),
+        group_record(3, "mallory", None),
+        group_record(4, "alice", Some((Action::Removed, &["carol"]))),
+        group_record(5, "alice", None),
+    ];
+    let p = project(&batch, &group_states(&batch), &BTreeSet::new());
+    assert_eq!(
+        places(&p),
+        [(1, Some(1)), (2, Some(2)), (4, Some(3)), (5, Some(4))]
+    );
+    assert_eq!(p.rejected.len(), 1);
+    assert_eq!(p.rejected[0].0, 2, "mallory's message, refused in order");
+    let everyone = ["alice", "bob", "carol"].map(String::from).to_vec();
+    assert_eq!(
+        participants(&p),
+        [
+            everyone.clone(),
+            everyone.clone(),
+            everyone,
+            vec!["alice".into(), "bob".into()]
+        ]
+    );
+    let group = p.tallies.iter().find_map(|t| t.group.clone()).unwrap();
+    assert_eq!(group.members, ["alice", "bob"]);
+    assert_eq!(group.readable_until("carol"), Some(3));
+    assert_eq!(tally(&p, "u/carol/0").count, 3);
+    assert_eq!(tally(&p, "u/alice/0").count, 4);
+    let carol = p.inbox.iter().find(|e| e.user == "carol").unwrap();
+    assert_eq!(
+        (carol.count, carol.last.seq),
+        (3, 3),
+        "carol sees up to her removal"
+    );
+    let bob = p.inbox.iter().find(|e| e.user == "bob").unwrap();
+    assert_eq!(bob.count, 4);
+    assert_eq!(bob.members.as_deref(), Some(&group.members[..]));
+    assert_eq!(bob.title.as_deref(), Some("Trip"));
+}
+
+#[test]
+fn a_group_batch_delivered_again_applies_its_changes_once() {
+    let batch = vec![
+        group_record(1, "alice", Some((Action::Created, &["alice", "bob"]))),
+        group_record(2, "bob", Some((Action::Left, &["bob"]))),
+        group_record(3, "alice", None),
+    ];
+    let before = group_states(&batch);
+    let first = project(&batch, &before, &BTreeSet::new());
+    assert!(first.rejected.is_empty(), "{:?}", first.rejected);
+    let again = project(&batch, &after(&first, &before), &BTreeSet::new());
+    assert!(again.messages.is_empty() && again.tallies.is_empty() && again.rejected.is_empty());
+    assert_eq!(again.counted, 3);
+    // Part of it again, with the group as the first attempt left it: bob's leave is not applied
+    // twice and alice's message still reaches only alice.
+    let mut mid = after(&first, &before);
+    let c = TallyKey::Conversation(GROUP.into());
+    let mut conversation = mid[&c].clone();
+    conversation.state = TallyState {
+        count: 2,
+        applied: 2,
+        legacy: 0,
+    };
+    mid.insert(c, conversation);
+    let p = project(&batch, &mid, &BTreeSet::new());
+    assert_eq!(places(&p), [(3, Some(3))]);
+    assert_eq!(participants(&p), [vec!["alice".to_owned()]]);
+}
+
+#[test]
+fn a_group_record_before_its_group_is_refused() {
+    let batch = vec![group_record(1, "alice", None)];
+    let p = project(&batch, &group_states(&batch), &BTreeSet::new());
+    assert!(p.messages.is_empty());
+    assert_eq!(p.rejected.len(), 1);
 }

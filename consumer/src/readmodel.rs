@@ -1,6 +1,6 @@
 //! The read model's side of the store (`wiber_common::readmodel`): the tallies' states (cached for
 //! the partitions this consumer owns, read from the store otherwise), and the writes of a
-//! `Projection`: inbox entries, then tallies, each tally only if it still stands where the
+//! `Projection`: inbox entries, then tallies (conversations' last), each tally only if it still stands where the
 //! projection found it.
 
 use std::collections::{BTreeSet, HashMap};
@@ -12,6 +12,7 @@ use futures::{StreamExt, TryStreamExt};
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::WriteConcern;
 use mongodb::{Collection, Database};
+use wiber_common::group::GroupState;
 use wiber_common::message::StoredMessage;
 use wiber_common::mongo::{DUPLICATE_KEY, StoreError};
 use wiber_common::readmodel::{
@@ -40,8 +41,8 @@ pub struct ReadModel {
     tallies_name: String,
     inbox_name: String,
     write_concern: WriteConcern,
-    /// The states this consumer wrote last, for the partitions it owns.
-    cache: Mutex<HashMap<TallyKey, TallyState>>,
+    /// The states this consumer wrote last (and a group's), for the partitions it owns.
+    cache: Mutex<HashMap<TallyKey, (TallyState, Option<GroupState>)>>,
     /// Moved by every rebalance: a partition may have had another owner meanwhile, so the cache
     /// is dropped when this differs from `seen`.
     assignments: Arc<AtomicU64>,
@@ -121,12 +122,12 @@ impl ReadModel {
             }
             for key in keys {
                 match cache.get(key) {
-                    Some(&state) => {
+                    Some((state, group)) => {
                         out.insert(
                             key.clone(),
                             Known {
-                                state,
-                                stored: true,
+                                group: group.clone(),
+                                ..Known::new(*state, true)
                             },
                         );
                     }
@@ -149,8 +150,8 @@ impl ReadModel {
     async fn read(&self, key: &TallyKey) -> Result<Known, StoreError> {
         if let Some(tally) = self.tallies.find_one(doc! { "_id": key.id() }).await? {
             return Ok(Known {
-                state: tally.state,
-                stored: true,
+                group: tally.group,
+                ..Known::new(tally.state, true)
             });
         }
         let legacy = if self.legacy.load(Ordering::SeqCst) {
@@ -164,10 +165,7 @@ impl ReadModel {
         } else {
             0
         };
-        Ok(Known {
-            state: TallyState::new(legacy),
-            stored: false,
-        })
+        Ok(Known::new(TallyState::new(legacy), false))
     }
 
     /// The ids of `candidates` (messages the store already held) that are copies of a message
@@ -196,7 +194,11 @@ impl ReadModel {
             .map(|m| {
                 doc! {
                     "q": { "_id": &m.message_id, "offset": m.offset },
-                    "u": { "$set": { "seq": m.seq, "page": m.page.as_deref() } },
+                    "u": { "$set": {
+                        "seq": m.seq,
+                        "page": m.page.as_deref(),
+                        "participants": &m.participants,
+                    } },
                 }
             })
             .collect();
@@ -214,7 +216,7 @@ impl ReadModel {
         match &result {
             Ok(()) => {
                 for t in &projection.tallies {
-                    cache.insert(t.key.clone(), t.to);
+                    cache.insert(t.key.clone(), (t.to, t.group.clone()));
                 }
             }
             Err(_) => {
@@ -232,14 +234,22 @@ impl ReadModel {
         if conflicts > 0 {
             return Err(StoreError::Lost("an inbox entry (written concurrently)"));
         }
-        let tallies: Vec<Document> = projection.tallies.iter().map(tally_update).collect();
-        let conflicts = self.update(&self.tallies_name, tallies).await?;
-        if conflicts > 0 {
-            tracing::warn!(
-                conflicts,
-                "tallies moved since they were read (a rebalance); the batch is projected again"
-            );
-            return Err(StoreError::Lost("a tally's state (moved by another owner)"));
+        // Conversations' tallies last: one that counted a message says every other tally of it
+        // has (a group's members of its moment are known only before the group moves on).
+        let (conversations, others): (Vec<&TallyWrite>, Vec<&TallyWrite>) = projection
+            .tallies
+            .iter()
+            .partition(|t| matches!(t.key, TallyKey::Conversation(_)));
+        for tallies in [others, conversations] {
+            let updates: Vec<Document> = tallies.into_iter().map(tally_update).collect();
+            let conflicts = self.update(&self.tallies_name, updates).await?;
+            if conflicts > 0 {
+                tracing::warn!(
+                    conflicts,
+                    "tallies moved since they were read (a rebalance); the batch is projected again"
+                );
+                return Err(StoreError::Lost("a tally's state (moved by another owner)"));
+            }
         }
         Ok(())
     }
@@ -293,20 +303,23 @@ impl ReadModel {
 
 fn inbox_update(w: &InboxWrite) -> Document {
     let read = w.own.as_ref().map_or(0, |(seq, _)| *seq).max(w.legacy);
+    let mut set = doc! {
+        "user": &w.user,
+        "conversationId": &w.conversation_id,
+        "last": mongodb::bson::to_bson(&w.last).unwrap_or(Bson::Null),
+        "lastTimestamp": w.position.0,
+        "lastPartition": w.position.1,
+        "lastOffset": w.position.2,
+    };
+    if let Some(members) = &w.members {
+        set.insert("members", members);
+        if let Some(title) = &w.title {
+            set.insert("title", title);
+        }
+    }
     doc! {
         "q": { "_id": InboxEntry::id_of(&w.user, &w.conversation_id) },
-        "u": {
-            "$set": {
-                "user": &w.user,
-                "conversationId": &w.conversation_id,
-                "members": &w.members,
-                "last": mongodb::bson::to_bson(&w.last).unwrap_or(Bson::Null),
-                "lastTimestamp": w.position.0,
-                "lastPartition": w.position.1,
-                "lastOffset": w.position.2,
-            },
-            "$max": { "count": w.count, "readSeq": read },
-        },
+        "u": { "$set": set, "$max": { "count": w.count, "readSeq": read } },
         "upsert": true,
     }
 }
@@ -327,6 +340,9 @@ fn tally_update(t: &TallyWrite) -> Document {
         set.insert("user", user);
     }
     set.insert("partition", partition.unwrap_or(-1));
+    if let Some(group) = &t.group {
+        set.insert("group", mongodb::bson::to_bson(group).unwrap_or(Bson::Null));
+    }
     doc! {
         // Matches only the state the projection started from; a tally not stored yet is created,
         // unless another consumer created it meanwhile (a duplicate key).

@@ -149,10 +149,16 @@ impl MessageWriter for MongoWriter {
     /// `messages` are one partition's, in offset order (`consume`): they are placed and counted
     /// from the tallies, written, and only then the read model moves.
     async fn insert(&self, messages: &[StoredMessage]) -> Result<Written, StoreError> {
-        let states = self.read_model.states(&project::keys(messages)).await?;
+        let mut states = self
+            .read_model
+            .states(&project::conversation_keys(messages))
+            .await?;
+        let users = project::user_keys(messages, &states);
+        states.extend(self.read_model.states(&users).await?);
         let mut excluded = BTreeSet::new();
         let mut projection = project::project(messages, &states, &excluded);
         let inserted = self.insert_placed(&projection.messages).await?;
+        // A group's records its state refused are set aside as the store's refusals are.
         let refused: Vec<Refusal> = inserted
             .refused
             .iter()
@@ -160,6 +166,10 @@ impl MessageWriter for MongoWriter {
                 index: projection.origins[r.index],
                 reason: r.reason.clone(),
             })
+            .chain(projection.rejected.iter().map(|(index, reason)| Refusal {
+                index: *index,
+                reason: reason.clone(),
+            }))
             .collect();
         let held: Vec<&StoredMessage> = inserted
             .duplicates

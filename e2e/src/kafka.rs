@@ -100,6 +100,7 @@ pub async fn produce_messages(
                     from_user: from.clone(),
                     to_user: to.clone(),
                     content: format!("backlog {i}"),
+                    ..Default::default()
                 };
                 ids.insert(record.message_id.to_string());
                 (

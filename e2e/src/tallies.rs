@@ -1,6 +1,7 @@
 //! The read model the consumer keeps beside the messages (`wiber_common::readmodel`), checked
 //! against the stored messages themselves: every tally counts exactly the messages it covers,
-//! each conversation's places are 1 to n in Kafka's order, and each member's inbox entry shows the
+//! each conversation's places are 1 to n in Kafka's order, and each inbox entry its last message
+//! reached (a pair's users, a group's members and those its last change removed) shows the
 //! conversation's count and last message. Checked at the end of every fault scenario, so a
 //! redelivery, a restart or a rebalance that counted a message twice (or not at all) fails it.
 
@@ -52,7 +53,7 @@ type Read = (Vec<Stored>, Vec<Tally>, Vec<InboxEntry>);
 async fn read(db: &mongodb::Database) -> mongodb::error::Result<Read> {
     let projection = doc! {
         "_id": 1, "conversationId": 1, "fromUser": 1, "toUser": 1, "partition": 1, "offset": 1,
-        "seq": 1,
+        "seq": 1, "participants": 1,
     };
     let docs: Vec<Document> = db
         .collection::<Document>(MESSAGES)
@@ -64,10 +65,16 @@ async fn read(db: &mongodb::Database) -> mongodb::error::Result<Read> {
     let messages = docs
         .iter()
         .map(|d| {
-            let mut users = vec![
-                d.get_str("fromUser").unwrap_or_default().to_owned(),
-                d.get_str("toUser").unwrap_or_default().to_owned(),
-            ];
+            // Those it reached: a pair's users, or a group's members of its moment.
+            let mut users: Vec<String> = d
+                .get_array("participants")
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|u| u.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            users.sort();
             users.dedup();
             Stored {
                 id: d.get_str("_id").unwrap_or_default().to_owned(),

@@ -315,7 +315,8 @@ impl Reader {
             .expect("verification consumer")
     }
 
-    /// Every record of the topic up to its current end, with the `messageId` of its payload.
+    /// Every record of the topic up to its current end but signals, with the `messageId` of its
+    /// payload.
     fn topic(&self) -> Topic {
         let mut topic = Topic {
             first: HashMap::new(),
@@ -324,9 +325,12 @@ impl Reader {
         for (partition, offset, _, payload) in
             read_to_end(&self.client(), &self.topic, self.partitions)
         {
-            let id = payload
-                .and_then(|p| serde_json::from_slice::<serde_json::Value>(&p).ok())
-                .and_then(|v| v["messageId"].as_str().map(str::to_owned));
+            let value = payload.and_then(|p| serde_json::from_slice::<serde_json::Value>(&p).ok());
+            // A signal (typing, a receipt) is pushed and never stored, by design.
+            if value.as_ref().is_some_and(|v| v.get("signal").is_some()) {
+                continue;
+            }
+            let id = value.and_then(|v| v["messageId"].as_str().map(str::to_owned));
             if let Some(id) = &id {
                 topic.first.entry(id.clone()).or_insert((partition, offset));
             }

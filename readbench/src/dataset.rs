@@ -61,6 +61,7 @@ fn message(from: String, to: String, i: u64) -> (String, MessageRecord) {
         content: format!("message {i} from {from}: a chat line of about the length people type"),
         from_user: from,
         to_user: to,
+        ..Default::default()
     };
     (key, record)
 }

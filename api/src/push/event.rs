@@ -1,44 +1,116 @@
-//! What a stream carries: each message as an `Event`, and at its end, why (`End`).
+//! What a stream carries: each record as an `Event` of its kind (`Pushed`), and at its end, why
+//! (`End`).
 
 use std::time::Instant;
 
-use wiber_common::message::{Message, StoredMessage};
+use serde_json::Value;
+use wiber_common::message::{Message, StoredMessage, conversation_users};
+use wiber_common::signal::{Receipt, Signal, TYPING_LAPSE_MS, Typing};
 
-/// A message acknowledged by Kafka, as streams receive it.
+/// What a stream says of a record: its name (SSE `event:`, WebSocket `type`) and its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pushed {
+    Message(Message),
+    /// A group's membership change, as its item in the conversation.
+    Membership(Message),
+    Receipt(Receipt),
+    Typing(Typing),
+}
+
+impl Pushed {
+    /// Every name a stream's events can have besides `ready` and `end`.
+    pub const NAMES: [&'static str; 4] = ["message", "membership", "receipt", "typing"];
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Message(_) => "message",
+            Self::Membership(_) => "membership",
+            Self::Receipt(_) => "receipt",
+            Self::Typing(_) => "typing",
+        }
+    }
+
+    pub fn data(&self) -> Value {
+        match self {
+            Self::Message(m) | Self::Membership(m) => serde_json::to_value(m),
+            Self::Receipt(r) => serde_json::to_value(r),
+            Self::Typing(t) => serde_json::to_value(t),
+        }
+        .expect("an event serializes")
+    }
+
+    /// Whether a stream that resumes from before it gets it again: all but typing.
+    pub fn replayed(&self) -> bool {
+        !matches!(self, Self::Typing(_))
+    }
+}
+
+/// A record acknowledged by Kafka, as streams receive it.
 #[derive(Debug)]
 pub struct Event {
     pub partition: i32,
     pub offset: i64,
-    pub message: Message,
-    /// The other user of the conversation, for each of the two users.
-    pub from_user: String,
-    pub to_user: String,
+    /// The broker's time of it.
+    pub timestamp: i64,
+    pub conversation_id: String,
+    pub pushed: Pushed,
+    /// Whose streams carry it, each once, sorted: a pair's two users, a group's members, a
+    /// signal's addressees.
+    pub users: Vec<String>,
     /// When this replica's feed read it, for the read-to-pushed latency.
     pub released_at: Instant,
 }
 
 impl Event {
     pub fn from_stored(stored: &StoredMessage, released_at: Instant) -> Option<Self> {
+        let mut users = stored.participants.clone();
+        users.sort();
+        users.dedup();
+        let conversation_id = stored.conversation_id.clone();
+        let pushed = match &stored.signal {
+            None if stored.membership.is_some() => Pushed::Membership(stored.to_message()?),
+            None => Pushed::Message(stored.to_message()?),
+            Some(Signal::Typing) => Pushed::Typing(Typing {
+                conversation_id: conversation_id.clone(),
+                user: stored.from_user.clone(),
+                expires_at: stored.timestamp + TYPING_LAPSE_MS,
+            }),
+            Some(Signal::Receipt {
+                read_seq,
+                message_id,
+            }) => Pushed::Receipt(Receipt {
+                conversation_id: conversation_id.clone(),
+                user: stored.from_user.clone(),
+                read_seq: *read_seq,
+                message_id: message_id.clone(),
+                timestamp: stored.timestamp,
+            }),
+        };
         Some(Self {
             partition: stored.partition,
             offset: stored.offset,
-            message: stored.to_message()?,
-            from_user: stored.from_user.clone(),
-            to_user: stored.to_user.clone(),
+            timestamp: stored.timestamp,
+            conversation_id,
+            pushed,
+            users,
             released_at,
         })
     }
 
-    /// Whether a stream of `user`, limited to the conversation with `with`, carries this.
+    /// Whether a stream of `user`, limited to the 1:1 conversation with `with`, carries this.
     pub fn is_for(&self, user: &str, with: Option<&str>) -> bool {
-        let peer = if self.from_user == user {
-            &self.to_user
-        } else if self.to_user == user {
-            &self.from_user
-        } else {
+        if self
+            .users
+            .binary_search_by(|u| u.as_str().cmp(user))
+            .is_err()
+        {
             return false;
-        };
-        with.is_none_or(|w| w == peer)
+        }
+        let Some(with) = with else { return true };
+        match conversation_users(&self.conversation_id) {
+            Some((a, b)) => (a, b) == (user, with) || (a, b) == (with, user),
+            None => false,
+        }
     }
 }
 

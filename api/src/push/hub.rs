@@ -188,7 +188,7 @@ impl Hub {
         let mut state = self.state.lock().expect("hub lock");
         let history_lag = &self.metrics.appended_to_stored;
         state.unstored.stored(partition, below, |event| {
-            history_lag.observe(since_epoch_ms(event.message.timestamp));
+            history_lag.observe(since_epoch_ms(event.timestamp));
         })
     }
 
@@ -204,7 +204,7 @@ impl Hub {
     pub fn release(&self, partition: i32, upto: i64, events: &[Arc<Event>]) -> usize {
         let mut state = self.state.lock().expect("hub lock");
         for event in events {
-            for user in [&event.from_user, &event.to_user] {
+            for user in &event.users {
                 let Some(subs) = state.by_user.get_mut(user.as_str()) else {
                     continue;
                 };
@@ -222,9 +222,6 @@ impl Hub {
                         Err(mpsc::error::TrySendError::Closed(_)) => false,
                     }
                 });
-                if event.from_user == event.to_user {
-                    break;
-                }
             }
         }
         let open: usize = state.by_user.values().map(Vec::len).sum();

@@ -26,6 +26,7 @@ pub(crate) fn event(partition: i32, offset: i64, from: &str, to: &str) -> Arc<Ev
             from_user: from.into(),
             to_user: to.into(),
             content: format!("m{offset}"),
+            ..Default::default()
         },
         1_000 + offset,
         partition,

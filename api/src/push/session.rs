@@ -8,10 +8,9 @@
 use std::sync::Arc;
 
 use futures::Stream;
-use wiber_common::message::Message;
 use wiber_common::stored::Position;
 
-use super::event::{End, Event};
+use super::event::{End, Event, Pushed};
 use super::hub::Subscription;
 use crate::producer::MessageProducer;
 use crate::state::AppState;
@@ -24,11 +23,12 @@ pub enum Item {
     /// First of every stream: where it starts, so a client that loses it before any message
     /// resumes from here.
     Ready { id: String },
-    Message {
-        /// The position after this message: the event id to resume from.
+    Event {
+        /// The position after this record: the event id to resume from.
         id: String,
-        message: Message,
-        /// When this replica released it (`None` for a replayed message).
+        /// Boxed: a message is much larger than the other items.
+        pushed: Box<Pushed>,
+        /// When this replica released it (`None` for a replayed one).
         released_at: Option<std::time::Instant>,
     },
     /// The server ended the stream (the hub, or the store failing while it caught up); the
@@ -68,9 +68,9 @@ fn advance(
         return None;
     }
     position.pass(event.partition, event.offset);
-    Some(Item::Message {
+    Some(Item::Event {
         id: position.encode(),
-        message: event.message.clone(),
+        pushed: Box::new(event.pushed.clone()),
         released_at,
     })
 }
@@ -113,9 +113,9 @@ pub fn items<P: MessageProducer, S: MessageStore>(
                         continue;
                     };
                     if event.is_for(&user, with.as_deref()) {
-                        yield Item::Message {
+                        yield Item::Event {
                             id: position.encode(),
-                            message: event.message,
+                            pushed: Box::new(event.pushed),
                             released_at: None,
                         };
                     }
@@ -155,7 +155,7 @@ mod tests {
             assert!(advance(&mut position, &event, None).is_none(), "{offset}");
         }
         let event = crate::push::hub::tests::event(0, 6, "alice", "bob");
-        let Some(Item::Message { id, .. }) = advance(&mut position, &event, None) else {
+        let Some(Item::Event { id, .. }) = advance(&mut position, &event, None) else {
             panic!("offset 6 is new");
         };
         assert_eq!(id, "0:6,1:-1");

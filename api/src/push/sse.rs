@@ -74,6 +74,9 @@ pub fn event_schema() -> serde_json::Value {
     json!({"oneOf": [
         event("ready", json!({"type": "object", "maxProperties": 0}), true),
         event("message", json!({"$ref": "#/components/schemas/Message"}), true),
+        event("membership", json!({"$ref": "#/components/schemas/Message"}), true),
+        event("receipt", json!({"$ref": "#/components/schemas/Receipt"}), true),
+        event("typing", json!({"$ref": "#/components/schemas/Typing"}), true),
         event("end", json!({
             "type": "object",
             "required": ["reason"],
@@ -117,17 +120,17 @@ pub async fn stream<P: MessageProducer, S: MessageStore>(
     let events = items.map(move |item| {
         let event = match item {
             Item::Ready { id } => Event::default().event("ready").id(id).data("{}"),
-            Item::Message {
+            Item::Event {
                 id,
-                message,
+                pushed,
                 released_at,
             } => {
                 delivered(&metrics, released_at);
                 Event::default()
-                    .event("message")
+                    .event(pushed.name())
                     .id(id)
-                    .json_data(&message)
-                    .expect("a message serializes")
+                    .json_data(pushed.data())
+                    .expect("an event serializes")
             }
             Item::End(ended) => Event::default()
                 .event("end")

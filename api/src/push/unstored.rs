@@ -24,10 +24,9 @@ pub struct Unstored {
     by_user: HashMap<String, BTreeMap<i32, VecDeque<Arc<Event>>>>,
 }
 
-/// The users an event is kept for: both of its users, once for a message to oneself.
+/// The users an event is kept for, each once.
 fn users(event: &Event) -> impl Iterator<Item = &str> {
-    let to = (event.to_user != event.from_user).then_some(event.to_user.as_str());
-    std::iter::once(event.from_user.as_str()).chain(to)
+    event.users.iter().map(String::as_str)
 }
 
 impl Unstored {
@@ -54,7 +53,11 @@ impl Unstored {
     /// yet; returns how many the partition keeps.
     pub fn keep(&mut self, partition: i32, events: &[Arc<Event>]) -> usize {
         let p = self.partitions.entry(partition).or_default();
-        for event in events.iter().filter(|e| e.offset >= p.stored_below) {
+        // Typing is pushed live only: a stream that catches up never gets it.
+        let kept = events
+            .iter()
+            .filter(|e| e.offset >= p.stored_below && e.pushed.replayed());
+        for event in kept {
             p.events.push_back(event.clone());
             for user in users(event) {
                 // Looked up first: a user's name is copied only when they get their first entry.

@@ -1,6 +1,7 @@
 //! `GET /messages/ws`: the same stream over a WebSocket. The server sends JSON text frames:
 //! `{"type":"ready","id":…}` first, then `{"type":"message","id":…,"message":{…}}` for each
-//! message, and `{"type":"end","reason":…}` before it closes (1012 when shutting down, 1008 for
+//! message (and likewise `membership`, `receipt` and `typing`, each with its data under its own
+//! name), and `{"type":"end","reason":…}` before it closes (1012 when shutting down, 1008 for
 //! a reader too slow, 1011 when the store failed). Resume with `?after=<id>`. It pings every
 //! heartbeat and closes a connection whose last ping went unanswered. What the client sends is
 //! ignored, beyond pongs and its close.
@@ -76,14 +77,16 @@ fn frame(item: Item, metrics: &PushMetrics) -> (String, Option<CloseFrame>) {
     };
     match item {
         Item::Ready { id } => (json!({ "type": "ready", "id": id }).to_string(), None),
-        Item::Message {
+        Item::Event {
             id,
-            message,
+            pushed,
             released_at,
         } => {
             delivered(metrics, released_at);
-            let text = json!({ "type": "message", "id": id, "message": message }).to_string();
-            (text, None)
+            // The data under the type's own name: `{"type":"receipt","id":…,"receipt":{…}}`.
+            let mut frame = json!({ "type": pushed.name(), "id": id });
+            frame[pushed.name()] = pushed.data();
+            (frame.to_string(), None)
         }
         Item::End(ended) => {
             let text = json!({ "type": "end", "reason": ended.reason() }).to_string();

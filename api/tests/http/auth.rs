@@ -13,14 +13,14 @@ use wiber_testkit::issuer::{self, AUDIENCE, ISSUER, IssuerKey};
 
 use crate::fakes::*;
 
-struct Setup {
-    state: State,
+pub(crate) struct Setup {
+    pub(crate) state: State,
     rsa: IssuerKey,
-    ed: IssuerKey,
+    pub(crate) ed: IssuerKey,
     jwks_file: PathBuf,
 }
 
-async fn setup(store: FakeStore) -> Setup {
+pub(crate) async fn setup(store: FakeStore) -> Setup {
     let dir = issuer::key_dir();
     let rsa = IssuerKey::rsa(&dir, "rsa-1");
     let ed = IssuerKey::ed25519(&dir, "ed-1");

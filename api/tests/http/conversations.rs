@@ -16,6 +16,7 @@ fn entry(user: &str, conversation: &str, count: i64, read: i64, at: i64) -> Inbo
         user: user.into(),
         conversation_id: conversation.into(),
         members: vec![a.into(), b.into()],
+        title: None,
         count,
         read_seq: read,
         last: Some(LastMessage {

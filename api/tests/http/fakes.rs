@@ -17,6 +17,7 @@ use wiber_api::producer::{MessageProducer, ProduceError, Produced};
 use wiber_api::push::{Hub, PushConfig, PushMetrics};
 use wiber_api::store::{ConversationPage, CountScope, Cursor, KeyHolder, MessageStore, StoreError};
 use wiber_api::{AppState, app};
+use wiber_common::group::GroupState;
 use wiber_common::message::{MessageRecord, StoredMessage};
 use wiber_common::readmodel::InboxEntry;
 
@@ -90,6 +91,8 @@ pub struct FakeStore {
     pub inbox: Mutex<Vec<InboxEntry>>,
     /// Each inbox page asked for: whose, before what, how many.
     pub inbox_pages: Mutex<Vec<(String, Option<Cursor>, i64)>>,
+    /// Groups as the consumer applied them, by id.
+    pub groups: Mutex<HashMap<String, GroupState>>,
 }
 
 /// A reserved key's message id, and the offset and timestamp of its first acknowledgement.
@@ -127,6 +130,7 @@ impl MessageStore for FakeStore {
         user: &str,
         conversation_id: &str,
         message_id: &str,
+        _until: Option<i64>,
     ) -> Result<Option<InboxEntry>, StoreError> {
         let Some(m) = self
             .messages
@@ -222,6 +226,38 @@ impl MessageStore for FakeStore {
         }
     }
 
+    async fn group(&self, conversation_id: &str) -> Result<Option<GroupState>, StoreError> {
+        if self.down {
+            return Err(unavailable());
+        }
+        Ok(self.groups.lock().unwrap().get(conversation_id).cloned())
+    }
+
+    /// No consumer applies anything here: every change stays on its way (202).
+    async fn group_applied(
+        &self,
+        _conversation_id: &str,
+    ) -> Result<Option<(GroupState, i64)>, StoreError> {
+        Ok(None)
+    }
+
+    async fn read_marks(
+        &self,
+        conversation_id: &str,
+        users: &[String],
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let inbox = self.inbox.lock().unwrap();
+        Ok(inbox
+            .iter()
+            .filter(|e| e.conversation_id == conversation_id && users.contains(&e.user))
+            .map(|e| (e.user.clone(), e.read_seq))
+            .collect())
+    }
+
+    async fn is_stored(&self, message_id: &str) -> Result<bool, StoreError> {
+        Ok(self.messages.iter().any(|m| m.message_id == message_id))
+    }
+
     async fn ready(&self) -> bool {
         !self.down
     }
@@ -250,6 +286,7 @@ pub fn state_with(producer: FakeProducer, store: FakeStore, auth: Auth) -> State
         metrics,
         max_in_flight: 512,
         push,
+        group_max_members: 4,
         stopping: Default::default(),
         body_timeout: std::time::Duration::from_secs(10),
         request_timeout: std::time::Duration::from_secs(5),
@@ -274,6 +311,7 @@ pub fn stored(id: &str, from: &str, to: &str, content: &str, offset: i64) -> Sto
             from_user: from.into(),
             to_user: to.into(),
             content: content.into(),
+            ..Default::default()
         },
         BROKER_TIME + offset,
         1,

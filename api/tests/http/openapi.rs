@@ -25,7 +25,13 @@ async fn openapi_document_lists_every_route_and_the_real_message_shape() {
         paths,
         [
             "/conversations",
+            "/conversations/{conversationId}",
+            "/conversations/{conversationId}/members",
+            "/conversations/{conversationId}/members/{user}",
+            "/conversations/{conversationId}/messages",
             "/conversations/{conversationId}/read",
+            "/conversations/{conversationId}/reads",
+            "/conversations/{conversationId}/typing",
             "/health/liveness",
             "/health/readiness",
             "/messages",
@@ -68,12 +74,22 @@ async fn openapi_document_lists_every_route_and_the_real_message_shape() {
     )
     .await;
     let mut real: Vec<String> = sent.as_object().unwrap().keys().cloned().collect();
+    // A group's messages carry their conversation, and its membership changes say so.
+    real.extend(["conversationId".to_owned(), "membership".to_owned()]);
     real.sort();
     assert_eq!(schema_keys("Message"), real);
-    assert_eq!(schema_keys("NewMessage"), ["content", "fromUser", "toUser"]);
-    // fromUser may be left to the token.
+    let message_required = &doc["components"]["schemas"]["Message"]["required"];
+    assert_eq!(
+        message_required,
+        &json!(["messageId", "fromUser", "content", "timestamp"])
+    );
+    assert_eq!(
+        schema_keys("NewMessage"),
+        ["content", "conversationId", "fromUser", "toUser"]
+    );
+    // fromUser may be left to the token; toUser or conversationId names the addressee.
     let required = &doc["components"]["schemas"]["NewMessage"]["required"];
-    assert_eq!(required, &json!(["toUser", "content"]));
+    assert_eq!(required, &json!(["content"]));
     assert_eq!(
         doc["components"]["schemas"]["NewMessage"]["additionalProperties"],
         false
@@ -120,7 +136,8 @@ async fn openapi_document_states_every_answer_the_edge_gives() {
         .iter()
         .map(|e| &e["properties"]["event"]["const"])
         .collect();
-    assert_eq!(names, [&json!("ready"), &json!("message"), &json!("end")]);
+    let expected = ["ready", "message", "membership", "receipt", "typing", "end"].map(|n| json!(n));
+    assert_eq!(names, expected.iter().collect::<Vec<_>>());
     let user =
         json!({"type": "string", "minLength": 1, "maxLength": 50, "pattern": "^[A-Za-z0-9._-]+$"});
     let parameters = doc["paths"]["/messages/{user1}/{user2}"]["get"]["parameters"]

@@ -24,6 +24,7 @@ fn stored(i: i64) -> StoredMessage {
         from_user: from,
         to_user: to,
         content: format!("message {i}"),
+        ..Default::default()
     };
     placed(
         StoredMessage::new(record, 1_700_000_000_000 + i, (i % 3) as i32, i),
@@ -47,6 +48,7 @@ fn tally(i: i64) -> Tally {
         },
         partition: i as i32,
         state: TallyState::new(i),
+        group: None,
     }
 }
 
@@ -57,6 +59,7 @@ fn entry(i: i64) -> InboxEntry {
         user,
         conversation_id: conversation,
         members: Vec::new(),
+        title: None,
         count: i,
         read_seq: 0,
         last: None,

@@ -10,6 +10,7 @@ mod chat_page;
 mod conversations;
 mod edge;
 mod faults;
+mod groups;
 mod https;
 mod images;
 mod indexes_serve_queries;
@@ -19,6 +20,7 @@ mod mongo_is_real;
 mod pipeline;
 mod push;
 mod schema;
+mod signals;
 mod soak;
 mod tracing;
 

@@ -1,0 +1,190 @@
+//! A conversation named by its id, 1:1 or group alike: what it is (`GET /conversations/{id}`)
+//! and its messages by place (`GET /conversations/{id}/messages`), each as its caller may see it
+//! (`membership`).
+
+use axum::Json;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
+use wiber_common::message::{FieldError, Message, StoredMessage};
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::{Fields, QueryParams};
+use crate::groups::Group;
+use crate::membership::{ConversationId, ConversationIdPath, reader, seen};
+use crate::producer::MessageProducer;
+use crate::read::mark_next_page;
+use crate::state::Shared;
+use crate::store::{ConversationPage, MessageStore, PageCursor};
+
+/// `GET /conversations/{conversationId}/messages`: which page, and whose view.
+#[derive(Debug, Clone, PartialEq, Eq, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// 1 to 500 (default 50)
+    #[param(required = false, minimum = 1, maximum = 500, default = 50)]
+    pub limit: i64,
+    /// The `X-Next-Cursor` of the previous page: continue just after its last message.
+    #[param(required = false, value_type = Option<String>, pattern = "^[0-9]{1,18}$")]
+    pub after: Option<i64>,
+    /// With AUTH_MODE=none, whose view (a former member's ends where they went); otherwise, if
+    /// given, the token's user.
+    #[param(required = false, schema_with = wiber_common::message::openapi::user)]
+    pub user: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for HistoryQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let q = QueryParams::from_parts(parts, &["limit", "after", "user"])?;
+        let mut fields = Fields::default();
+        let limit = fields.check(q.integer("limit", 50, 1, 500));
+        let after = fields.check(match q.get("after").map(PageCursor::decode) {
+            None => Ok(None),
+            Some(Some(PageCursor::Place(seq))) => Ok(Some(seq)),
+            Some(_) => Err(FieldError::new(
+                "after",
+                "must be a cursor from a previous X-Next-Cursor header",
+            )),
+        });
+        let user = fields.check(match q.get("user") {
+            None => Ok(None),
+            Some(u) => wiber_common::message::validate_user("user", u).map(|()| Some(u.to_owned())),
+        });
+        fields.or_invalid(|| {
+            Some(Self {
+                limit: limit?,
+                after: after?,
+                user: user?,
+            })
+        })
+    }
+}
+
+/// A conversation's messages, oldest first
+///
+/// A 1:1 conversation's or a group's, by place, with a group's membership changes among them
+/// (each with `membership`). Only its members read it; a former member reads up to where they
+/// went. A full page carries `X-Next-Cursor` (and a `Link: rel="next"`); pass it as `after`.
+#[utoipa::path(
+    get, path = "/conversations/{conversationId}/messages", tag = "conversations",
+    security(("bearer" = [])),
+    params(ConversationIdPath, HistoryQuery),
+    responses(
+        (status = 200, description = "The page", body = Vec<Message>,
+         headers(("X-Next-Cursor" = String, description = "Present when the page is full"))),
+        (status = 400, description = "Invalid conversationId, limit, cursor or user"),
+        (status = 403, description = "The caller is not (and never was) a member"),
+        crate::answers::StoreUnavailable,
+    )
+)]
+pub async fn conversation_messages<P: MessageProducer, S: MessageStore>(
+    caller: Caller,
+    State(state): Shared<P, S>,
+    conversation: ConversationId,
+    query: HistoryQuery,
+) -> Result<Response, ApiError> {
+    let user = reader(&caller, query.user)?;
+    let seen = seen(&state.store, &conversation, user.as_deref()).await?;
+    let limit = match seen.until {
+        Some(until) => query.limit.min(until - query.after.unwrap_or(0)).max(0),
+        None => query.limit,
+    };
+    let stored = if limit == 0 {
+        Vec::new()
+    } else {
+        state
+            .store
+            .conversation(ConversationPage {
+                conversation_id: conversation.id.clone(),
+                after: query.after.map(PageCursor::Place),
+                skip: 0,
+                limit,
+            })
+            .await
+            .map_err(|e| ApiError::StoreUnavailable(e.to_string()))?
+    };
+    let visible: Vec<&StoredMessage> = stored
+        .iter()
+        .filter(|m| {
+            seen.until
+                .is_none_or(|until| m.seq.is_some_and(|s| s <= until))
+        })
+        .collect();
+    let messages: Vec<Message> = visible.iter().filter_map(|m| m.to_message()).collect();
+    let mut response = Json(messages).into_response();
+    if visible.len() as i64 == query.limit {
+        if let Some(last) = visible.last() {
+            let cursor = PageCursor::after(last).encode();
+            let (id, limit) = (&conversation.id, query.limit);
+            let link = format!(
+                "</conversations/{id}/messages?limit={limit}&after={cursor}>; rel=\"next\""
+            );
+            mark_next_page(&mut response, &cursor, &link);
+        }
+    }
+    Ok(response)
+}
+
+/// A conversation as its reader sees it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationInfo {
+    #[schema(pattern = "^([A-Za-z0-9._-]{1,50}:[A-Za-z0-9._-]{1,50}|g-[0-9a-f]{32})$")]
+    pub conversation_id: String,
+    /// Everyone in it now, sorted.
+    pub members: Vec<String>,
+    /// A group's title and owner.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<Group>,
+    /// For a former member of a group: the last place they see.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readable_until: Option<i64>,
+}
+
+/// A conversation's members
+///
+/// A 1:1 conversation's two users, or a group's members, title and owner. Only its members
+/// (and former members) read it.
+#[utoipa::path(
+    get, path = "/conversations/{conversationId}", tag = "conversations",
+    security(("bearer" = [])),
+    params(ConversationIdPath, crate::membership::ReaderQuery),
+    responses(
+        (status = 200, description = "The conversation", body = ConversationInfo),
+        (status = 400, description = "Invalid conversationId or user"),
+        (status = 403, description = "The caller is not (and never was) a member"),
+        crate::answers::StoreUnavailable,
+    )
+)]
+pub async fn conversation_info<P: MessageProducer, S: MessageStore>(
+    caller: Caller,
+    State(state): Shared<P, S>,
+    conversation: ConversationId,
+    query: crate::membership::ReaderQuery,
+) -> Result<Json<ConversationInfo>, ApiError> {
+    let user = reader(&caller, query.user)?;
+    let seen = seen(&state.store, &conversation, user.as_deref()).await?;
+    let (members, group) = match (seen.group, &conversation.users) {
+        (Some(group), _) => (
+            group.members.clone(),
+            Some(Group::of(&conversation.id, group)),
+        ),
+        (None, Some((a, b))) => {
+            let mut pair = vec![a.clone(), b.clone()];
+            pair.dedup();
+            (pair, None)
+        }
+        (None, None) => (Vec::new(), None),
+    };
+    Ok(Json(ConversationInfo {
+        conversation_id: conversation.id,
+        members,
+        group,
+        readable_until: seen.until,
+    }))
+}
