@@ -9,9 +9,10 @@ use crate::group::{Membership, is_group_id};
 use crate::signal::Signal;
 
 // The rules, here where they were first stated, for every use that names them from here.
+#[cfg(feature = "openapi")]
+pub use crate::rules::openapi;
 pub use crate::rules::{
-    CONTENT_MAX_CHARS, FieldError, USER_MAX_CHARS, USER_PATTERN, openapi, validate_content,
-    validate_user,
+    CONTENT_MAX_CHARS, FieldError, USER_MAX_CHARS, USER_PATTERN, validate_content, validate_user,
 };
 
 /// A stored (or acknowledged) chat message, exactly as the HTTP API returns it.

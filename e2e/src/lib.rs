@@ -8,6 +8,7 @@ pub mod brokers;
 pub mod browser;
 pub mod command;
 pub mod deployed;
+pub mod group_traffic;
 pub mod kafka;
 pub mod kube;
 pub mod metrics;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
 use mongodb::bson::{Document, doc};
+use wiber_common::group::{Action, GroupState, Membership, is_group_id};
 use wiber_common::readmodel::{InboxEntry, Tally, TallyKey, inbox_collection, tallies_collection};
 
 const MESSAGES: &str = "messages";
@@ -19,6 +20,9 @@ const MESSAGES: &str = "messages";
 struct Stored {
     id: String,
     conversation: String,
+    from: String,
+    /// A group's membership change.
+    membership: Option<Membership>,
     users: Vec<String>,
     partition: i32,
     offset: i64,
@@ -53,7 +57,7 @@ type Read = (Vec<Stored>, Vec<Tally>, Vec<InboxEntry>);
 async fn read(db: &mongodb::Database) -> mongodb::error::Result<Read> {
     let projection = doc! {
         "_id": 1, "conversationId": 1, "fromUser": 1, "toUser": 1, "partition": 1, "offset": 1,
-        "seq": 1, "participants": 1,
+        "seq": 1, "participants": 1, "membership": 1,
     };
     let docs: Vec<Document> = db
         .collection::<Document>(MESSAGES)
@@ -79,6 +83,11 @@ async fn read(db: &mongodb::Database) -> mongodb::error::Result<Read> {
             Stored {
                 id: d.get_str("_id").unwrap_or_default().to_owned(),
                 conversation: d.get_str("conversationId").unwrap_or_default().to_owned(),
+                from: d.get_str("fromUser").unwrap_or_default().to_owned(),
+                membership: d
+                    .get_document("membership")
+                    .ok()
+                    .and_then(|m| mongodb::bson::from_document(m.clone()).ok()),
                 users,
                 partition: d.get_i32("partition").unwrap_or(-1),
                 offset: d.get_i64("offset").unwrap_or(-1),
@@ -148,6 +157,9 @@ fn check(messages: &[Stored], tallies: &[Tally], inbox: &[InboxEntry]) -> Result
         if seqs != wanted {
             return Err(format!("{conversation}: places {seqs:?} in Kafka's order"));
         }
+        if is_group_id(conversation) {
+            members_of_their_moment(conversation, &placed)?;
+        }
         let last = placed.last().expect("a conversation has a message");
         for user in &last.users {
             let id = InboxEntry::id_of(user, conversation);
@@ -170,4 +182,44 @@ fn check(messages: &[Stored], tallies: &[Tally], inbox: &[InboxEntry]) -> Result
         counted.len(),
         inbox.len()
     ))
+}
+
+/// A group's items, in place order, replayed from its membership changes: each change applies, and
+/// each item reached exactly the members of its moment (and a removal those it removed).
+fn members_of_their_moment(conversation: &str, placed: &[&Stored]) -> Result<(), String> {
+    let mut group: Option<GroupState> = None;
+    for m in placed {
+        let seq = m.seq.unwrap_or(0);
+        let mut expected = match &m.membership {
+            Some(change) => {
+                let next =
+                    GroupState::apply(group.as_ref(), &m.from, change, seq).map_err(|e| {
+                        format!("{conversation} place {seq}: a stored change refused: {e}")
+                    })?;
+                let mut users = next.members.clone();
+                if matches!(change.action, Action::Removed | Action::Left) {
+                    users.extend(change.users.iter().cloned());
+                }
+                group = Some(next);
+                users
+            }
+            None => {
+                let Some(g) = group.as_ref().filter(|g| g.is_member(&m.from)) else {
+                    return Err(format!(
+                        "{conversation} place {seq}: stored from a non-member"
+                    ));
+                };
+                g.members.clone()
+            }
+        };
+        expected.sort();
+        expected.dedup();
+        if expected != m.users {
+            return Err(format!(
+                "{conversation} place {seq}: reached {:?}, its members were {expected:?}",
+                m.users
+            ));
+        }
+    }
+    Ok(())
 }

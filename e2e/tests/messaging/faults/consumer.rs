@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use rdkafka::producer::FutureRecord;
 use serde_json::json;
+use wiber_e2e::group_traffic::group_traffic;
 use wiber_e2e::kafka::producer;
 use wiber_e2e::readiness::ReadinessRecorder;
 use wiber_e2e::soak::{Run, report};
@@ -12,6 +13,9 @@ use wiber_e2e::stack::{Wiber, message_id, stream};
 use wiber_e2e::wait::eventually;
 
 use super::{CONCURRENCY, RECOVERED_WITHIN, STREAM, dead_letters};
+
+/// Messages to the group of the scenarios that carry one.
+const GROUP_MESSAGES: usize = 150;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_killed_mid_stream_and_restarted_loses_nothing_and_duplicates_nothing() {
@@ -22,6 +26,8 @@ async fn consumer_killed_mid_stream_and_restarted_loses_nothing_and_duplicates_n
     let api_ready = ReadinessRecorder::api(&wiber);
 
     let sender = stream(&wiber, STREAM, CONCURRENCY, "kill");
+    // A group's messages and membership changes beside the 1:1 stream, across the kill.
+    let group = group_traffic(&wiber, "kill", GROUP_MESSAGES);
     let killer = async {
         // Kill once it has stored part of the stream, so some offsets are committed and some not.
         consumer
@@ -35,17 +41,27 @@ async fn consumer_killed_mid_stream_and_restarted_loses_nothing_and_duplicates_n
             .await;
         consumer.process.kill();
     };
-    let ((acknowledged, failed), ()) = tokio::join!(sender, killer);
+    let ((acknowledged, failed), group, ()) = tokio::join!(sender, group, killer);
     assert_eq!(
         failed, 0,
         "the API must keep accepting while the consumer is down"
     );
+    assert_eq!(acknowledged.len(), STREAM);
+    assert_eq!(
+        group.acknowledged.len(),
+        GROUP_MESSAGES,
+        "every member's message accepted"
+    );
 
     let restarted = wiber.consumer().await;
+    let mut everything = acknowledged.clone();
+    everything.extend(group.acknowledged.iter().cloned());
+    everything.extend(group.changes.iter().cloned());
     wiber
-        .assert_stored_exactly_once(&acknowledged, RECOVERED_WITHIN)
+        .assert_stored_exactly_once(&everything, RECOVERED_WITHIN)
         .await;
-    assert_eq!(acknowledged.len(), STREAM);
+    let (_, _, info) = wiber.get(&format!("/conversations/{}", group.group)).await;
+    assert_eq!(info["members"], json!(group.members), "{info}");
     // The restarted consumer redid what was stored but not committed: duplicates, not errors.
     let duplicates = restarted
         .metric(&http, "wiber_consumer_duplicates_total")

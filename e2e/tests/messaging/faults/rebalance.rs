@@ -1,9 +1,11 @@
 //! A rebalance storm: consumers join, leave gracefully and crash, round after round, while a
 //! stream is sent. Cooperative-sticky assignment and the commit on revoke must leave every
-//! acknowledged message stored exactly once, nothing lost while partitions move.
+//! acknowledged message stored exactly once, nothing lost while partitions move, and a group's
+//! membership applied once, in order, whichever consumer held its partition.
 
 use std::time::Duration;
 
+use wiber_e2e::group_traffic::group_traffic;
 use wiber_e2e::readiness::ReadinessRecorder;
 use wiber_e2e::soak::{Run, report};
 use wiber_e2e::stack::{ConsumerProcess, Wiber, stream};
@@ -26,6 +28,9 @@ async fn a_rebalance_storm_mid_stream_stores_every_message_exactly_once() {
     let api_ready = ReadinessRecorder::api(&wiber);
 
     let sender = stream(&wiber, 3000, CONCURRENCY, "storm");
+    // A group's messages and membership changes through the storm: its state moves between
+    // consumers with its partition.
+    let group = group_traffic(&wiber, "storm", 150);
     let storm = async {
         first
             .wait_metric(
@@ -55,11 +60,15 @@ async fn a_rebalance_storm_mid_stream_stores_every_message_exactly_once() {
         }
         group
     };
-    let ((acknowledged, failed), survivors) = tokio::join!(sender, storm);
+    let ((acknowledged, failed), group, survivors) = tokio::join!(sender, group, storm);
     assert_eq!(failed, 0, "consumers never affect sending");
+    let mut everything = acknowledged.clone();
+    everything.extend(group.acknowledged.iter().chain(&group.changes).cloned());
     wiber
-        .assert_stored_exactly_once(&acknowledged, RECOVERED_WITHIN)
+        .assert_stored_exactly_once(&everything, RECOVERED_WITHIN)
         .await;
+    let (_, _, info) = wiber.get(&format!("/conversations/{}", group.group)).await;
+    assert_eq!(info["members"], serde_json::json!(group.members), "{info}");
     assert_eq!(survivors.len(), 1);
     report(&Run {
         scenario: "rebalance storm",
