@@ -70,7 +70,7 @@ impl Conversation {
                     content: l.content,
                     timestamp: l.timestamp,
                     conversation_id: group.then(|| entry.conversation_id.clone()),
-                    membership: None,
+                    ..Message::default()
                 })
             }),
             conversation_id: entry.conversation_id,

@@ -60,6 +60,9 @@ pub enum ApiError {
     /// A well-formed field the group's rules refuse (a group over its bound).
     #[error("refused {}", .0.field)]
     Refused(FieldError),
+    /// What a field names cannot take this request in its current state (a deleted message).
+    #[error("conflict on {}", .0.field)]
+    Conflict(FieldError),
     /// Kafka never got the message.
     #[error("kafka unavailable: {0}")]
     KafkaUnavailable(String),
@@ -110,6 +113,7 @@ impl ApiError {
             Self::IdempotencyConflict => "idempotency_conflict",
             Self::Unknown(_) => "unknown",
             Self::Refused(_) => "refused",
+            Self::Conflict(_) => "conflict",
             Self::KafkaUnavailable(_) => "kafka_unavailable",
             Self::OutcomeUnknown { .. } => "outcome_unknown",
             Self::StoreUnavailable(_) => "store_unavailable",
@@ -250,6 +254,12 @@ impl IntoResponse for ApiError {
             Self::Refused(error) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "Refused by the group's rules",
+                format!("{}: {}", error.field, error.message),
+                vec![error.clone()],
+            ),
+            Self::Conflict(error) => (
+                StatusCode::CONFLICT,
+                "Conflicts with its current state",
                 format!("{}: {}", error.field, error.message),
                 vec![error.clone()],
             ),

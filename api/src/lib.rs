@@ -4,6 +4,7 @@
 pub mod answers;
 pub mod auth;
 pub mod body;
+pub mod changes;
 pub mod config;
 pub mod conversations;
 pub mod edge;
@@ -13,6 +14,7 @@ pub mod group_requests;
 pub mod groups;
 pub mod history;
 pub mod idempotency;
+mod marks;
 pub mod membership;
 pub mod metrics;
 pub mod openapi;

@@ -8,6 +8,7 @@ use utoipa::OpenApi;
 use wiber_common::health::{Alive, Link, Liveness, Readiness, Verdict};
 use wiber_common::message::{FieldError, Message};
 
+use crate::changes::NewContent;
 use crate::conversations::{Conversation, ReadMark};
 use crate::error::Problem;
 use crate::groups::{Group, GroupChange, NewGroup, NewMembers};
@@ -15,6 +16,7 @@ use crate::history::ConversationInfo;
 use crate::read::MessageCount;
 use crate::requests::NewMessage;
 use crate::signals::ReadPosition;
+use wiber_common::change::Changed;
 use wiber_common::group::{Action, Membership};
 use wiber_common::signal::{Receipt, Typing};
 
@@ -28,7 +30,7 @@ use wiber_common::signal::{Receipt, Typing};
     components(schemas(
         Message, NewMessage, MessageCount, Conversation, ReadMark, Problem, FieldError, Liveness,
         Alive, Readiness, Verdict, Link, NewGroup, NewMembers, Group, GroupChange,
-        ConversationInfo, Membership, Action, Receipt, Typing, ReadPosition
+        ConversationInfo, Membership, Action, Receipt, Typing, ReadPosition, Changed, NewContent
     )),
     modifiers(&BearerScheme)
 )]
@@ -106,7 +108,13 @@ pub fn finish(doc: &utoipa::openapi::OpenApi, stream_path: &str, stream_events: 
         }
     }
     // Unknown fields are refused (400 naming them), so a client learns of a misspelt one.
-    for body in ["NewMessage", "ReadMark", "NewGroup", "NewMembers"] {
+    for body in [
+        "NewMessage",
+        "ReadMark",
+        "NewGroup",
+        "NewMembers",
+        "NewContent",
+    ] {
         doc["components"]["schemas"][body]["additionalProperties"] = json!(false);
     }
     // A message goes to a user or to a group: exactly one of the two.

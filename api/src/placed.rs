@@ -5,7 +5,6 @@
 
 use std::sync::atomic::Ordering;
 
-use futures::TryStreamExt;
 use mongodb::bson::doc;
 use wiber_common::message::StoredMessage;
 use wiber_common::queries::{self, Cursor, PageCursor};
@@ -104,76 +103,6 @@ impl MongoStore {
     ) -> Result<Vec<InboxEntry>, StoreError> {
         let query = queries::inbox_page(user, before);
         let entries = self.find(&self.inbox, query, 0, limit).await?;
-        // An entry a read mark made before the consumer wrote the conversation's first message.
-        Ok(entries.into_iter().filter(|e| e.last.is_some()).collect())
-    }
-
-    pub(crate) async fn read_up_to(
-        &self,
-        user: &str,
-        conversation_id: &str,
-        message_id: &str,
-        until: Option<i64>,
-    ) -> Result<Option<InboxEntry>, StoreError> {
-        let message = self
-            .bounded(self.messages.find_one(doc! { "_id": message_id }))
-            .await?;
-        let Some(message) = message.filter(|m| {
-            m.conversation_id == conversation_id
-                && until.is_none_or(|until| m.seq.is_some_and(|seq| seq <= until))
-        }) else {
-            return Ok(None);
-        };
-        let id = InboxEntry::id_of(user, conversation_id);
-        // A message from before places marks nothing: those count as read already.
-        if let Some(seq) = message.seq {
-            let behind = doc! { "_id": &id, "readSeq": { "$lt": seq } };
-            let mark = doc! {
-                "$set": { "readSeq": seq },
-                "$setOnInsert": { "user": user, "conversationId": conversation_id },
-            };
-            let update = self.inbox.update_one(behind, mark).upsert(true);
-            match self.bounded(update).await {
-                Ok(_) => {}
-                // The entry is read further already: the mark never moves back.
-                Err(StoreError::Mongo(e)) if wiber_common::mongo::is_duplicate_key(&e) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        let entry = self
-            .bounded(self.inbox.find_one(doc! { "_id": &id }))
-            .await?;
-        Ok(Some(entry.unwrap_or(InboxEntry {
-            id,
-            user: user.to_owned(),
-            conversation_id: conversation_id.to_owned(),
-            members: Vec::new(),
-            title: None,
-            count: 0,
-            read_seq: 0,
-            last: None,
-            last_timestamp: 0,
-            last_partition: 0,
-            last_offset: 0,
-        })))
-    }
-
-    /// Each of `users`' read mark in a conversation: their inbox entries, by `_id`.
-    pub(crate) async fn marks_of(
-        &self,
-        conversation_id: &str,
-        users: &[String],
-    ) -> Result<Vec<(String, i64)>, StoreError> {
-        let ids: Vec<String> = users
-            .iter()
-            .map(|u| InboxEntry::id_of(u, conversation_id))
-            .collect();
-        let entries: Vec<InboxEntry> = self
-            .bounded(async {
-                let cursor = self.inbox.find(doc! { "_id": { "$in": ids } }).await?;
-                cursor.try_collect().await
-            })
-            .await?;
-        Ok(entries.into_iter().map(|e| (e.user, e.read_seq)).collect())
+        self.with_marks(entries).await
     }
 }

@@ -19,6 +19,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::path::HttpMethod;
 use wiber_common::health::{Liveness, Needs, Readiness};
 
+use crate::changes;
 use crate::conversations;
 use crate::error::ApiError;
 use crate::extract::{BODY_LIMIT_BYTES, BodyTimeout};
@@ -86,6 +87,8 @@ fn documented<P: MessageProducer, S: MessageStore>() -> Documented<Arc<AppState<
     .route::<history::__path_conversation_info, _, _>(history::conversation_info::<P, S>)
     .route::<history::__path_conversation_messages, _, _>(history::conversation_messages::<P, S>)
     .route::<signals::__path_typing, _, _>(signals::typing::<P, S>)
+    .route::<changes::__path_edit_message, _, _>(changes::edit_message::<P, S>)
+    .route::<changes::__path_delete_message, _, _>(changes::delete_message::<P, S>)
     .route::<signals::__path_reads, _, _>(signals::reads::<P, S>)
     .route::<__path_liveness, _, _>(liveness)
     .route::<__path_readiness, _, _>(readiness::<P, S>)

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use wiber_common::group::GroupState;
 use wiber_common::message::StoredMessage;
 use wiber_common::queries::{self, Query};
-use wiber_common::readmodel::{InboxEntry, Tally, TallyKey, inbox_collection, tallies_collection};
+use wiber_common::readmodel::{
+    InboxEntry, ReadMark, Tally, TallyKey, inbox_collection, reads_collection, tallies_collection,
+};
 
 use crate::producer::Produced;
 
@@ -117,6 +119,11 @@ pub trait MessageStore: Send + Sync + 'static {
         conversation_id: &str,
         users: &[String],
     ) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
+    /// The stored message `message_id`.
+    fn message(
+        &self,
+        message_id: &str,
+    ) -> impl Future<Output = Result<Option<StoredMessage>, StoreError>> + Send;
     /// Whether the message (or membership change) `message_id` is stored.
     fn is_stored(&self, message_id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
     fn ready(&self) -> impl Future<Output = bool> + Send;
@@ -142,6 +149,10 @@ pub struct MongoStore {
     keys: Collection<KeyReservation>,
     pub(crate) tallies: Collection<Tally>,
     pub(crate) inbox: Collection<InboxEntry>,
+    /// Edits and deletes, kept for streams that resume from before them.
+    changes: Collection<StoredMessage>,
+    /// Read marks, which the API alone writes (`marks`).
+    pub(crate) reads: Collection<ReadMark>,
     /// Set once the store is known to hold no message from before the read model, which never
     /// changes back (`crate::placed`).
     pub(crate) current: std::sync::atomic::AtomicBool,
@@ -165,6 +176,8 @@ impl MongoStore {
             keys: database.collection(&format!("{collection}_idempotency")),
             tallies: database.collection(&tallies_collection(collection)),
             inbox: database.collection(&inbox_collection(collection)),
+            changes: database.collection(&wiber_common::change::changes_collection(collection)),
+            reads: database.collection(&reads_collection(collection)),
             current: std::sync::atomic::AtomicBool::new(false),
             client,
             db: db.to_owned(),
@@ -229,8 +242,16 @@ impl MessageStore for MongoStore {
         upto: i64,
         limit: i64,
     ) -> Result<Vec<StoredMessage>, StoreError> {
+        // Its messages and the edits and deletes of them, merged in offset order.
         let query = queries::stream_range(user, partition, after, upto);
-        self.find(&self.messages, query, 0, limit).await
+        let (messages, changes) = tokio::try_join!(
+            self.find(&self.messages, query.clone(), 0, limit),
+            self.find(&self.changes, query, 0, limit),
+        )?;
+        let mut both: Vec<StoredMessage> = messages.into_iter().chain(changes).collect();
+        both.sort_by_key(|m| m.offset);
+        both.truncate(limit.max(0) as usize);
+        Ok(both)
     }
 
     async fn count(&self, scope: CountScope) -> Result<u64, StoreError> {
@@ -336,6 +357,11 @@ impl MessageStore for MongoStore {
         users: &[String],
     ) -> Result<Vec<(String, i64)>, StoreError> {
         self.marks_of(conversation_id, users).await
+    }
+
+    async fn message(&self, message_id: &str) -> Result<Option<StoredMessage>, StoreError> {
+        self.bounded(self.messages.find_one(doc! { "_id": message_id }))
+            .await
     }
 
     async fn is_stored(&self, message_id: &str) -> Result<bool, StoreError> {

@@ -3,6 +3,7 @@
 //! signal. The MongoDB client is behind the `mongo` feature and the OpenAPI schemas behind
 //! `openapi`, so the operator builds neither.
 
+pub mod change;
 pub mod config;
 pub mod digits;
 pub mod group;

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::change::Change;
 use crate::group::{Membership, is_group_id};
 use crate::signal::Signal;
 
@@ -28,8 +29,8 @@ pub struct Message {
     #[cfg_attr(feature = "openapi", schema(schema_with = openapi::optional_user))]
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub to_user: String,
-    /// 1 to 5000 Unicode characters.
-    #[cfg_attr(feature = "openapi", schema(schema_with = openapi::content))]
+    /// 1 to 5000 Unicode characters; empty once deleted.
+    #[cfg_attr(feature = "openapi", schema(schema_with = openapi::stored_content))]
     pub content: String,
     /// Milliseconds since the epoch, assigned by the Kafka broker when it appended the message
     /// (LogAppendTime), so clocks of API replicas cannot reorder a conversation.
@@ -41,6 +42,12 @@ pub struct Message {
     /// Present on a group's membership changes, whose `content` says the same in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub membership: Option<Membership>,
+    /// Its sender changed its content since it was sent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub edited: bool,
+    /// Deleted: its `content` is empty, and gone from the store.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
 }
 
 /// The Kafka record value the API produces; the record's own timestamp completes it.
@@ -69,6 +76,9 @@ pub struct MessageRecord {
     /// A signal (`signal`), pushed and never stored; its `content` is empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal: Option<Signal>,
+    /// An edit (with the new `content`) or a delete (with none) of an earlier message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<Change>,
 }
 
 impl MessageRecord {
@@ -83,6 +93,7 @@ impl MessageRecord {
             membership: None,
             recipients: Vec::new(),
             signal: None,
+            change: None,
         }
     }
 
@@ -103,6 +114,8 @@ impl MessageRecord {
             timestamp,
             conversation_id: self.conversation_id,
             membership: self.membership,
+            edited: false,
+            deleted: false,
         }
     }
 
@@ -137,6 +150,10 @@ impl MessageRecord {
             group.and_then(Result::err),
             direct.and_then(Result::err),
             match (&self.signal, &self.membership) {
+                _ if matches!(self.change, Some(Change::Deleted { .. })) => {
+                    (!self.content.is_empty() || self.signal.is_some() || self.membership.is_some())
+                        .then(|| FieldError::new("content", "must be empty in a delete"))
+                }
                 (None, _) => validate_content("content", &self.content).err(),
                 (Some(_), Some(_)) => Some(FieldError::new(
                     "signal",
@@ -192,6 +209,16 @@ pub struct StoredMessage {
     /// A signal, as the push feed reads it: the consumer never stores one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal: Option<Signal>,
+    /// An edit or delete (as the feed reads it, and as `<MONGO_COLLECTION>_changes` keeps it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<Change>,
+    /// The offset of the last change applied to this message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed: Option<i64>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub edited: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
 }
 
 impl StoredMessage {
@@ -220,6 +247,10 @@ impl StoredMessage {
             page: None,
             membership: record.membership,
             signal: record.signal,
+            change: record.change,
+            changed: None,
+            edited: false,
+            deleted: false,
         }
     }
 
@@ -237,6 +268,8 @@ impl StoredMessage {
             timestamp: self.timestamp,
             conversation_id: self.is_group().then(|| self.conversation_id.clone()),
             membership: self.membership.clone(),
+            edited: self.edited,
+            deleted: self.deleted,
         })
     }
 }

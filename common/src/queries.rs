@@ -109,6 +109,15 @@ pub const INBOX_RECENT: Index = Index {
 
 pub const INBOX_INDEXES: [Index; 1] = [INBOX_RECENT];
 
+/// A message's changes (`change`), for a delete that empties its earlier edits.
+pub const CHANGE_TARGET: Index = Index {
+    name: "change_target",
+    keys: &[("change.messageId", 1)],
+};
+
+/// The changes a resuming stream missed are read as its messages are (`stream_range`).
+pub const CHANGE_INDEXES: [Index; 2] = [STREAM_ORDER, CHANGE_TARGET];
+
 /// Indexes of the earlier layout (`messageId` beside an ObjectId `_id`, an `$or` over two fields).
 /// A unique index on a field the new documents lack would take every message after the first for
 /// a duplicate, so the consumer refuses a store that has it.

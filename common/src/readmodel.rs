@@ -52,6 +52,25 @@ pub fn inbox_collection(messages: &str) -> String {
     format!("{messages}_inbox")
 }
 
+/// Members' read marks, which only the API writes: apart from the inbox entries the consumer
+/// writes, because FerretDB applies an update by rewriting the whole document, so two writers of
+/// one document can lose each other's change.
+pub fn reads_collection(messages: &str) -> String {
+    format!("{messages}_reads")
+}
+
+/// A member's read mark in a conversation, as `POST /conversations/{id}/read` left it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadMark {
+    /// `<user>/<conversationId>`, as the inbox entry's.
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub user: String,
+    pub conversation_id: String,
+    pub read_seq: i64,
+}
+
 /// What a tally counts. Every key names one partition, whose consumer alone writes it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TallyKey {
@@ -167,7 +186,8 @@ pub struct InboxEntry {
     /// The conversation's messages.
     #[serde(default)]
     pub count: i64,
-    /// The member has read up to this place; their own messages count as read.
+    /// The member has read up to this place: their own last message (the consumer's), or their
+    /// read mark (`ReadMark`, joined in by the API when it reads the entry), whichever is further.
     #[serde(default)]
     pub read_seq: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]

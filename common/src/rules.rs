@@ -44,6 +44,14 @@ pub mod openapi {
             .pattern(Some(USER_PATTERN))
     }
 
+    /// A stored message's content: as sent, or empty once deleted.
+    pub fn stored_content() -> ObjectBuilder {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("1 to 5000 Unicode characters; empty once deleted."))
+            .max_length(Some(CONTENT_MAX_CHARS))
+    }
+
     pub fn content() -> ObjectBuilder {
         ObjectBuilder::new()
             .schema_type(Type::String)

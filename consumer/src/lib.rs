@@ -2,6 +2,7 @@
 //! never twice. `main.rs` wires config, telemetry and shutdown; the logic lives in these modules.
 
 pub mod announce;
+pub mod changes;
 pub mod config;
 pub mod consume;
 pub mod dlq;

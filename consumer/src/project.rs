@@ -85,6 +85,7 @@ pub struct Projection {
 pub fn conversation_keys(messages: &[StoredMessage]) -> BTreeSet<TallyKey> {
     messages
         .iter()
+        .filter(|m| m.change.is_none())
         .flat_map(|m| {
             [
                 TallyKey::Conversation(m.conversation_id.clone()),
@@ -101,7 +102,7 @@ pub fn user_keys(
     conversations: &HashMap<TallyKey, Known>,
 ) -> BTreeSet<TallyKey> {
     let mut keys = BTreeSet::new();
-    for m in messages {
+    for m in messages.iter().filter(|m| m.change.is_none()) {
         let user = |u: &String| TallyKey::User(u.clone(), m.partition);
         keys.extend(m.participants.iter().map(user));
         if let Some(change) = &m.membership {
@@ -133,7 +134,8 @@ pub fn project(
     // Each conversation's newly placed messages, in the order conversations first appear.
     let mut conversations: Vec<(String, Vec<StoredMessage>)> = Vec::new();
     for (i, m) in messages.iter().enumerate() {
-        if excluded.contains(&i) {
+        // Edits and deletes take no place and count nowhere (`changes`).
+        if excluded.contains(&i) || m.change.is_some() {
             continue;
         }
         let conversation = TallyKey::Conversation(m.conversation_id.clone());

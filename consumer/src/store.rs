@@ -12,10 +12,14 @@ use std::sync::atomic::AtomicU64;
 use mongodb::error::ErrorKind;
 use mongodb::options::WriteConcern;
 use mongodb::{Client, Collection};
+use wiber_common::change::changes_collection;
 use wiber_common::message::StoredMessage;
-use wiber_common::queries::{INBOX_INDEXES, INDEXES, Index, LEGACY_INDEXES, TALLY_INDEXES};
+use wiber_common::queries::{
+    CHANGE_INDEXES, INBOX_INDEXES, INDEXES, Index, LEGACY_INDEXES, TALLY_INDEXES,
+};
 use wiber_common::readmodel::{inbox_collection, tallies_collection};
 
+use crate::changes::Changes;
 use crate::project;
 use crate::readmodel::ReadModel;
 use crate::refusal::{Refusal, Verdict, judge, whole_command_reason};
@@ -57,6 +61,7 @@ pub struct MongoWriter {
     messages: Collection<StoredMessage>,
     write_concern: WriteConcern,
     read_model: ReadModel,
+    changes: Changes,
 }
 
 impl MongoWriter {
@@ -71,6 +76,7 @@ impl MongoWriter {
         let client = wiber_common::mongo::client(uri, "wiber-consumer").await?;
         let database = client.database(db);
         let messages = database.collection(collection);
+        let changes = Changes::new(&database, collection, write_concern.clone());
         let read_model = ReadModel::new(database, collection, write_concern.clone(), assignments);
         Ok(Self {
             client,
@@ -78,6 +84,7 @@ impl MongoWriter {
             messages,
             write_concern,
             read_model,
+            changes,
         })
     }
 
@@ -100,6 +107,7 @@ impl MongoWriter {
         for (collection, indexes) in [
             (tallies_collection(&name), &TALLY_INDEXES[..]),
             (inbox_collection(&name), &INBOX_INDEXES[..]),
+            (changes_collection(&name), &CHANGE_INDEXES[..]),
         ] {
             let collection = database.collection::<mongodb::bson::Document>(&collection);
             let existing = index_names(&collection).await?;
@@ -204,6 +212,8 @@ impl MessageWriter for MongoWriter {
             self.read_model.replace(&moved).await?;
         }
         self.read_model.write(&projection).await?;
+        // After the messages: a change's message is earlier in the partition, so stored by now.
+        self.changes.apply(messages).await?;
         Ok(written)
     }
 }

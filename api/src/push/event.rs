@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use serde_json::Value;
+use wiber_common::change::{Change, Changed};
 use wiber_common::message::{Message, StoredMessage, conversation_users};
 use wiber_common::signal::{Receipt, Signal, TYPING_LAPSE_MS, Typing};
 
@@ -15,11 +16,20 @@ pub enum Pushed {
     Membership(Message),
     Receipt(Receipt),
     Typing(Typing),
+    Edit(Changed),
+    Delete(Changed),
 }
 
 impl Pushed {
     /// Every name a stream's events can have besides `ready` and `end`.
-    pub const NAMES: [&'static str; 4] = ["message", "membership", "receipt", "typing"];
+    pub const NAMES: [&'static str; 6] = [
+        "message",
+        "membership",
+        "receipt",
+        "typing",
+        "edit",
+        "delete",
+    ];
 
     pub fn name(&self) -> &'static str {
         match self {
@@ -27,6 +37,8 @@ impl Pushed {
             Self::Membership(_) => "membership",
             Self::Receipt(_) => "receipt",
             Self::Typing(_) => "typing",
+            Self::Edit(_) => "edit",
+            Self::Delete(_) => "delete",
         }
     }
 
@@ -35,6 +47,7 @@ impl Pushed {
             Self::Message(m) | Self::Membership(m) => serde_json::to_value(m),
             Self::Receipt(r) => serde_json::to_value(r),
             Self::Typing(t) => serde_json::to_value(t),
+            Self::Edit(c) | Self::Delete(c) => serde_json::to_value(c),
         }
         .expect("an event serializes")
     }
@@ -68,6 +81,20 @@ impl Event {
         users.dedup();
         let conversation_id = stored.conversation_id.clone();
         let pushed = match &stored.signal {
+            None if stored.change.is_some() => {
+                let change = stored.change.as_ref()?;
+                let changed = Changed {
+                    conversation_id: conversation_id.clone(),
+                    message_id: change.message_id().to_owned(),
+                    by: stored.from_user.clone(),
+                    content: (!stored.content.is_empty()).then(|| stored.content.clone()),
+                    timestamp: stored.timestamp,
+                };
+                match change {
+                    Change::Edited { .. } => Pushed::Edit(changed),
+                    Change::Deleted { .. } => Pushed::Delete(changed),
+                }
+            }
             None if stored.membership.is_some() => Pushed::Membership(stored.to_message()?),
             None => Pushed::Message(stored.to_message()?),
             Some(Signal::Typing) => Pushed::Typing(Typing {

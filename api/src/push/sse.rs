@@ -77,6 +77,8 @@ pub fn event_schema() -> serde_json::Value {
         event("membership", json!({"$ref": "#/components/schemas/Message"}), true),
         event("receipt", json!({"$ref": "#/components/schemas/Receipt"}), true),
         event("typing", json!({"$ref": "#/components/schemas/Typing"}), true),
+        event("edit", json!({"$ref": "#/components/schemas/Changed"}), true),
+        event("delete", json!({"$ref": "#/components/schemas/Changed"}), true),
         event("end", json!({
             "type": "object",
             "required": ["reason"],

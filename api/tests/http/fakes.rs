@@ -254,6 +254,14 @@ impl MessageStore for FakeStore {
             .collect())
     }
 
+    async fn message(&self, message_id: &str) -> Result<Option<StoredMessage>, StoreError> {
+        Ok(self
+            .messages
+            .iter()
+            .find(|m| m.message_id == message_id)
+            .cloned())
+    }
+
     async fn is_stored(&self, message_id: &str) -> Result<bool, StoreError> {
         Ok(self.messages.iter().any(|m| m.message_id == message_id))
     }

@@ -3,6 +3,7 @@
 //! is covered by the e2e crate. One test binary, so it is linked once.
 
 mod auth;
+mod changes;
 mod conversations;
 mod edge;
 mod fakes;

@@ -39,6 +39,7 @@ async fn openapi_document_lists_every_route_and_the_real_message_shape() {
             "/messages/stream",
             "/messages/user/{username}",
             "/messages/ws",
+            "/messages/{messageId}",
             "/messages/{user1}/{user2}",
         ]
     );
@@ -74,8 +75,9 @@ async fn openapi_document_lists_every_route_and_the_real_message_shape() {
     )
     .await;
     let mut real: Vec<String> = sent.as_object().unwrap().keys().cloned().collect();
-    // A group's messages carry their conversation, and its membership changes say so.
-    real.extend(["conversationId".to_owned(), "membership".to_owned()]);
+    // A group's messages carry their conversation, its membership changes say so, and a message
+    // changed since it was sent says how.
+    real.extend(["conversationId", "membership", "edited", "deleted"].map(String::from));
     real.sort();
     assert_eq!(schema_keys("Message"), real);
     let message_required = &doc["components"]["schemas"]["Message"]["required"];
@@ -136,7 +138,17 @@ async fn openapi_document_states_every_answer_the_edge_gives() {
         .iter()
         .map(|e| &e["properties"]["event"]["const"])
         .collect();
-    let expected = ["ready", "message", "membership", "receipt", "typing", "end"].map(|n| json!(n));
+    let expected = [
+        "ready",
+        "message",
+        "membership",
+        "receipt",
+        "typing",
+        "edit",
+        "delete",
+        "end",
+    ]
+    .map(|n| json!(n));
     assert_eq!(names, expected.iter().collect::<Vec<_>>());
     let user =
         json!({"type": "string", "minLength": 1, "maxLength": 50, "pattern": "^[A-Za-z0-9._-]+$"});

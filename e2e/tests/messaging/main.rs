@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 mod auth;
+mod changes;
 mod chat_page;
 mod conversations;
 mod edge;
