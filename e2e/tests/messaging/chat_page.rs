@@ -55,3 +55,125 @@ async fn two_people_chat_live_in_their_browsers() {
         w.quit().await;
     }
 }
+
+/// Signs `user` in at `page` in a browser of their own, and waits for the stream.
+async fn signed_in(driver: &Driver, page: &str, token: &str) -> wiber_e2e::browser::Browser {
+    let browser = driver.browser().await;
+    browser.goto(page).await;
+    browser.type_into("#token", token).await;
+    browser.click("#signin").await;
+    browser.wait_for_text("#status", "live", SEEN_WITHIN).await;
+    browser
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_people_run_a_group_with_unread_badges_ticks_typing_edits_and_a_removal() {
+    let (wiber, _consumer, key) = Wiber::with_issuer(&[]).await;
+    let driver = Driver::start().await;
+    let page = format!("{}/chat", wiber.api_url);
+    let token = |user: &str| key.sign(&issuer::claims(user));
+    let alice = signed_in(&driver, &page, &token("alice")).await;
+    let bob = signed_in(&driver, &page, &token("bob")).await;
+    let carol = signed_in(&driver, &page, &token("carol")).await;
+
+    // Alice makes the group; it shows in the others' lists with its unread messages.
+    alice.type_into("#group-members", "bob, carol").await;
+    alice.type_into("#group-title", "Trip").await;
+    alice.click("#create-group").await;
+    alice.wait_for_text("#title", "Trip", SEEN_WITHIN).await;
+    alice.type_into("#content", "hello group").await;
+    alice.click("#send").await;
+    for other in [&bob, &carol] {
+        other
+            .wait_for_text("#conversations", "hello group", SEEN_WITHIN)
+            .await;
+        other
+            .wait_for_text("#conversations .badge", "2", SEEN_WITHIN)
+            .await;
+    }
+
+    // Both open it: alice's message is seen by all, and the badges go.
+    for other in [&bob, &carol] {
+        other.click("#conversations li").await;
+        other
+            .wait_for_text("#log", "hello group", SEEN_WITHIN)
+            .await;
+    }
+    alice
+        .wait_for_text("#log li.mine .tick", "seen by all", SEEN_WITHIN)
+        .await;
+    // Its badge goes once the page has marked it read and the list refreshed.
+    wiber_e2e::wait::eventually("bob's badge to go", SEEN_WITHIN, || async {
+        let list = bob.text("#conversations").await;
+        (list.contains("Trip") && !list.contains('2')).then_some(())
+    })
+    .await;
+
+    // Bob types: alice sees it live.
+    bob.type_into("#content", "on my way").await;
+    alice
+        .wait_for_text("#typing", "bob is typing", SEEN_WITHIN)
+        .await;
+    bob.click("#send").await;
+    alice.wait_for_text("#log", "on my way", SEEN_WITHIN).await;
+
+    // Alice edits her message, then sends and deletes another: the others see both changes.
+    alice.click("#log li.mine button.edit").await;
+    alice.type_into("#content", ", everyone").await;
+    alice.click("#send").await;
+    alice.type_into("#content", "oops, wrong group").await;
+    alice.click("#send").await;
+    carol
+        .wait_for_text("#log", "oops, wrong group", SEEN_WITHIN)
+        .await;
+    bob.wait_for_text("#log", "hello group, everyone (edited)", SEEN_WITHIN)
+        .await;
+    alice
+        .wait_for_text("#log", "oops, wrong group", SEEN_WITHIN)
+        .await;
+    alice.click("#log li.mine:last-child button.delete").await;
+    for other in [&bob, &carol] {
+        other.wait_for_text("#log", "(deleted)", SEEN_WITHIN).await;
+        assert!(
+            !other.text("#log").await.contains("oops"),
+            "the content is gone"
+        );
+    }
+
+    // Alice removes carol: carol sees her removal and nothing after it.
+    alice
+        .click("#member-list button.remove[data-user=\"carol\"]")
+        .await;
+    carol
+        .wait_for_text("#log", "alice removed carol", SEEN_WITHIN)
+        .await;
+    carol
+        .wait_for_text("#members", "removed", SEEN_WITHIN)
+        .await;
+    alice.type_into("#content", "just us now").await;
+    alice.click("#send").await;
+    bob.wait_for_text("#log", "just us now", SEEN_WITHIN).await;
+    assert!(!carol.text("#log").await.contains("just us now"));
+
+    // Bob reloads: the history and the edit are still there.
+    bob.goto(&page).await;
+    bob.type_into("#token", &token("bob")).await;
+    bob.click("#signin").await;
+    bob.wait_for_text("#conversations", "Trip", SEEN_WITHIN)
+        .await;
+    bob.click("#conversations li").await;
+    bob.wait_for_text("#log", "just us now", SEEN_WITHIN).await;
+    let log = bob.text("#log").await;
+    assert!(
+        log.contains("hello group, everyone (edited)") && log.contains("(deleted)"),
+        "{log}"
+    );
+    assert!(
+        log.find("hello group").unwrap() < log.find("just us now").unwrap(),
+        "{log}"
+    );
+
+    for w in [alice, bob, carol] {
+        w.quit().await;
+    }
+}
