@@ -21,6 +21,8 @@ const state = {
   editing: null, // the id of the message being edited
   typedAt: 0,
   typingTimer: null,
+  drawnInbox: "", // what the conversation list and member list show, to redraw only on change
+  drawnMembers: "",
 };
 
 function tokenUser(token) {
@@ -98,7 +100,24 @@ function signIn() {
 async function refreshInbox() {
   const response = await api("GET", "/conversations?limit=50");
   if (!response.ok) return;
-  state.conversations = await response.json();
+  const conversations = await response.json();
+  // Redrawn only when it changed, so what the user is about to click stays put.
+  const drawn = JSON.stringify([state.current, conversations]);
+  state.conversations = conversations;
+  if (drawn !== state.drawnInbox) drawInbox(drawn);
+  else markCurrent();
+  // A group's members as the store has them (a change is pushed before it is applied).
+  if (state.group) loadMembers();
+}
+
+// The open conversation is read as far as it shows: say so once the store has it.
+function markCurrent() {
+  const c = state.conversations.find((c) => c.conversationId === state.current);
+  if (c && c.unreadCount > 0 && c.lastMessage) markRead(c.lastMessage.messageId);
+}
+
+function drawInbox(drawn) {
+  state.drawnInbox = drawn;
   const list = $("conversations");
   list.replaceChildren();
   for (const c of state.conversations) {
@@ -122,11 +141,8 @@ async function refreshInbox() {
     li.append(last);
     li.addEventListener("click", () => openConversation(c.conversationId));
     list.append(li);
-    // What the open conversation shows is read: say so once it is stored.
-    if (c.conversationId === state.current && c.unreadCount > 0 && m) markRead(m.messageId);
   }
-  // A group's members as the store has them (a change is pushed before it is applied).
-  if (state.group) loadMembers();
+  markCurrent();
 }
 
 async function markRead(messageId) {
@@ -229,6 +245,9 @@ async function loadMembers() {
   const response = await api("GET", "/conversations/" + enc(state.current));
   if (!response.ok) return;
   const info = await response.json();
+  const drawn = JSON.stringify([state.current, info]);
+  if (drawn === state.drawnMembers) return;
+  state.drawnMembers = drawn;
   state.members = info.members;
   state.group = info.group || null;
   const gone = info.readableUntil !== undefined;
@@ -306,10 +325,13 @@ async function send(e) {
   e.preventDefault();
   const content = $("content").value;
   if (!state.current || !content) return;
+  // Taken now: what is typed while this one is on its way is the next message, not this one.
+  const editing = state.editing;
+  cancelEdit();
+  $("content").value = "";
   let response;
-  if (state.editing) {
-    response = await api("PATCH", "/messages/" + state.editing, { content });
-    cancelEdit();
+  if (editing) {
+    response = await api("PATCH", "/messages/" + editing, { content });
   } else {
     const body = { content };
     if (state.current.includes(":")) body.toUser = peerOf(state.current);
@@ -321,8 +343,10 @@ async function send(e) {
     if (crypto.randomUUID) headers["Idempotency-Key"] = crypto.randomUUID();
     response = await fetch("/messages", { method: "POST", headers, body: JSON.stringify(body) });
   }
-  if (response.ok) $("content").value = "";
-  else status("not sent: " + (await problem(response)));
+  if (!response.ok) {
+    status("not sent: " + (await problem(response)));
+    if (!$("content").value) $("content").value = content;
+  }
 }
 
 function typing() {

@@ -118,6 +118,18 @@ impl Driver {
 
 impl Browser {
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        self.try_call(method, path, body)
+            .await
+            .unwrap_or_else(|answer| panic!("webdriver {path}: {answer}"))
+    }
+
+    /// The answer's value, or the whole answer when it is a WebDriver error.
+    async fn try_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, Value> {
         let mut request = self.http.request(method, format!("{}{path}", self.url));
         if let Some(body) = body {
             request = request.json(&body);
@@ -130,9 +142,9 @@ impl Browser {
             .await
             .expect("webdriver JSON");
         if answer["value"]["error"].is_string() {
-            panic!("webdriver {path}: {answer}");
+            return Err(answer);
         }
-        answer["value"].clone()
+        Ok(answer["value"].clone())
     }
 
     pub async fn goto(&self, url: &str) {
@@ -163,14 +175,22 @@ impl Browser {
             .await;
     }
 
+    /// Clicks the element `css` selects, looked up again if the page replaced it between the
+    /// lookup and the click (a live page redraws its lists).
     pub async fn click(&self, css: &str) {
-        let id = self.element(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/click"),
-            Some(json!({})),
-        )
-        .await;
+        for _ in 0..5 {
+            let id = self.element(css).await;
+            let path = format!("/element/{id}/click");
+            match self
+                .try_call(reqwest::Method::POST, &path, Some(json!({})))
+                .await
+            {
+                Ok(_) => return,
+                Err(answer) if answer["value"]["error"] == "stale element reference" => continue,
+                Err(answer) => panic!("webdriver {path}: {answer}"),
+            }
+        }
+        panic!("{css} was replaced five times in a row before it could be clicked");
     }
 
     pub async fn text(&self, css: &str) -> String {
