@@ -1,6 +1,6 @@
 //! A group's traffic for the fault scenarios: messages from its members with members added and
-//! removed along the way, so a scenario's faults (a consumer killed, a rebalance) hit membership
-//! changes too. The read-model check (`tallies`) then replays the group from its stored changes and
+//! removed, and messages edited and deleted, along the way, so a scenario's faults (a consumer
+//! killed, a rebalance) hit membership changes and message changes too. The read-model check (`tallies`) then replays the group from its stored changes and
 //! checks that every message reached exactly the members of its moment.
 
 use std::collections::HashSet;
@@ -17,6 +17,44 @@ pub struct GroupRun {
     /// The membership changes, acknowledged by Kafka like messages and stored among them.
     pub changes: HashSet<String>,
     pub members: Vec<String>,
+    /// Messages edited (to the content given) and deleted, each accepted (200 or 202).
+    pub edited: Vec<(String, String)>,
+    pub deleted: Vec<String>,
+}
+
+impl GroupRun {
+    /// Every edit and delete accepted is applied, once: the edited content (and only that) and
+    /// no content at all where deleted.
+    pub async fn assert_changes_applied(&self, wiber: &Wiber, within: std::time::Duration) {
+        let messages = wiber.collection().await;
+        let expected: Vec<(String, String, bool)> = self
+            .edited
+            .iter()
+            .filter(|(id, _)| !self.deleted.contains(id))
+            .map(|(id, content)| (id.clone(), content.clone(), false))
+            .chain(
+                self.deleted
+                    .iter()
+                    .map(|id| (id.clone(), String::new(), true)),
+            )
+            .collect();
+        crate::wait::eventually("every accepted edit and delete applied", within, || async {
+            for (id, content, deleted) in &expected {
+                let stored = messages
+                    .find_one(mongodb::bson::doc! { "_id": id })
+                    .await
+                    .ok()??;
+                let flag = if *deleted { "deleted" } else { "edited" };
+                if stored.get_str("content").ok()? != content
+                    || !stored.get_bool(flag).unwrap_or(false)
+                {
+                    return None;
+                }
+            }
+            Some(())
+        })
+        .await;
+    }
 }
 
 fn change_id(answer: &Value) -> String {
@@ -66,7 +104,37 @@ pub async fn group_traffic(wiber: &Wiber, prefix: &str, messages: usize) -> Grou
     let mut members: Vec<String> = (0..5).map(user).collect();
     let senders = [user(0), user(2), user(3), user(4)];
     let mut acknowledged = HashSet::new();
+    // Sent messages to change later (by their sender), once stored: (id, sender, index).
+    let mut to_change: Vec<(String, String, usize)> = Vec::new();
+    let (mut edited, mut deleted) = (Vec::new(), Vec::new());
     for i in 0..messages {
+        // Every tenth message is edited, and every thirtieth then deleted, when the store has it
+        // (while the consumer is down, it waits for a later turn).
+        if let Some(at) = to_change.iter().position(|_| true) {
+            let (id, sender, n) = to_change[at].clone();
+            let path = format!("/messages/{id}?user={sender}");
+            let (method, body) = if edited.iter().any(|(e, _)| *e == id) {
+                (reqwest::Method::DELETE, None)
+            } else {
+                let content = format!("group message {n}, edited");
+                (reqwest::Method::PATCH, Some(json!({ "content": content })))
+            };
+            let (status, answer) = call(wiber, method.clone(), &path, body.clone()).await;
+            match status {
+                200 | 202 if method == reqwest::Method::DELETE => {
+                    deleted.push(id);
+                    to_change.remove(at);
+                }
+                200 | 202 => {
+                    edited.push((id.clone(), format!("group message {n}, edited")));
+                    if n % 30 != 0 {
+                        to_change.remove(at);
+                    }
+                }
+                404 => {}
+                _ => panic!("a change of {id} refused: {status} {answer}"),
+            }
+        }
         if i > 0 && i % 40 == 0 {
             let added = user(4 + i / 40);
             let (status, answer) = call(
@@ -107,6 +175,9 @@ pub async fn group_traffic(wiber: &Wiber, prefix: &str, messages: usize) -> Grou
             let answer: Value = response.json().await.expect("JSON answer");
             let id = message_id(&answer);
             wiber.history.record(&id, started, answered);
+            if i % 10 == 0 {
+                to_change.push((id.clone(), senders[i % senders.len()].clone(), i));
+            }
             acknowledged.insert(id);
         }
     }
@@ -116,5 +187,7 @@ pub async fn group_traffic(wiber: &Wiber, prefix: &str, messages: usize) -> Grou
         acknowledged,
         changes,
         members,
+        edited,
+        deleted,
     }
 }

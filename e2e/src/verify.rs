@@ -326,8 +326,12 @@ impl Reader {
             read_to_end(&self.client(), &self.topic, self.partitions)
         {
             let value = payload.and_then(|p| serde_json::from_slice::<serde_json::Value>(&p).ok());
-            // A signal (typing, a receipt) is pushed and never stored, by design.
-            if value.as_ref().is_some_and(|v| v.get("signal").is_some()) {
+            // A signal (typing, a receipt) is pushed and never stored, by design; an edit or a
+            // delete changes a stored message (checked by the scenarios that make them).
+            if value
+                .as_ref()
+                .is_some_and(|v| v.get("signal").is_some() || v.get("change").is_some())
+            {
                 continue;
             }
             let id = value.and_then(|v| v["messageId"].as_str().map(str::to_owned));

@@ -62,6 +62,8 @@ async fn consumer_killed_mid_stream_and_restarted_loses_nothing_and_duplicates_n
         .await;
     let (_, _, info) = wiber.get(&format!("/conversations/{}", group.group)).await;
     assert_eq!(info["members"], json!(group.members), "{info}");
+    assert!(!group.edited.is_empty() && !group.deleted.is_empty());
+    group.assert_changes_applied(&wiber, RECOVERED_WITHIN).await;
     // The restarted consumer redid what was stored but not committed: duplicates, not errors.
     let duplicates = restarted
         .metric(&http, "wiber_consumer_duplicates_total")

@@ -69,6 +69,8 @@ async fn a_rebalance_storm_mid_stream_stores_every_message_exactly_once() {
         .await;
     let (_, _, info) = wiber.get(&format!("/conversations/{}", group.group)).await;
     assert_eq!(info["members"], serde_json::json!(group.members), "{info}");
+    assert!(!group.edited.is_empty() && !group.deleted.is_empty());
+    group.assert_changes_applied(&wiber, RECOVERED_WITHIN).await;
     assert_eq!(survivors.len(), 1);
     report(&Run {
         scenario: "rebalance storm",
