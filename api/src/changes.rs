@@ -1,9 +1,7 @@
 //! Edits and deletes (`wiber_common::change`): `PATCH /messages/{messageId}` and `DELETE
 //! /messages/{messageId}`. Only the sender edits; the sender or a holder of the admin scope
 //! deletes. A change is produced on the conversation's key after its message and answered once the
-//! consumer applied it (or 202 if it has not within `APPLY_WAIT`).
-
-use std::time::{Duration, Instant};
+//! consumer applied it (or 202 if it has not within `applied::APPLY_WAIT`).
 
 use axum::Json;
 use axum::extract::{FromRequestParts, Path, State};
@@ -17,6 +15,7 @@ use wiber_common::message::{
     FieldError, Message, MessageRecord, StoredMessage, openapi, validate_content,
 };
 
+use crate::applied::applied;
 use crate::auth::Caller;
 use crate::body::BodyFields;
 use crate::error::ApiError;
@@ -26,9 +25,6 @@ use crate::producer::MessageProducer;
 use crate::send::produce;
 use crate::state::{AppState, Shared};
 use crate::store::MessageStore;
-
-const APPLY_WAIT: Duration = Duration::from_secs(5);
-const APPLY_POLL: Duration = Duration::from_millis(20);
 
 /// The body of `PATCH /messages/{messageId}`.
 #[derive(Debug, Clone, PartialEq, Eq, ToSchema)]
@@ -203,15 +199,16 @@ async fn apply<P: MessageProducer, S: MessageStore>(
     record.change = Some(change);
     record.recipients = target.participants.clone();
     let produced = produce(&state.producer, &record).await?;
-    let deadline = Instant::now() + APPLY_WAIT;
-    while Instant::now() < deadline {
-        if let Ok(Some(now)) = state.store.message(&target.message_id).await {
-            if now.changed.is_some_and(|c| c >= produced.offset) {
-                let message = now.to_message().ok_or(ApiError::NotFound)?;
-                return Ok((StatusCode::OK, Json(message)).into_response());
-            }
-        }
-        tokio::time::sleep(APPLY_POLL).await;
+    let now = applied(|| async {
+        let now = state.store.message(&target.message_id).await.ok()??;
+        now.changed
+            .is_some_and(|c| c >= produced.offset)
+            .then_some(now)
+    })
+    .await;
+    if let Some(now) = now {
+        let message = now.to_message().ok_or(ApiError::NotFound)?;
+        return Ok((StatusCode::OK, Json(message)).into_response());
     }
     let mut pending = target.to_message().ok_or(ApiError::NotFound)?;
     match record.change {

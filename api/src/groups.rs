@@ -2,10 +2,8 @@
 //! `DELETE /conversations/{id}/members/{user}` removes one (the owner) or leaves (anyone). Each
 //! change is produced to Kafka on the group's key, so it takes its place among the group's
 //! messages, and is answered once the consumer applied it (or 202 if it has not within
-//! `APPLY_WAIT`). The checks here read the group as last applied; the consumer checks again in
+//! `applied::APPLY_WAIT`). The checks here read the group as last applied; the consumer checks again in
 //! Kafka's order and sets aside what a concurrent change made invalid (`wiber_common::group`).
-
-use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
@@ -17,6 +15,7 @@ use uuid::Uuid;
 use wiber_common::group::{Action, GroupState, Membership, new_group_id};
 use wiber_common::message::{FieldError, Message, MessageRecord};
 
+use crate::applied::applied;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
@@ -26,10 +25,6 @@ use crate::producer::MessageProducer;
 use crate::send::produce;
 use crate::state::{AppState, Shared};
 use crate::store::MessageStore;
-
-/// How long a change waits for the consumer to apply it before it is answered 202.
-const APPLY_WAIT: Duration = Duration::from_secs(5);
-const APPLY_POLL: Duration = Duration::from_millis(20);
 
 /// A group as the consumer last applied it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -289,23 +284,22 @@ async fn change_group<P: MessageProducer, S: MessageStore>(
         ..record
     }
     .into_message(produced.timestamp);
-    let deadline = Instant::now() + APPLY_WAIT;
-    while Instant::now() < deadline {
-        // A store that fails meanwhile only costs the wait: the change is in Kafka.
-        if let Ok(Some((now, applied))) = state.store.group_applied(group).await {
-            if applied >= produced.offset {
-                return if state.store.is_stored(&message_id).await.unwrap_or(false) {
-                    let group = Some(Group::of(group, now));
-                    Ok((applied_status, Json(GroupChange { change, group })).into_response())
-                } else {
-                    Err(ApiError::Refused(FieldError::new(
-                        "membership",
-                        "a change appended just before it made it invalid: it was not applied",
-                    )))
-                };
-            }
-        }
-        tokio::time::sleep(APPLY_POLL).await;
+    // A store that fails meanwhile only costs the wait: the change is in Kafka.
+    let seen = applied(|| async {
+        let (now, at) = state.store.group_applied(group).await.ok()??;
+        (at >= produced.offset).then_some(now)
+    })
+    .await;
+    if let Some(now) = seen {
+        return if state.store.is_stored(&message_id).await.unwrap_or(false) {
+            let group = Some(Group::of(group, now));
+            Ok((applied_status, Json(GroupChange { change, group })).into_response())
+        } else {
+            Err(ApiError::Refused(FieldError::new(
+                "membership",
+                "a change appended just before it made it invalid: it was not applied",
+            )))
+        };
     }
     let body = GroupChange {
         change,

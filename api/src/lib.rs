@@ -2,6 +2,7 @@
 //! MongoDB. `main.rs` wires config, telemetry and shutdown; the logic lives in these modules.
 
 pub mod answers;
+mod applied;
 pub mod auth;
 pub mod body;
 pub mod changes;

@@ -66,14 +66,21 @@ function peerOf(id) {
   return a === state.me ? b : a;
 }
 
-function signIn() {
+async function signIn() {
+  if (state.events) return true;
   state.token = $("token").value.trim();
   state.me = $("user").value.trim() || tokenUser(state.token);
   if (!state.me) {
     status("a token (or a user) is needed");
     return false;
   }
-  if (state.events) return true;
+  // A refused token is said at once, rather than as a stream that keeps reconnecting.
+  const check = await api("GET", "/conversations?limit=1");
+  if (check.status === 401 || check.status === 403) {
+    status("sign-in refused: " + (await problem(check)));
+    state.me = null;
+    return false;
+  }
   const query = new URLSearchParams();
   if (state.token) query.set("access_token", state.token);
   else query.set("user", state.me);
@@ -283,7 +290,7 @@ async function loadMarks() {
 }
 
 async function openConversation(id) {
-  if (!signIn()) return;
+  if (!(await signIn())) return;
   state.current = id;
   state.order = [];
   state.seqs.clear();
@@ -357,7 +364,7 @@ function typing() {
 }
 
 async function createGroup() {
-  if (!signIn()) return;
+  if (!(await signIn())) return;
   const members = $("group-members").value.split(",").map((u) => u.trim()).filter((u) => u);
   const body = { members };
   const title = $("group-title").value.trim();
@@ -381,8 +388,8 @@ async function addMember() {
 }
 
 $("signin").addEventListener("click", signIn);
-$("open").addEventListener("click", () => {
-  if (!signIn()) return;
+$("open").addEventListener("click", async () => {
+  if (!(await signIn())) return;
   const peer = $("peer").value.trim();
   if (peer) openConversation([state.me, peer].sort().join(":"));
 });

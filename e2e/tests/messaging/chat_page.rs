@@ -51,6 +51,23 @@ async fn two_people_chat_live_in_their_browsers() {
     if let Some(path) = std::env::var_os("WIBER_SCREENSHOT") {
         std::fs::write(path, alice.screenshot().await).unwrap();
     }
+    // A token the API does not trust (signed by another key) is refused at once, and said so.
+    let untrusted = issuer::IssuerKey::ed25519(&issuer::key_dir(), "untrusted");
+    let stranger = driver.browser().await;
+    stranger.goto(&page).await;
+    stranger
+        .type_into("#token", &untrusted.sign(&issuer::claims("mallory")))
+        .await;
+    stranger.click("#signin").await;
+    stranger
+        .wait_for_text("#status", "sign-in refused", SEEN_WITHIN)
+        .await;
+    windows.push(stranger);
+    if let Some(path) = std::env::var_os("WIBER_SCREENSHOT") {
+        let mut path = std::path::PathBuf::from(path);
+        path.set_extension("refused.png");
+        std::fs::write(path, windows[2].screenshot().await).unwrap();
+    }
     for w in windows {
         w.quit().await;
     }
@@ -173,6 +190,13 @@ async fn three_people_run_a_group_with_unread_badges_ticks_typing_edits_and_a_re
         "{log}"
     );
 
+    if let Some(path) = std::env::var_os("WIBER_SCREENSHOT") {
+        let mut path = std::path::PathBuf::from(path);
+        path.set_extension("group.png");
+        std::fs::write(&path, alice.screenshot().await).unwrap();
+        path.set_extension("removed.png");
+        std::fs::write(path, carol.screenshot().await).unwrap();
+    }
     for w in [alice, bob, carol] {
         w.quit().await;
     }
