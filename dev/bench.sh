@@ -11,8 +11,11 @@
 # (BENCH_RAW_DOCUMENTS, 30000, wiber-readbench raw-insert in the consumer's batches); the report
 # gives Wiber's throughput, the broker's CPU per message and the consumer's store rate as ratios.
 #
+# After the standard load, the consumer's capacity: a second consumer (group and database of its
+# own) stores everything the topic holds from a standing start, as a share of the raw insert rate.
+#
 # Bench ports: Kafka 31092 (controller 32092), MongoDB protocol 31017 (on PostgreSQL 31432), API
-# 31000 (admin 31002), consumer 31001. Every run starts from empty Kafka and store data, so figures do not drift as earlier runs'
+# 31000 (admin 31002), consumer 31001; the capacity phase's API 31010, consumer 31011, admin 31012. Every run starts from empty Kafka and store data, so figures do not drift as earlier runs'
 # messages pile up. The binaries' own variables pass through, e.g. CONSUMER_BATCH_SIZE=2000.
 # Reports are kept in $WIBER_CACHE/run/bench-31000/.
 #
@@ -37,6 +40,8 @@ export FERRETDB_PORT="${WIBER_BENCH_FERRETDB_PORT:-31017}"
 export API_PORT="${WIBER_BENCH_API_PORT:-31000}"
 export CONSUMER_PORT="${WIBER_BENCH_CONSUMER_PORT:-31001}"
 export API_ADMIN_PORT="${WIBER_BENCH_API_ADMIN_PORT:-31002}"
+# The capacity phase's stack: its API, API + 1 (consumer), API + 2 (admin).
+CAPACITY_API_PORT="${WIBER_BENCH_CAPACITY_PORT:-31010}"
 export KAFKA_NODES="${KAFKA_NODES:-1}"
 BENCH_AUTH="${AUTH_MODE:-jwt}"
 [[ $BENCH_AUTH =~ ^(jwt|none|compare)$ ]] || die "AUTH_MODE must be jwt, none or compare, not '$BENCH_AUTH'"
@@ -71,13 +76,15 @@ RAW_DOCUMENTS="${BENCH_RAW_DOCUMENTS:-30000}"
 ports=()
 for ((i = 0; i < KAFKA_NODES; i++)); do ports+=($((KAFKA_PORT + i)) $((KAFKA_PORT + 1000 + i))); done
 bench_ports_free " (stop it, or set WIBER_BENCH_*_PORT)" \
-  "${ports[@]}" "$FERRETDB_PORT" "$POSTGRES_PORT" "$API_PORT" "$CONSUMER_PORT" "$API_ADMIN_PORT"
+  "${ports[@]}" "$FERRETDB_PORT" "$POSTGRES_PORT" "$API_PORT" "$CONSUMER_PORT" "$API_ADMIN_PORT" \
+  "$CAPACITY_API_PORT" $((CAPACITY_API_PORT + 1)) $((CAPACITY_API_PORT + 2))
 
 bench_build wiber-loadgen wiber-loadgen wiber-readbench
 
 # Stopped on exit, after the API and consumer and before Kafka (bench_stop_on_exit).
 bench_stop_servers() {
   "$WIBER_DEV_DIR/wiber.sh" stop || true
+  capacity_stack stop || true
   "$WIBER_DEV_DIR/ferretdb.sh" stop || true
 }
 bench_stop_on_exit
@@ -256,8 +263,36 @@ if ((PUSH)); then
   exit "$failed"
 fi
 
+# The consumer's capacity: during the load it keeps pace with the POSTs, so its rate there is
+# theirs. A second consumer, in a group of its own and into a database of its own, then stores
+# everything the topic holds from a standing start, alone on the machine (the first stack stopped).
+stored_total() {
+  curl -fsS "http://127.0.0.1:$1/metrics" | awk '/^wiber_consumer_messages_stored_total / {printf "%d\n", $2}'
+}
+capacity_stack() {
+  API_PORT=$CAPACITY_API_PORT API_ADMIN_PORT=$((CAPACITY_API_PORT + 2)) CONSUMER_PORT=$((CAPACITY_API_PORT + 1)) \
+    KAFKA_CONSUMER_GROUP=bench-capacity MONGO_DB=wiber_capacity "$WIBER_DEV_DIR/wiber.sh" "$1"
+}
+consumer_capacity() {
+  local total
+  total=$(stored_total "$CONSUMER_PORT")
+  [[ $total =~ ^[1-9][0-9]*$ ]] || die "the consumer's stored counter could not be read"
+  "$WIBER_DEV_DIR/wiber.sh" stop
+  echo
+  echo "== the consumer's capacity: $total stored messages again, from a standing start (CONSUMER_BATCH_SIZE=${CONSUMER_BATCH_SIZE:-default})"
+  capacity_stack start >/dev/null
+  local line
+  line=$("$READBENCH" wait-stored --metrics "http://127.0.0.1:$((CAPACITY_API_PORT + 1))/metrics" --count "$total")
+  capacity_stack stop >/dev/null
+  echo "$line"
+  [[ $line =~ :\ ([0-9]+)\ messages/s ]] || die "wiber-readbench wait-stored printed no rate"
+  awk -v r="${BASH_REMATCH[1]}" -v l="$STORE_LIMIT" \
+    'BEGIN {printf "capacity with the read model: %.0f msg/s, %.1f %% of the raw insert rate (%.0f documents/s)\n", r, 100 * r / l, l}'
+}
+
 if [[ $BENCH_AUTH != compare ]]; then
   measure "$BENCH_AUTH" "$@" | tee -a "$report"
+  consumer_capacity | tee -a "$report"
   exit 0
 fi
 

@@ -2,13 +2,15 @@
 # make bench-reads: reads as the store grows. On a stack of its own (bench ports, so `make up` and
 # `make test` stacks keep running; not beside `make bench`, which uses the same Kafka port), loads
 # the store through Kafka and the consumer to each size and times the API's reads there:
-#   1. the old store, FerretDB on SQLite: the first size only (its reads take seconds already);
+#   1. with READBENCH_SQLITE=N, the old store, FerretDB on SQLite, at N messages (it stores about
+#      44 msg/s with the read model: docs/concepts/store.md);
 #   2. the store, FerretDB on PostgreSQL: every size, plus PostgreSQL's own time for the queries
 #      FerretDB pushes down (EXPLAIN ANALYZE), to show what FerretDB adds.
+# The dataset (readbench/src/dataset.rs) is #30's: at 1M, 100,000 conversations, three users in
+# 20,000 each, two conversations of 50,000 messages, groups of 2 to 256.
 # Each store's raw insert rate (wiber-readbench raw-insert) is measured beside its consumer's.
 #
-#   dev/readbench.sh [SIZE...]       default: 100000 300000 1000000 (ascending; the first is also
-#                                    the SQLite comparison's size)
+#   dev/readbench.sh [SIZE...]       default: 100000 1000000 (ascending)
 #
 # Bench ports: Kafka 31092 (controller 32092), PostgreSQL 31432, FerretDB 31017 (PostgreSQL) and
 # 31018 (SQLite), API 31000 and 31010 (admin ports 31002, 31012), consumers 31001 and 31011. Every run starts from empty data.
@@ -19,7 +21,9 @@ source "$WIBER_DEV_DIR/bench-lib.sh"
 cd "$WIBER_ROOT"
 
 sizes=("$@")
-((${#sizes[@]})) || sizes=(100000 300000 1000000)
+((${#sizes[@]})) || sizes=(100000 1000000)
+SQLITE="${READBENCH_SQLITE:-0}"
+[[ $SQLITE =~ ^[0-9]{1,7}$ ]] || die "READBENCH_SQLITE must be a number of messages, not '$SQLITE'"
 export KAFKA_NODES=1
 PG_FERRETDB_PORT=31017 SQLITE_FERRETDB_PORT=31018
 # wiber-readbench sends no tokens: reads of the open API (AUTH_MODE=none), as the store sees them.
@@ -65,26 +69,28 @@ echo
 rb() { "$BIN" "$@"; }
 load_to() { rb load --bootstrap "$BOOTSTRAP" --from "$1" --to "$2" ${3:+--reference}; }
 # The reference conversation, stored beside the dataset's messages.
-EXTRA=100
+EXTRA=$(rb extra)
 
-log "the old store: FerretDB on SQLite, ${sizes[0]} messages"
-store sqlite $SQLITE_FERRETDB_PORT start
-echo "== FerretDB on SQLite"
-# The store's limit first, while nothing else runs.
-rb raw-insert --mongo-uri "mongodb://127.0.0.1:$SQLITE_FERRETDB_PORT/" --documents 20000
-stack sqlite $SQLITE_FERRETDB_PORT 31010 start
-load_to 0 "${sizes[0]}" reference
-rb wait-stored --metrics http://127.0.0.1:31011/metrics --count $((sizes[0] + EXTRA))
-# Its reads take seconds each: fewer samples, so the comparison does not take most of the run.
-rb measure --api http://127.0.0.1:31010 --label "sqlite-$((sizes[0] / 1000))k" --samples 10 --budget 30
-stack sqlite $SQLITE_FERRETDB_PORT 31010 stop
-store sqlite $SQLITE_FERRETDB_PORT stop
+if ((SQLITE)); then
+  log "the old store: FerretDB on SQLite, $SQLITE messages"
+  store sqlite $SQLITE_FERRETDB_PORT start
+  echo "== FerretDB on SQLite"
+  # The store's limit first, while nothing else runs.
+  rb raw-insert --mongo-uri "mongodb://127.0.0.1:$SQLITE_FERRETDB_PORT/" --documents 20000
+  stack sqlite $SQLITE_FERRETDB_PORT 31010 start
+  load_to 0 "$SQLITE" reference
+  rb wait-stored --metrics http://127.0.0.1:31011/metrics --count $((SQLITE + EXTRA))
+  # Its reads take seconds each: fewer samples, so the comparison does not take most of the run.
+  rb measure --api http://127.0.0.1:31010 --label "sqlite-$((SQLITE / 1000))k" --samples 10 --budget 30
+  stack sqlite $SQLITE_FERRETDB_PORT 31010 stop
+  store sqlite $SQLITE_FERRETDB_PORT stop
+fi
 
 # PostgreSQL's own time for what FerretDB sends it: the pushed-down equality, every matching row.
 pg_time() {
-  local field=$1 value=$2 table
+  local field=$1 value=$2 collection=${3:-messages} table
   table=$("$WIBER_DEV_DIR/postgres.sh" psql -tAc \
-    "SELECT _jsonb->>'table' FROM wiber._ferretdb_database_metadata WHERE _jsonb->>'_id' = 'messages'")
+    "SELECT _jsonb->>'table' FROM wiber._ferretdb_database_metadata WHERE _jsonb->>'_id' = '$collection'")
   "$WIBER_DEV_DIR/postgres.sh" psql -tAc "EXPLAIN (ANALYZE, FORMAT JSON) SELECT _jsonb FROM wiber.\"$table\" WHERE _jsonb->'$field' @> '\"$value\"'" |
     python3 -c 'import json,sys; p=json.load(sys.stdin)[0]; print("%.1f ms, %d rows, %s" % (p["Execution Time"], p["Plan"]["Actual Rows"], p["Plan"]["Node Type"] + " on " + ", ".join(c.get("Index Name", c["Node Type"]) for c in p["Plan"].get("Plans", []))))'
 }
@@ -95,19 +101,24 @@ echo
 echo "== FerretDB on PostgreSQL"
 rb raw-insert --mongo-uri "mongodb://127.0.0.1:$PG_FERRETDB_PORT/" --documents 50000
 stack postgresql $PG_FERRETDB_PORT 31000 start
-loaded=${sizes[0]}
+# The topic holds the first size already when the SQLite comparison loaded it.
+loaded=0
+((SQLITE)) && loaded=$SQLITE
 for size in "${sizes[@]}"; do
   echo
   echo "-- $size messages"
   # The consumer's group is new: it stores what the topic holds already, then what is loaded now.
-  ((size > loaded)) && load_to "$loaded" "$size"
+  if ((size > loaded)); then
+    if ((loaded)); then load_to "$loaded" "$size"; else load_to 0 "$size" reference; fi
+  fi
   loaded=$size
   # At least: the keyed POSTs of earlier measurements are stored too (and counted).
   rb wait-stored --metrics http://127.0.0.1:31001/metrics --count $((size + EXTRA))
   rb measure --api http://127.0.0.1:31000 --label "pg-$((size / 1000))k" --samples "$SAMPLES"
   echo "PostgreSQL alone (EXPLAIN ANALYZE of the pushed-down filter):"
-  echo "  conversation user500a:user500b: $(pg_time conversationId user500a:user500b)"
-  echo "  hot user hot0:                  $(pg_time participants hot0)"
+  echo "  conversation long-ann:long-bob: $(pg_time conversationId long-ann:long-bob)"
+  echo "  busy user busy0:                $(pg_time participants busy0)"
+  echo "  busy user busy0's inbox:        $(pg_time user busy0 messages_inbox)"
   echo "  reference user ref-ann:         $(pg_time participants ref-ann)"
 done
 log "report saved to $report"

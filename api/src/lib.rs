@@ -15,6 +15,7 @@ pub mod group_requests;
 pub mod groups;
 pub mod history;
 pub mod idempotency;
+mod inbox;
 mod marks;
 pub mod membership;
 pub mod metrics;

@@ -2,11 +2,14 @@
 //! collection, and joined into the inbox entries the consumer writes whenever the API reads them.
 //! A mark never moves back.
 
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use mongodb::bson::doc;
 use wiber_common::readmodel::{InboxEntry, ReadMark};
 
-use crate::store::{MongoStore, StoreError};
+use crate::store::{MongoStore, StoreError, bounded};
+
+/// Mark lookups in flight at once for one inbox page.
+const MARKS_IN_FLIGHT: usize = 8;
 
 impl MongoStore {
     /// `entries` with their members' read marks joined in (one lookup for all), leaving out an
@@ -15,16 +18,21 @@ impl MongoStore {
         &self,
         entries: Vec<InboxEntry>,
     ) -> Result<Vec<InboxEntry>, StoreError> {
-        let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
-        let marks: Vec<ReadMark> = if ids.is_empty() {
-            Vec::new()
-        } else {
-            self.bounded(async {
-                let cursor = self.reads.find(doc! { "_id": { "$in": ids } }).await?;
-                cursor.try_collect().await
+        // One lookup by `_id` each: FerretDB reaches PostgreSQL with an equality only, and would
+        // read every mark of the collection for an `$in`.
+        let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
+        let marks: Vec<ReadMark> = futures::stream::iter(ids)
+            .map(|id| {
+                let reads = self.reads.clone();
+                let timeout = self.timeout;
+                async move { bounded(timeout, reads.find_one(doc! { "_id": id })).await }
             })
+            .buffered(MARKS_IN_FLIGHT)
+            .try_collect::<Vec<Option<ReadMark>>>()
             .await?
-        };
+            .into_iter()
+            .flatten()
+            .collect();
         Ok(entries
             .into_iter()
             .filter(|e| e.last.is_some())

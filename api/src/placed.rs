@@ -1,5 +1,5 @@
 //! Reads of the read model the consumer keeps (`wiber_common::readmodel`): conversation pages by
-//! place, counts from tallies, the inbox and read marks. Each is a few equality lookups, whatever
+//! place and counts from tallies (the inbox's: `inbox`). Each is a few equality lookups, whatever
 //! the store's size. Messages stored before the read model have no place: pages that reach them,
 //! and counts over them, are read as before, from the messages themselves.
 
@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use mongodb::bson::doc;
 use wiber_common::message::StoredMessage;
 use wiber_common::queries::{self, Cursor, PageCursor};
-use wiber_common::readmodel::{InboxEntry, LAYOUT_ID, Layout, Tally, TallyKey, page_name, page_of};
+use wiber_common::readmodel::{LAYOUT_ID, Layout, Tally, TallyKey, page_name, page_of};
 
 use crate::store::{ConversationPage, CountScope, MongoStore, StoreError};
 
@@ -93,16 +93,5 @@ impl MongoStore {
                 Ok(sum(tallies.await?))
             }
         }
-    }
-
-    pub(crate) async fn inbox_page(
-        &self,
-        user: &str,
-        before: Option<Cursor>,
-        limit: i64,
-    ) -> Result<Vec<InboxEntry>, StoreError> {
-        let query = queries::inbox_page(user, before);
-        let entries = self.find(&self.inbox, query, 0, limit).await?;
-        self.with_marks(entries).await
     }
 }

@@ -156,7 +156,7 @@ pub struct MongoStore {
     /// Set once the store is known to hold no message from before the read model, which never
     /// changes back (`crate::placed`).
     pub(crate) current: std::sync::atomic::AtomicBool,
-    timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 impl MongoStore {
@@ -208,10 +208,18 @@ impl MongoStore {
         &self,
         operation: impl IntoFuture<Output = mongodb::error::Result<T>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.timeout, operation.into_future()).await {
-            Ok(result) => Ok(result?),
-            Err(_) => Err(StoreError::Timeout(self.timeout)),
-        }
+        bounded(self.timeout, operation).await
+    }
+}
+
+/// `operation`, given up after `timeout` (the store's `MONGO_TIMEOUT_MS`).
+pub(crate) async fn bounded<T>(
+    timeout: Duration,
+    operation: impl IntoFuture<Output = mongodb::error::Result<T>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(timeout, operation.into_future()).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(StoreError::Timeout(timeout)),
     }
 }
 

@@ -17,6 +17,7 @@ pub mod process;
 #[cfg(feature = "mongo")]
 pub mod queries;
 pub mod readmodel;
+pub mod recent;
 pub mod record;
 pub mod rules;
 pub mod serve;

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::group::GroupState;
 use crate::message::StoredMessage;
+pub use crate::recent::{RECENT_KEPT, Recent, RecentList};
 
 /// Places per page of a conversation: a page of up to 64 messages reads one or two pages.
 pub const PAGE_SIZE: i64 = 64;
@@ -131,6 +132,9 @@ pub struct Tally {
     /// On a group's conversation tally: the group as of `applied`, moved with the count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<GroupState>,
+    /// On a user's tally: their most recently active conversations in its partition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recent: Option<RecentList>,
 }
 
 /// Where a tally stands.
@@ -280,10 +284,16 @@ mod tests {
                 legacy: 1,
             },
             group: None,
+            recent: Some(RecentList::new().after(vec![Recent {
+                conversation_id: "a:bob".into(),
+                timestamp: 7,
+                offset: 40,
+            }])),
         };
         let json = serde_json::to_value(&tally).unwrap();
         assert_eq!(json["count"], 5);
         assert_eq!(json["applied"], 40);
+        assert_eq!(json["recent"]["items"][0]["c"], "a:bob");
         assert_eq!(serde_json::from_value::<Tally>(json).unwrap(), tally);
     }
 }

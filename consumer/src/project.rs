@@ -11,13 +11,15 @@
 //! - a group's state rides on its conversation's tally and moves with it, so a membership change
 //!   applies once, in Kafka's order, and a message is judged against the members of its moment;
 //! - inbox entries hold absolute values (a count, a place read to), written before the tallies
-//!   too, so writing them twice changes nothing.
+//!   too, so writing them twice changes nothing;
+//! - a user's tally lists their most recent conversations (`RecentList`), each moved to the front
+//!   by the messages the tally counts, so it moves with the count.
 
 use std::collections::{BTreeSet, HashMap};
 
 use wiber_common::group::{Action, GroupState};
 use wiber_common::message::StoredMessage;
-use wiber_common::readmodel::{LastMessage, TallyKey, TallyState, placed};
+use wiber_common::readmodel::{LastMessage, Recent, RecentList, TallyKey, TallyState, placed};
 
 /// A tally's state as the writer found it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,14 +29,22 @@ pub struct Known {
     pub stored: bool,
     /// A group's state, on its conversation's tally.
     pub group: Option<GroupState>,
+    /// A user's recent conversations, on their tally.
+    pub recent: RecentList,
 }
 
 impl Known {
+    /// A tally without a group, and with the list of a new tally, or of one stored before lists.
     pub fn new(state: TallyState, stored: bool) -> Self {
         Self {
             state,
             stored,
             group: None,
+            recent: if stored {
+                RecentList::of(None)
+            } else {
+                RecentList::new()
+            },
         }
     }
 }
@@ -46,6 +56,8 @@ pub struct TallyWrite {
     pub to: TallyState,
     /// The group after the batch, on a group's conversation tally.
     pub group: Option<GroupState>,
+    /// The list after the batch, on a user's tally.
+    pub recent: Option<RecentList>,
 }
 
 /// A member's inbox entry after the batch.
@@ -130,6 +142,8 @@ pub fn project(
     let mut work: HashMap<&TallyKey, TallyState> =
         states.iter().map(|(k, known)| (k, known.state)).collect();
     let mut groups: HashMap<String, GroupState> = HashMap::new();
+    // What each user tally counts of the batch, for its recent list.
+    let mut touched: HashMap<TallyKey, Vec<Recent>> = HashMap::new();
     let mut out = Projection::default();
     // Each conversation's newly placed messages, in the order conversations first appear.
     let mut conversations: Vec<(String, Vec<StoredMessage>)> = Vec::new();
@@ -152,6 +166,7 @@ pub fn project(
                 if m.offset > state.applied {
                     state.count += 1;
                     state.applied = m.offset;
+                    touch(&mut touched, &key, m);
                 }
             }
             continue;
@@ -183,6 +198,7 @@ pub fn project(
             }
             state.count += 1;
             state.applied = m.offset;
+            touch(&mut touched, &key, &m);
             if matches!(key, TallyKey::Conversation(_)) {
                 let placed = placed(m.clone(), state.count);
                 match conversations
@@ -205,11 +221,13 @@ pub fn project(
                 TallyKey::Conversation(c) => groups.remove(c).or_else(|| states[k].group.clone()),
                 _ => None,
             };
+            let recent = touched.remove(k).map(|batch| states[k].recent.after(batch));
             TallyWrite {
                 key: k.clone(),
                 from: states[k].clone(),
                 to,
                 group,
+                recent,
             }
         })
         .collect();
@@ -220,6 +238,17 @@ pub fn project(
             .extend(inbox(&out.tallies, &conversation_id, &placed));
     }
     out
+}
+
+/// Notes that `key`, a user's tally, counted `m`.
+fn touch(touched: &mut HashMap<TallyKey, Vec<Recent>>, key: &TallyKey, m: &StoredMessage) {
+    if matches!(key, TallyKey::User(..)) {
+        touched.entry(key.clone()).or_default().push(Recent {
+            conversation_id: m.conversation_id.clone(),
+            timestamp: m.timestamp,
+            offset: m.offset,
+        });
+    }
 }
 
 /// Who takes part in a group's record at place `seq`, and the group after it if it changes it.

@@ -43,6 +43,10 @@ fn after(p: &Projection, before: &HashMap<TallyKey, Known>) -> HashMap<TallyKey,
             t.key.clone(),
             Known {
                 group: t.group.clone(),
+                recent: t
+                    .recent
+                    .clone()
+                    .unwrap_or_else(|| before[&t.key].recent.clone()),
                 ..Known::new(t.to, true)
             },
         );
@@ -173,6 +177,74 @@ fn a_redelivery_that_overlaps_counts_only_what_is_past_each_tally() {
     );
     assert_eq!(tally(&p, "u/alice/0").count, 4);
     assert_eq!(tally(&p, "p/0").count, 4);
+}
+
+fn recent(p: &Projection, id: &str) -> Vec<(String, i64)> {
+    p.tallies
+        .iter()
+        .find(|t| t.key.id() == id)
+        .and_then(|t| t.recent.as_ref())
+        .unwrap_or_else(|| panic!("no list written on {id}"))
+        .items
+        .iter()
+        .map(|r| (r.conversation_id.clone(), r.offset))
+        .collect()
+}
+
+#[test]
+fn a_users_tally_lists_their_conversations_by_their_last_message_newest_first() {
+    let batch = batch();
+    let before = fresh(&batch);
+    let first = project(&batch, &before, &BTreeSet::new());
+    assert_eq!(
+        recent(&first, "u/alice/0"),
+        [("alice:bob".into(), 13), ("alice:carol".into(), 12)]
+    );
+    assert_eq!(recent(&first, "u/carol/0"), [("alice:carol".into(), 12)]);
+    let next = vec![message(14, "carol", "alice")];
+    let mut states = after(&first, &before);
+    states.extend(
+        conversation_keys(&next)
+            .into_iter()
+            .filter(|k| !states.contains_key(k))
+            .map(|k| (k, Known::new(TallyState::new(0), false)))
+            .collect::<Vec<_>>(),
+    );
+    let second = project(&next, &states, &BTreeSet::new());
+    assert_eq!(
+        recent(&second, "u/alice/0"),
+        [("alice:carol".into(), 14), ("alice:bob".into(), 13)]
+    );
+    assert!(
+        second.tallies.iter().all(|t| t.key.id() != "u/bob/0"),
+        "bob's tally and list stay as they were"
+    );
+}
+
+#[test]
+fn a_list_moves_only_with_its_tally_so_a_redelivery_lists_each_conversation_once() {
+    let batch = batch();
+    let before = fresh(&batch);
+    let first = project(
+        &batch[..2],
+        &states(&batch[..2], |_| None),
+        &BTreeSet::new(),
+    );
+    let mut mid = after(&first, &before);
+    mid.insert(
+        TallyKey::User("bob".into(), 0),
+        Known::new(TallyState::new(0), false),
+    );
+    let p = project(&batch, &mid, &BTreeSet::new());
+    assert_eq!(
+        recent(&p, "u/bob/0"),
+        [("alice:bob".into(), 13)],
+        "bob's tally counts the redelivered messages, and lists their conversation once"
+    );
+    assert_eq!(
+        recent(&p, "u/alice/0"),
+        [("alice:bob".into(), 13), ("alice:carol".into(), 12)]
+    );
 }
 
 #[test]

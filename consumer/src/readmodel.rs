@@ -12,11 +12,10 @@ use futures::{StreamExt, TryStreamExt};
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::WriteConcern;
 use mongodb::{Collection, Database};
-use wiber_common::group::GroupState;
 use wiber_common::message::StoredMessage;
 use wiber_common::mongo::{DUPLICATE_KEY, StoreError};
 use wiber_common::readmodel::{
-    InboxEntry, LAYOUT_ID, Layout, Tally, TallyKey, TallyState, inbox_collection,
+    InboxEntry, LAYOUT_ID, Layout, RecentList, Tally, TallyKey, TallyState, inbox_collection,
     tallies_collection,
 };
 
@@ -41,8 +40,8 @@ pub struct ReadModel {
     tallies_name: String,
     inbox_name: String,
     write_concern: WriteConcern,
-    /// The states this consumer wrote last (and a group's), for the partitions it owns.
-    cache: Mutex<HashMap<TallyKey, (TallyState, Option<GroupState>)>>,
+    /// The tallies this consumer wrote last, for the partitions it owns.
+    cache: Mutex<HashMap<TallyKey, Known>>,
     /// Moved by every rebalance: a partition may have had another owner meanwhile, so the cache
     /// is dropped when this differs from `seen`.
     assignments: Arc<AtomicU64>,
@@ -122,14 +121,8 @@ impl ReadModel {
             }
             for key in keys {
                 match cache.get(key) {
-                    Some((state, group)) => {
-                        out.insert(
-                            key.clone(),
-                            Known {
-                                group: group.clone(),
-                                ..Known::new(*state, true)
-                            },
-                        );
+                    Some(known) => {
+                        out.insert(key.clone(), known.clone());
                     }
                     None => missing.push(key.clone()),
                 }
@@ -151,6 +144,7 @@ impl ReadModel {
         if let Some(tally) = self.tallies.find_one(doc! { "_id": key.id() }).await? {
             return Ok(Known {
                 group: tally.group,
+                recent: RecentList::of(tally.recent.as_ref()),
                 ..Known::new(tally.state, true)
             });
         }
@@ -216,7 +210,12 @@ impl ReadModel {
         match &result {
             Ok(()) => {
                 for t in &projection.tallies {
-                    cache.insert(t.key.clone(), (t.to, t.group.clone()));
+                    let known = Known {
+                        group: t.group.clone(),
+                        recent: t.recent.clone().unwrap_or_else(|| t.from.recent.clone()),
+                        ..Known::new(t.to, true)
+                    };
+                    cache.insert(t.key.clone(), known);
                 }
             }
             Err(_) => {
@@ -342,6 +341,12 @@ fn tally_update(t: &TallyWrite) -> Document {
     set.insert("partition", partition.unwrap_or(-1));
     if let Some(group) = &t.group {
         set.insert("group", mongodb::bson::to_bson(group).unwrap_or(Bson::Null));
+    }
+    if let Some(recent) = &t.recent {
+        set.insert(
+            "recent",
+            mongodb::bson::to_bson(recent).unwrap_or(Bson::Null),
+        );
     }
     doc! {
         // Matches only the state the projection started from; a tally not stored yet is created,

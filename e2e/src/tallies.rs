@@ -2,7 +2,8 @@
 //! against the stored messages themselves: every tally counts exactly the messages it covers,
 //! each conversation's places are 1 to n in Kafka's order, and each inbox entry its last message
 //! reached (a pair's users, a group's members and those its last change removed) shows the
-//! conversation's count and last message. Checked at the end of every fault scenario, so a
+//! conversation's count and last message, and each user's tally lists their conversations in that
+//! partition by their last message there, newest first. Checked at the end of every fault scenario, so a
 //! redelivery, a restart or a rebalance that counted a message twice (or not at all) fails it.
 
 use std::collections::{BTreeMap, HashMap};
@@ -11,7 +12,9 @@ use std::time::{Duration, Instant};
 use futures::TryStreamExt;
 use mongodb::bson::{Document, doc};
 use wiber_common::group::{Action, GroupState, Membership, is_group_id};
-use wiber_common::readmodel::{InboxEntry, Tally, TallyKey, inbox_collection, tallies_collection};
+use wiber_common::readmodel::{
+    InboxEntry, RECENT_KEPT, Tally, TallyKey, inbox_collection, tallies_collection,
+};
 
 const MESSAGES: &str = "messages";
 
@@ -149,6 +152,7 @@ fn check(messages: &[Stored], tallies: &[Tally], inbox: &[InboxEntry]) -> Result
             .collect();
         return Err(format!("tallies: {}", wrong.join("; ")));
     }
+    recent_lists(messages, tallies)?;
     let entries: HashMap<&str, &InboxEntry> = inbox.iter().map(|e| (e.id.as_str(), e)).collect();
     for (conversation, mut placed) in conversations {
         placed.sort_by_key(|m| (m.partition, m.offset));
@@ -182,6 +186,46 @@ fn check(messages: &[Stored], tallies: &[Tally], inbox: &[InboxEntry]) -> Result
         counted.len(),
         inbox.len()
     ))
+}
+
+/// Each user tally's recent list: the conversations its messages belong to, each at the offset of
+/// the last, newest first, cut to `RECENT_KEPT`.
+fn recent_lists(messages: &[Stored], tallies: &[Tally]) -> Result<(), String> {
+    let mut last: BTreeMap<String, HashMap<&str, i64>> = BTreeMap::new();
+    for m in messages {
+        for u in &m.users {
+            let at = last
+                .entry(TallyKey::User(u.clone(), m.partition).id())
+                .or_default()
+                .entry(&m.conversation)
+                .or_default();
+            *at = (*at).max(m.offset);
+        }
+    }
+    for t in tallies.iter().filter(|t| t.user.is_some()) {
+        let mut expected: Vec<(i64, &str)> = last
+            .get(&t.id)
+            .map(|l| l.iter().map(|(c, o)| (*o, *c)).collect())
+            .unwrap_or_default();
+        expected.sort_by(|a, b| b.cmp(a));
+        let all = expected.len() <= RECENT_KEPT;
+        expected.truncate(RECENT_KEPT);
+        let Some(list) = &t.recent else {
+            return Err(format!("{}: no recent list", t.id));
+        };
+        let listed: Vec<(i64, &str)> = list
+            .items
+            .iter()
+            .map(|r| (r.offset, r.conversation_id.as_str()))
+            .collect();
+        if listed != expected || list.all != all {
+            return Err(format!(
+                "{}: lists {listed:?} (all: {}), stored {expected:?}",
+                t.id, list.all
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A group's items, in place order, replayed from its membership changes: each change applies, and

@@ -33,6 +33,7 @@ pub async fn load(load: Load<'_>) -> Result<u64, KafkaError> {
         .create()?;
     let mut records: Vec<(String, MessageRecord)> = Vec::new();
     if load.reference {
+        records.extend((0..dataset::GROUPS).map(dataset::group_creation));
         records.extend((0..dataset::REFERENCE_MESSAGES).map(dataset::reference_record));
     }
     let started = Instant::now();

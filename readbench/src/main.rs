@@ -31,10 +31,12 @@ enum Step {
         from: u64,
         #[arg(long)]
         to: u64,
-        /// Also the reference conversation of 100 messages
+        /// First the groups' creations and the reference conversation of 100 messages
         #[arg(long)]
         reference: bool,
     },
+    /// Print how many records `load --reference` adds to the messages
+    Extra,
     /// Wait until the consumer has stored COUNT messages in all; print its store rate
     WaitStored {
         /// The consumer's /metrics URL
@@ -90,6 +92,10 @@ async fn main() -> ExitCode {
                 reference,
             };
             load::load(load).await.map(drop).map_err(|e| e.to_string())
+        }
+        Step::Extra => {
+            println!("{}", dataset::extra_records());
+            Ok(())
         }
         Step::WaitStored {
             metrics,

@@ -74,9 +74,12 @@ where
     );
 }
 
+async fn json(http: &reqwest::Client, url: String) -> Option<serde_json::Value> {
+    http.get(url).send().await.ok()?.json().await.ok()
+}
+
 async fn count(http: &reqwest::Client, url: String) -> Option<u64> {
-    let body: serde_json::Value = http.get(url).send().await.ok()?.json().await.ok()?;
-    body["count"].as_u64()
+    json(http, url).await?["count"].as_u64()
 }
 
 async fn next_cursor(http: &reqwest::Client, url: &str) -> Option<String> {
@@ -91,16 +94,37 @@ async fn next_cursor(http: &reqwest::Client, url: &str) -> Option<String> {
 /// The cursor halfway through a conversation, found by a skip (not timed).
 async fn middle_cursor(http: &reqwest::Client, api: &str, a: &str, b: &str) -> Option<String> {
     let size = count(http, format!("{api}/messages/count?user1={a}&user2={b}")).await?;
-    let page = http
-        .get(format!("{api}/messages/{a}/{b}?limit=1&skip={}", size / 2))
-        .send()
-        .await
-        .ok()?;
-    page.headers()
-        .get("x-next-cursor")?
-        .to_str()
-        .ok()
-        .map(str::to_owned)
+    next_cursor(
+        http,
+        &format!("{api}/messages/{a}/{b}?limit=1&skip={}", size / 2),
+    )
+    .await
+}
+
+/// The inbox cursor `pages` pages of 100 deep (not timed), past the recent lists of a user in
+/// more than `RECENT_KEPT` conversations per partition.
+async fn deep_inbox_cursor(
+    http: &reqwest::Client,
+    api: &str,
+    user: &str,
+    pages: usize,
+) -> Option<String> {
+    let mut cursor: Option<String> = None;
+    for _ in 0..pages {
+        let before = cursor.map(|c| format!("&before={c}")).unwrap_or_default();
+        cursor = Some(
+            next_cursor(
+                http,
+                &format!("{api}/conversations?user={user}&limit=100{before}"),
+            )
+            .await?,
+        );
+    }
+    cursor
+}
+
+fn skipped(label: &str, what: &str) {
+    println!("{label:<10} {what}: could not be set up");
 }
 
 pub async fn measure(m: Measure<'_>) {
@@ -110,9 +134,11 @@ pub async fn measure(m: Measure<'_>) {
         .expect("client");
     let api = m.api;
     let (a, b) = dataset::typical_conversation();
+    let (la, lb) = dataset::LONG[0];
     let (ra, rb) = dataset::REFERENCE;
-    let hot = dataset::hot_user();
+    let busy = dataset::busy_user();
     let cold = dataset::cold_user();
+    let (group, member) = dataset::largest_group();
     println!(
         "{:<10} {:<34} {:>4} {:>9} {:>9} {:>9} {:>6}",
         "store", "operation (ms)", "n", "p50", "p99", "max", "not200"
@@ -122,110 +148,106 @@ pub async fn measure(m: Measure<'_>) {
         let url = format!("{api}{path}");
         move |_| http.get(url.clone()).send()
     };
-    time(
-        &m,
-        "conversation page (1/1000 of store)",
-        get(format!("/messages/{a}/{b}?limit=50")),
-    )
-    .await;
-    match middle_cursor(&http, api, &a, &b).await {
-        Some(cursor) => {
+    // A chat app's first screen: the inbox, newest activity first, with unread counts.
+    let inbox =
+        |user: &str, extra: &str| get(format!("/conversations?user={user}&limit=20{extra}"));
+    time(&m, "inbox first page, busy user", inbox(&busy, "")).await;
+    time(&m, "inbox first page, cold user", inbox(&cold, "")).await;
+    match next_cursor(&http, &format!("{api}/conversations?user={busy}&limit=20")).await {
+        Some(c) => {
             time(
                 &m,
-                "deep page by cursor (halfway)",
-                get(format!("/messages/{a}/{b}?limit=50&after={cursor}")),
+                "inbox second page, busy user",
+                inbox(&busy, &format!("&before={c}")),
             )
             .await
         }
-        None => println!(
-            "{:<10} deep page by cursor: no cursor could be read",
-            m.label
+        None => skipped(m.label, "inbox second page"),
+    }
+    let deep = wiber_common::readmodel::RECENT_KEPT * 3 / 100 + 2;
+    match deep_inbox_cursor(&http, api, &busy, deep).await {
+        Some(c) => {
+            let what = format!("inbox page {}, busy user", deep * 5 + 1);
+            time(&m, &what, inbox(&busy, &format!("&before={c}"))).await
+        }
+        None => skipped(
+            m.label,
+            "inbox deep page (a busy user in fewer conversations?)",
         ),
+    }
+    let page = |x: &str, y: &str, q: String| get(format!("/messages/{x}/{y}?limit=50{q}"));
+    time(&m, "conversation first page", page(&a, &b, String::new())).await;
+    for (what, (x, y)) in [
+        ("conversation", (a.as_str(), b.as_str())),
+        ("longest conversation", (la, lb)),
+    ] {
+        match count(&http, format!("{api}/messages/count?user1={x}&user2={y}")).await {
+            Some(size) => {
+                let skip = format!("&skip={}", size.saturating_sub(50));
+                time(&m, &format!("{what}, newest page"), page(x, y, skip)).await
+            }
+            None => skipped(m.label, &format!("{what}, newest page")),
+        }
+    }
+    match middle_cursor(&http, api, la, lb).await {
+        Some(c) => {
+            time(
+                &m,
+                "longest conversation, page halfway",
+                page(la, lb, format!("&after={c}")),
+            )
+            .await
+        }
+        None => skipped(m.label, "longest conversation, page halfway"),
+    }
+    let group_size = json(
+        &http,
+        format!("{api}/conversations?user={member}&limit=100"),
+    )
+    .await
+    .and_then(|inbox| {
+        let entries = inbox.as_array()?.clone();
+        let entry = entries
+            .iter()
+            .find(|e| e["conversationId"] == group.as_str())?;
+        entry["messageCount"].as_u64()
+    });
+    match group_size {
+        Some(size) => {
+            let after = size.saturating_sub(50);
+            let path =
+                format!("/conversations/{group}/messages?user={member}&limit=50&after={after}");
+            time(&m, "group of 256, newest page", get(path)).await
+        }
+        None => skipped(m.label, "group of 256, newest page"),
     }
     time(
         &m,
         "reference conversation page (100)",
-        get(format!("/messages/{ra}/{rb}?limit=50")),
+        page(ra, rb, String::new()),
     )
     .await;
-    time(
-        &m,
-        "user page, hot (20/1000 of store)",
-        get(format!("/messages/user/{hot}?limit=50")),
-    )
-    .await;
-    time(
-        &m,
-        "user page, cold (1/1000)",
-        get(format!("/messages/user/{cold}?limit=50")),
-    )
-    .await;
-    time(
-        &m,
-        "user page, reference (100)",
-        get(format!("/messages/user/{ra}?limit=50")),
-    )
-    .await;
-    // A chat app's first screen: the inbox, newest activity first, with unread counts.
-    time(
-        &m,
-        "inbox first page, hot user",
-        get(format!("/conversations?user={hot}&limit=20")),
-    )
-    .await;
-    time(
-        &m,
-        "inbox first page, cold user",
-        get(format!("/conversations?user={cold}&limit=20")),
-    )
-    .await;
-    match next_cursor(&http, &format!("{api}/conversations?user={hot}&limit=5")).await {
-        Some(cursor) => {
-            time(
-                &m,
-                "inbox second page, hot user",
-                get(format!("/conversations?user={hot}&limit=5&before={cursor}")),
-            )
-            .await
-        }
-        None => println!("{:<10} inbox second page: no cursor could be read", m.label),
-    }
-    match count(&http, format!("{api}/messages/count?user1={a}&user2={b}")).await {
-        Some(size) => {
-            time(
-                &m,
-                "newest page of a conversation",
-                get(format!(
-                    "/messages/{a}/{b}?limit=50&skip={}",
-                    size.saturating_sub(50)
-                )),
-            )
-            .await
-        }
-        None => println!("{:<10} newest page: no count could be read", m.label),
-    }
+    let counted = |q: String| get(format!("/messages/count?{q}"));
     time(
         &m,
         "count, conversation",
-        get(format!("/messages/count?user1={a}&user2={b}")),
+        counted(format!("user1={a}&user2={b}")),
     )
     .await;
     time(
         &m,
-        "count, reference conversation",
-        get(format!("/messages/count?user1={ra}&user2={rb}")),
+        "count, longest conversation",
+        counted(format!("user1={la}&user2={lb}")),
     )
     .await;
+    time(&m, "count, busy user", counted(format!("user1={busy}"))).await;
+    time(&m, "count, cold user", counted(format!("user1={cold}"))).await;
+    time(&m, "count, all messages", counted(String::new())).await;
+    mark_read(&m, &http, la, lb).await;
     time(
         &m,
-        "count, hot user",
-        get(format!("/messages/count?user1={hot}")),
-    )
-    .await;
-    time(
-        &m,
-        "count, cold user",
-        get(format!("/messages/count?user1={cold}")),
+        "user's recent messages, cold",
+        get(format!("/messages/user/{cold}?limit=50")),
     )
     .await;
     let run = format!("{}-{}", m.label, std::process::id());
@@ -236,11 +258,38 @@ pub async fn measure(m: Measure<'_>) {
             .send()
     };
     time(&m, "POST with Idempotency-Key", post).await;
-    let few = Measure { samples: 3, ..m };
+    // The old layout's read, slow for a busy user on FerretDB: last, within its budget.
+    let few = Measure { samples: 5, ..m };
     time(
         &few,
-        "count, all messages",
-        get("/messages/count".to_owned()),
+        "user's recent messages, busy",
+        get(format!("/messages/user/{busy}?limit=50")),
     )
     .await;
+}
+
+/// A member marking a long conversation read message by message, each mark further than the
+/// last (so each moves it): the answer carries the entry with its unread count.
+async fn mark_read(m: &Measure<'_>, http: &reqwest::Client, a: &str, b: &str) {
+    let api = m.api;
+    let page = json(http, format!("{api}/messages/{a}/{b}?limit={}", m.samples)).await;
+    let ids: Vec<String> = page
+        .as_ref()
+        .and_then(|p| p.as_array())
+        .map(|p| {
+            p.iter()
+                .filter_map(|x| x["messageId"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    if ids.len() < m.samples {
+        return skipped(m.label, "marked-read round trip");
+    }
+    let conversation = format!("{a}:{b}");
+    let mark = |i: usize| {
+        http.post(format!("{api}/conversations/{conversation}/read?user={a}"))
+            .json(&json!({ "messageId": ids[i] }))
+            .send()
+    };
+    time(m, "marked-read round trip", mark).await;
 }

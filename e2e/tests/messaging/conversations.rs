@@ -167,3 +167,57 @@ async fn pages_by_place_cross_the_stores_page_boundaries_without_gap_or_overlap(
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inbox_longer_than_its_recent_lists_pages_through_every_conversation_once_newest_first()
+{
+    use futures::StreamExt;
+    let wiber = Wiber::start().await;
+    let _consumer = wiber.consumer().await;
+    // More conversations than the lists keep in every partition: the first pages come from the
+    // lists, the last from the sorted query, and the two must join without a gap or overlap.
+    let senders = 3 * wiber_common::readmodel::RECENT_KEPT + 300;
+    futures::stream::iter(0..senders)
+        .map(|i| {
+            let wiber = &wiber;
+            async move {
+                wiber
+                    .send(&format!("fan{i}"), "hub", &format!("m{i}"))
+                    .await
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    eventually("every message counted", STORED_WITHIN, || async {
+        (wiber.count("?user1=hub").await == senders as u64).then_some(())
+    })
+    .await;
+    let mut listed: Vec<(i64, String)> = Vec::new();
+    let mut path = "/conversations?user=hub&limit=100".to_owned();
+    loop {
+        let (status, headers, page) = wiber.get(&path).await;
+        assert_eq!(status, 200, "{page}");
+        for c in page.as_array().unwrap() {
+            let at = c["lastMessage"]["timestamp"].as_i64().unwrap();
+            listed.push((at, c["conversationId"].as_str().unwrap().to_owned()));
+        }
+        match headers.get("x-next-cursor") {
+            Some(cursor) => {
+                let cursor = cursor.to_str().unwrap();
+                path = format!("/conversations?user=hub&limit=100&before={cursor}");
+            }
+            None => break,
+        }
+        assert!(listed.len() <= senders, "pages past the end");
+    }
+    assert!(
+        listed.windows(2).all(|w| w[0].0 >= w[1].0),
+        "newest activity first throughout"
+    );
+    let mut conversations: Vec<String> = listed.into_iter().map(|(_, c)| c).collect();
+    conversations.sort();
+    let mut expected: Vec<String> = (0..senders).map(|i| format!("fan{i}:hub")).collect();
+    expected.sort();
+    assert_eq!(conversations, expected, "each conversation exactly once");
+}

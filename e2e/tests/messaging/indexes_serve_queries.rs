@@ -49,6 +49,7 @@ fn tally(i: i64) -> Tally {
         partition: i as i32,
         state: TallyState::new(i),
         group: None,
+        recent: None,
     }
 }
 
