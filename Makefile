@@ -36,7 +36,7 @@ bench-auth: ## POST throughput and latency with authentication on and off, round
 bench-push: ## Push delivery: latency from a POST's answer to the stream, under load and idle; 10,000 idle streams' memory (see BENCHMARKS.md).
 	BENCH_PUSH=1 dev/bench.sh $(BENCH_ARGS)
 
-bench-reads: ## Reads as the store grows (100k, 300k, 1M messages; SQLite vs PostgreSQL under FerretDB): see BENCHMARKS.md.
+bench-reads: ## Reads as the store grows (100k and 1M messages of #30's dataset, on FerretDB with PostgreSQL): see BENCHMARKS.md.
 	dev/readbench.sh $(READBENCH_SIZES)
 
 cluster-up: ## A local Kubernetes cluster: one real node (its pods run; the images of `make images` imported) and kwok nodes (docs/getting-started/local-cluster.md).

@@ -25,12 +25,14 @@
 # ordered none, jwt, jwt, none, ... so drift over the run falls on both alike, each round's API
 # restarted in its mode; it defaults to --messages 20000 --e2e-messages 0 and ends with a summary.
 #
-# BENCH_PUSH=1 (make bench-push): push delivery, three rounds on one stack, each with its API
+# BENCH_PUSH=1 (make bench-push): push delivery, four rounds on one stack, each with its API
 # restarted: (1) the standard POST load while a probe message goes every 20 ms to one of 10
 # recipients holding a stream, then 200 probes one at a time on the idle system; (2) the same with
 # 10,000 idle streams held through it (RSS per connection, and the POST figures beside round 1's);
 # (3) the load paced at BENCH_PUSH_RATE (3000) msg/s, about half the standard load's rate, so the
-# latency is the push path's own rather than a saturated machine's. Ends with a summary.
+# latency is the push path's own rather than a saturated machine's; (4) the standard load while
+# the probes go to a group of 100 members, each holding a stream (every event, and each probe's
+# last member). Ends with a summary.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # KAFKA_PORT, POSTGRES_PORT, WIBER_PROFILE=release, KAFKA_RUN, RELEASE_DIR and the bench_* steps.
 source "$WIBER_DEV_DIR/bench-lib.sh"
@@ -80,6 +82,33 @@ bench_ports_free " (stop it, or set WIBER_BENCH_*_PORT)" \
   "$CAPACITY_API_PORT" $((CAPACITY_API_PORT + 1)) $((CAPACITY_API_PORT + 2))
 
 bench_build wiber-loadgen wiber-loadgen wiber-readbench
+
+# The consumer's capacity: during the load it keeps pace with the POSTs, so its rate there is
+# theirs. A second consumer, in a group of its own and into a database of its own, then stores
+# everything the topic holds from a standing start, alone on the machine (the first stack stopped).
+stored_total() {
+  curl -fsS "http://127.0.0.1:$1/metrics" | awk '/^wiber_consumer_messages_stored_total / {printf "%d\n", $2}'
+}
+capacity_stack() {
+  API_PORT=$CAPACITY_API_PORT API_ADMIN_PORT=$((CAPACITY_API_PORT + 2)) CONSUMER_PORT=$((CAPACITY_API_PORT + 1)) \
+    KAFKA_CONSUMER_GROUP=bench-capacity MONGO_DB=wiber_capacity "$WIBER_DEV_DIR/wiber.sh" "$1"
+}
+consumer_capacity() {
+  local total
+  total=$(stored_total "$CONSUMER_PORT")
+  [[ $total =~ ^[1-9][0-9]*$ ]] || die "the consumer's stored counter could not be read"
+  "$WIBER_DEV_DIR/wiber.sh" stop
+  echo
+  echo "== the consumer's capacity: $total stored messages again, from a standing start (CONSUMER_BATCH_SIZE=${CONSUMER_BATCH_SIZE:-default})"
+  capacity_stack start >/dev/null
+  local line
+  line=$("$READBENCH" wait-stored --metrics "http://127.0.0.1:$((CAPACITY_API_PORT + 1))/metrics" --count "$total")
+  capacity_stack stop >/dev/null
+  echo "$line"
+  [[ $line =~ :\ ([0-9]+)\ messages/s ]] || die "wiber-readbench wait-stored printed no rate"
+  awk -v r="${BASH_REMATCH[1]}" -v l="$STORE_LIMIT" \
+    'BEGIN {printf "capacity with the read model: %.0f msg/s, %.1f %% of the raw insert rate (%.0f documents/s)\n", r, 100 * r / l, l}'
+}
 
 # Stopped on exit, after the API and consumer and before Kafka (bench_stop_on_exit).
 bench_stop_servers() {
@@ -204,7 +233,12 @@ def p50_p99(latency):
 
 def pushed(s, when):
     p = s["push"][when]
-    return "not measured" if p is None else p50_p99(p["answered_to_received_ms"]) + " ms"
+    if p is None:
+        return "not measured"
+    out = p50_p99(p["answered_to_received_ms"]) + " ms"
+    if p.get("answered_to_last_member_ms"):
+        out += " (to the last member: %s ms)" % p50_p99(p["answered_to_last_member_ms"])
+    return out
 
 def line(kind, path):
     s = load(path)
@@ -245,9 +279,10 @@ PY
 if ((PUSH)); then
   rounds_dir=$(mktemp -d)
   failed=0
-  names=("standard load" "standard load, 10,000 idle streams" "paced at $PUSH_RATE msg/s")
-  extra=("" "--idle-streams 10000" "--rate $PUSH_RATE --messages 30000")
-  for r in 0 1 2; do
+  names=("standard load" "standard load, 10,000 idle streams" "paced at $PUSH_RATE msg/s"
+    "standard load, probes to a group of 100, each member listening")
+  extra=("" "--idle-streams 10000" "--rate $PUSH_RATE --messages 30000" "--push-group 100")
+  for r in 0 1 2 3; do
     "$WIBER_DEV_DIR/wiber.sh" stop
     echo "== round $((r + 1)): ${names[r]}" | tee -a "$report"
     read -ra round_args <<<"${extra[r]}"
@@ -257,38 +292,11 @@ if ((PUSH)); then
   {
     echo
     echo "== push delivery, AUTH_MODE=$BENCH_AUTH"
-    for r in 0 1 2; do echo "  ${names[r]}: $(summary push "$rounds_dir/$r.json")"; done
+    for r in 0 1 2 3; do echo "  ${names[r]}: $(summary push "$rounds_dir/$r.json")"; done
   } | tee -a "$report"
   rm -rf "$rounds_dir"
   exit "$failed"
 fi
-
-# The consumer's capacity: during the load it keeps pace with the POSTs, so its rate there is
-# theirs. A second consumer, in a group of its own and into a database of its own, then stores
-# everything the topic holds from a standing start, alone on the machine (the first stack stopped).
-stored_total() {
-  curl -fsS "http://127.0.0.1:$1/metrics" | awk '/^wiber_consumer_messages_stored_total / {printf "%d\n", $2}'
-}
-capacity_stack() {
-  API_PORT=$CAPACITY_API_PORT API_ADMIN_PORT=$((CAPACITY_API_PORT + 2)) CONSUMER_PORT=$((CAPACITY_API_PORT + 1)) \
-    KAFKA_CONSUMER_GROUP=bench-capacity MONGO_DB=wiber_capacity "$WIBER_DEV_DIR/wiber.sh" "$1"
-}
-consumer_capacity() {
-  local total
-  total=$(stored_total "$CONSUMER_PORT")
-  [[ $total =~ ^[1-9][0-9]*$ ]] || die "the consumer's stored counter could not be read"
-  "$WIBER_DEV_DIR/wiber.sh" stop
-  echo
-  echo "== the consumer's capacity: $total stored messages again, from a standing start (CONSUMER_BATCH_SIZE=${CONSUMER_BATCH_SIZE:-default})"
-  capacity_stack start >/dev/null
-  local line
-  line=$("$READBENCH" wait-stored --metrics "http://127.0.0.1:$((CAPACITY_API_PORT + 1))/metrics" --count "$total")
-  capacity_stack stop >/dev/null
-  echo "$line"
-  [[ $line =~ :\ ([0-9]+)\ messages/s ]] || die "wiber-readbench wait-stored printed no rate"
-  awk -v r="${BASH_REMATCH[1]}" -v l="$STORE_LIMIT" \
-    'BEGIN {printf "capacity with the read model: %.0f msg/s, %.1f %% of the raw insert rate (%.0f documents/s)\n", r, 100 * r / l, l}'
-}
 
 if [[ $BENCH_AUTH != compare ]]; then
   measure "$BENCH_AUTH" "$@" | tee -a "$report"

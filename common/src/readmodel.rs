@@ -293,7 +293,7 @@ mod tests {
         let json = serde_json::to_value(&tally).unwrap();
         assert_eq!(json["count"], 5);
         assert_eq!(json["applied"], 40);
-        assert_eq!(json["recent"]["items"][0]["c"], "a:bob");
+        assert_eq!(json["recent"]["items"][0], "7.40.a:bob");
         assert_eq!(serde_json::from_value::<Tally>(json).unwrap(), tally);
     }
 }

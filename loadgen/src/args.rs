@@ -81,6 +81,10 @@ pub struct Args {
     /// Recipients holding a push stream (GET /messages/stream) for probe messages (0: no push phase)
     #[arg(long, value_name = "P", default_value = "0", value_parser = count(0..=1000))]
     pub push_receivers: usize,
+    /// Probes go to one group of this many members instead, made for the run; every member but
+    /// the sender holds a stream (0: probes go to --push-receivers pairs)
+    #[arg(long, value_name = "N", default_value = "0", value_parser = count(0..=256))]
+    pub push_group: usize,
     /// Between probe messages during phase 1
     #[arg(long = "push-interval-ms", value_name = "T", default_value = "20", value_parser = millis(1..=60_000))]
     pub push_interval: Duration,

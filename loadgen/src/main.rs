@@ -4,7 +4,10 @@
 mod args;
 mod cost;
 mod e2e;
+mod group;
 mod http;
+mod idle;
+mod listen;
 mod post;
 mod probe;
 mod push;

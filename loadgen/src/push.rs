@@ -1,7 +1,6 @@
 //! Push delivery: recipients hold event streams (GET /messages/stream) while probe messages are
-//! POSTed to them, during phase 1 and again on an idle system, each timed from its POST until its
-//! event arrives; and idle streams, held through the whole run, which show what one connection
-//! costs the API and that holding them leaves its POST figures intact.
+//! POSTed to them (`group`: or to their group), during phase 1 and again on an idle system, each
+//! timed from its POST until its events arrive; and the idle streams (`idle`) held beside them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,55 +8,27 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use hyper::StatusCode;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::args::Args;
-use crate::http::{Conn, Error, Target, short};
-use crate::probe::{SCRAPE_TIMEOUT, Scrape, scrape, stored_total};
-use crate::sse::{self, EventStream};
+use crate::group;
+use crate::http::{Conn, Error, short};
+use crate::idle::{self, Opening};
+use crate::listen::{message_id, open_one, read};
+use crate::probe::stored_total;
 use crate::tokens::Tokens;
-use crate::workload::{message_body, pair};
+use crate::workload::pair;
 
-/// Idle streams opened at once: enough to open thousands in seconds without a burst of
-/// connections the API's accept queue would have to hold.
-const OPENING_CONCURRENCY: usize = 64;
-
-const RETRY_AFTER_503: Duration = Duration::from_millis(100);
 /// How often the consumer's stored count is read while waiting for the warm-up probe.
 const STORED_POLL: Duration = Duration::from_millis(20);
-
-/// The API's memory and open streams, or nothing known when its /metrics cannot be read: the
-/// report shows what it could not see rather than failing the run.
-pub async fn api_figures(metrics: &Target) -> Scrape {
-    scrape(&mut Conn::new(metrics.clone()), SCRAPE_TIMEOUT)
-        .await
-        .unwrap_or_default()
-}
-
-/// The idle streams' opening: how many, how long, and the API before and after.
-#[derive(Debug, Default)]
-pub struct Opening {
-    pub wanted: usize,
-    pub opened: usize,
-    pub took: Duration,
-    pub before: Scrape,
-    pub after: Scrape,
-    pub failures: Vec<String>,
-}
-
-impl Opening {
-    /// What the API's RSS grew by over the opening, per stream opened; `None` when its /metrics
-    /// could not be read before or after.
-    pub fn bytes_per_stream(&self) -> Option<f64> {
-        let (before, after) = (self.before.rss_bytes?, self.after.rss_bytes?);
-        Some((after - before) / self.opened.max(1) as f64)
-    }
-}
 
 /// Every stream the run holds, and the events its recipients have received.
 pub struct Streams {
     pub receivers: usize,
+    /// Whom probes go to, and the events each makes.
+    pub target: group::Target,
+    copies: usize,
     pub opening: Opening,
     /// Streams of either kind the server ended or that broke: none should, during a run.
     pub ended: Arc<AtomicUsize>,
@@ -65,7 +36,7 @@ pub struct Streams {
     pub unexpected: Arc<AtomicUsize>,
     arrivals: mpsc::UnboundedReceiver<(String, Instant)>,
     /// Arrivals not yet matched to a probe, by message id.
-    seen: HashMap<String, Instant>,
+    seen: HashMap<String, Vec<Instant>>,
     pub received: usize,
 }
 
@@ -98,81 +69,11 @@ pub struct Latencies {
     pub after_ack: Vec<Duration>,
     /// From the POST's start: the whole way, sender to recipient.
     pub after_post: Vec<Duration>,
+    /// For each probe to a group: from the POST's answer to its last member's event.
+    pub last_after_ack: Vec<Duration>,
+    /// Events that never arrived.
     pub missing: usize,
     pub failed: Vec<String>,
-}
-
-fn stream_request(tokens: &Tokens, user: &str) -> Result<(String, Option<Arc<str>>), Error> {
-    let authorization = tokens.authorization(user)?;
-    let path = match authorization {
-        Some(_) => "/messages/stream".to_owned(),
-        // An open API (AUTH_MODE=none) is told whose stream it is.
-        None => format!("/messages/stream?user={user}"),
-    };
-    Ok((path, authorization))
-}
-
-/// A stream of `user`'s messages, returned once the API has sent `ready`, so it is subscribed.
-async fn open_one(
-    api: &Target,
-    tokens: &Tokens,
-    user: &str,
-    timeout: Duration,
-) -> Result<EventStream, Error> {
-    let (path, authorization) = stream_request(tokens, user)?;
-    let deadline = Instant::now() + timeout;
-    // A just-started API answers 503 until its feed has found where the topic stands.
-    let mut stream = loop {
-        match sse::open(api, &path, authorization.as_deref(), timeout).await {
-            Ok(stream) => break stream,
-            Err(e) => match e.downcast_ref::<sse::Refused>() {
-                Some(r)
-                    if r.status == StatusCode::SERVICE_UNAVAILABLE && Instant::now() < deadline =>
-                {
-                    tokio::time::sleep(RETRY_AFTER_503).await;
-                }
-                _ => return Err(e),
-            },
-        }
-    };
-    match tokio::time::timeout(timeout, stream.next()).await {
-        Ok(Ok(Some(event))) if event.kind == "ready" => Ok(stream),
-        Ok(Ok(Some(event))) => Err(format!("first event was '{}', not ready", event.kind).into()),
-        Ok(Ok(None)) => Err("the stream ended before ready".into()),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(format!("no ready within {} ms", timeout.as_millis()).into()),
-    }
-}
-
-fn message_id(json: &[u8]) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_slice(json).ok()?;
-    value.get("messageId")?.as_str().map(str::to_owned)
-}
-
-/// Reads a stream until it ends: messages are handed to `arrivals` (timed on arrival) or, for an
-/// idle stream (`arrivals` = None), counted as unexpected.
-async fn read(
-    mut stream: EventStream,
-    arrivals: Option<mpsc::UnboundedSender<(String, Instant)>>,
-    ended: Arc<AtomicUsize>,
-    unexpected: Arc<AtomicUsize>,
-) {
-    while let Ok(Some(event)) = stream.next().await {
-        let at = Instant::now();
-        match (event.kind.as_str(), &arrivals) {
-            ("message", Some(tx)) => {
-                if let Some(id) = message_id(event.data.as_bytes()) {
-                    let _ = tx.send((id, at));
-                }
-            }
-            ("message", None) => {
-                unexpected.fetch_add(1, Ordering::Relaxed);
-            }
-            ("end", _) => break,
-            _ => {}
-        }
-    }
-    ended.fetch_add(1, Ordering::Relaxed);
 }
 
 impl Streams {
@@ -181,17 +82,28 @@ impl Streams {
         let ended = Arc::new(AtomicUsize::new(0));
         let unexpected = Arc::new(AtomicUsize::new(0));
         let (tx, arrivals) = mpsc::unbounded_channel();
-        for k in 0..args.push_receivers {
-            let (_, to) = pair(&args.prefix, "p", k);
-            let stream = open_one(&args.api, tokens, &to, args.request_timeout)
+        let (target, recipients): (_, Vec<String>) = if args.push_group > 0 {
+            let target = group::create(args, tokens).await?;
+            (target, group::members(args).split_off(1))
+        } else {
+            let receivers = args.push_receivers;
+            let recipients = (0..receivers)
+                .map(|k| pair(&args.prefix, "p", k).1)
+                .collect();
+            (group::Target::Pairs { receivers }, recipients)
+        };
+        for to in &recipients {
+            let stream = open_one(&args.api, tokens, to, args.request_timeout)
                 .await
                 .map_err(|e| format!("recipient {to}'s stream: {e}"))?;
             let reader = read(stream, Some(tx.clone()), ended.clone(), unexpected.clone());
             tokio::spawn(reader);
         }
-        let opening = open_idle(args, tokens, &ended, &unexpected).await?;
+        let opening = idle::open(args, tokens, &ended, &unexpected).await?;
         let mut streams = Self {
-            receivers: args.push_receivers,
+            receivers: recipients.len(),
+            copies: target.copies(recipients.len() + 1),
+            target,
             opening,
             ended,
             unexpected,
@@ -202,16 +114,16 @@ impl Streams {
         // One message through the whole path first, pushed and stored, so the run starts with
         // the feed reading and the consumer storing, and the store's count before phase 1
         // includes it.
-        if args.push_receivers > 0 {
+        if streams.receivers > 0 {
             let mut consumer = Conn::new(args.consumer_metrics.clone());
             let before = stored_total(&mut consumer).await?;
             let mut conn = Conn::new(args.api.clone());
-            let probe = post_probe(&mut conn, args, tokens, 999_999)
+            let probe = post_probe(&mut conn, args, tokens, &streams.target, 999_999)
                 .await
                 .map_err(|e| format!("warm-up probe: {e}"))?;
             let deadline = probe.acked + args.visible_deadline;
-            if streams.arrival(&probe.id, deadline).await.is_none() {
-                return Err("the warm-up probe never reached its recipient's stream".into());
+            if streams.arrivals(&probe.id, deadline).await.len() < streams.copies {
+                return Err("the warm-up probe never reached every recipient's stream".into());
             }
             while stored_total(&mut consumer).await? <= before {
                 if Instant::now() >= deadline {
@@ -224,18 +136,19 @@ impl Streams {
         Ok(streams)
     }
 
-    async fn arrival(&mut self, id: &str, deadline: Instant) -> Option<Instant> {
+    /// The arrivals of message `id`, once each recipient's has come or at `deadline`.
+    async fn arrivals(&mut self, id: &str, deadline: Instant) -> Vec<Instant> {
         loop {
-            if let Some(at) = self.seen.remove(id) {
-                return Some(at);
+            if self.seen.get(id).is_some_and(|at| at.len() >= self.copies) {
+                return self.seen.remove(id).unwrap_or_default();
             }
             let left = deadline.saturating_duration_since(Instant::now());
             match tokio::time::timeout(left, self.arrivals.recv()).await {
                 Ok(Some((got, at))) => {
                     self.received += 1;
-                    self.seen.insert(got, at);
+                    self.seen.entry(got).or_default().push(at);
                 }
-                Ok(None) | Err(_) => return None,
+                Ok(None) | Err(_) => return self.seen.remove(id).unwrap_or_default(),
             }
         }
     }
@@ -248,10 +161,8 @@ impl Streams {
             ..Latencies::default()
         };
         for probe in probes.sent {
-            match self.arrival(&probe.id, deadline).await {
-                Some(at) => out.record(&probe, at),
-                None => out.missing += 1,
-            }
+            let arrived = self.arrivals(&probe.id, deadline).await;
+            out.record(&probe, &arrived, self.copies);
         }
         out
     }
@@ -261,16 +172,12 @@ impl Streams {
         let mut conn = Conn::new(args.api.clone());
         let mut out = Latencies::default();
         for j in 0..args.push_probes {
-            match post_probe(&mut conn, args, tokens, j).await {
+            match post_probe(&mut conn, args, tokens, &self.target, j).await {
                 Ok(probe) => {
                     out.sent += 1;
-                    match self
-                        .arrival(&probe.id, probe.acked + args.visible_deadline)
-                        .await
-                    {
-                        Some(at) => out.record(&probe, at),
-                        None => out.missing += 1,
-                    }
+                    let deadline = probe.acked + args.visible_deadline;
+                    let arrived = self.arrivals(&probe.id, deadline).await;
+                    out.record(&probe, &arrived, self.copies);
                 }
                 Err(e) => out.failed.push(e),
             }
@@ -280,84 +187,31 @@ impl Streams {
 }
 
 impl Latencies {
-    fn record(&mut self, probe: &Probe, at: Instant) {
-        self.after_ack
-            .push(at.saturating_duration_since(probe.acked));
-        self.after_post
-            .push(at.saturating_duration_since(probe.started));
-    }
-}
-
-async fn open_idle(
-    args: &Args,
-    tokens: &Arc<Tokens>,
-    ended: &Arc<AtomicUsize>,
-    unexpected: &Arc<AtomicUsize>,
-) -> Result<Opening, Error> {
-    let mut opening = Opening {
-        wanted: args.idle_streams,
-        before: api_figures(&args.api_metrics).await,
-        ..Opening::default()
-    };
-    if args.idle_streams == 0 {
-        return Ok(opening);
-    }
-    // Signed first, so the opening's time is the API's.
-    let users: Vec<String> = (0..args.idle_streams)
-        .map(|n| format!("{}-i{n}", args.prefix))
-        .collect();
-    for user in &users {
-        tokens.authorization(user)?;
-    }
-    let started = Instant::now();
-    let permits = Arc::new(Semaphore::new(OPENING_CONCURRENCY));
-    let (done, mut results) = mpsc::unbounded_channel::<Result<(), String>>();
-    for user in users {
-        let (permits, done) = (permits.clone(), done.clone());
-        let (ended, unexpected) = (ended.clone(), unexpected.clone());
-        let (api, timeout) = (args.api.clone(), args.request_timeout);
-        let tokens = tokens.clone();
-        tokio::spawn(async move {
-            let Ok(permit) = permits.acquire_owned().await else {
-                let _ = done.send(Err(format!("{user}: not opened")));
-                return;
-            };
-            let opened = open_one(&api, &tokens, &user, timeout).await;
-            drop(permit);
-            match opened {
-                Ok(stream) => {
-                    let _ = done.send(Ok(()));
-                    drop(done);
-                    read(stream, None, ended, unexpected).await;
-                }
-                Err(e) => {
-                    let _ = done.send(Err(format!("{user}: {e}")));
-                }
-            }
-        });
-    }
-    drop(done);
-    // Counted, not read to the channel's end: an open stream's task lives on, holding its sender.
-    for _ in 0..args.idle_streams {
-        match results.recv().await {
-            Some(Ok(())) => opening.opened += 1,
-            Some(Err(e)) => opening.failures.push(e),
-            None => break,
+    /// A probe's arrivals, of the `copies` it should have made.
+    fn record(&mut self, probe: &Probe, arrived: &[Instant], copies: usize) {
+        for at in arrived {
+            self.after_ack
+                .push(at.saturating_duration_since(probe.acked));
+            self.after_post
+                .push(at.saturating_duration_since(probe.started));
+        }
+        self.missing += copies.saturating_sub(arrived.len());
+        if copies > 1 && arrived.len() == copies {
+            let last = arrived.iter().max().expect("copies > 1");
+            self.last_after_ack
+                .push(last.saturating_duration_since(probe.acked));
         }
     }
-    opening.took = started.elapsed();
-    opening.after = api_figures(&args.api_metrics).await;
-    Ok(opening)
 }
 
 async fn post_probe(
     conn: &mut Conn,
     args: &Args,
     tokens: &Tokens,
+    target: &group::Target,
     n: usize,
 ) -> Result<Probe, String> {
-    let (from, to) = pair(&args.prefix, "p", n % args.push_receivers.max(1));
-    let body = message_body(&from, &to, n, args.content_chars);
+    let (from, body) = target.probe(args, n);
     let authorization = tokens
         .authorization(&from)
         .map_err(|e| format!("token: {e}"))?;
@@ -380,6 +234,7 @@ async fn post_probe(
 pub fn probe_during_load(
     args: &Args,
     tokens: Arc<Tokens>,
+    target: group::Target,
     stop: Arc<AtomicBool>,
 ) -> JoinHandle<Probes> {
     let args = args.clone();
@@ -394,7 +249,7 @@ pub fn probe_during_load(
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-            match post_probe(&mut conn, &args, &tokens, n).await {
+            match post_probe(&mut conn, &args, &tokens, &target, n).await {
                 Ok(probe) => out.sent.push(probe),
                 Err(e) => out.failed.push(e),
             }
@@ -408,11 +263,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_message_id_is_read_from_a_post_answer_or_an_event() {
-        let answer =
-            br#"{"messageId":"4b1c","fromUser":"a","toUser":"b","content":"x","timestamp":1}"#;
-        assert_eq!(message_id(answer).as_deref(), Some("4b1c"));
-        assert_eq!(message_id(b"{}"), None);
-        assert_eq!(message_id(b"not json"), None);
+    fn a_group_probe_counts_each_members_event_and_times_its_last() {
+        let at = Instant::now();
+        let probe = Probe {
+            id: "m".into(),
+            started: at,
+            acked: at + Duration::from_millis(5),
+        };
+        let ms = |n| at + Duration::from_millis(n);
+        let mut out = Latencies::default();
+        out.record(&probe, &[ms(9), ms(30), ms(12)], 3);
+        assert_eq!(out.after_ack.len(), 3);
+        assert_eq!(out.last_after_ack, [Duration::from_millis(25)]);
+        out.record(&probe, &[ms(9)], 3);
+        assert_eq!(out.missing, 2, "two members never got the second");
+        assert_eq!(
+            out.last_after_ack.len(),
+            1,
+            "an incomplete probe has no last"
+        );
+        out.record(&probe, &[ms(8)], 1);
+        assert_eq!(
+            out.last_after_ack.len(),
+            1,
+            "a pair's probe has no last member"
+        );
     }
 }

@@ -263,10 +263,19 @@ pub fn streams_opened(streams: &Streams, problems: &mut Vec<String>) {
     }
 }
 
-pub fn pushed(args: &Args, when: &str, pushed: &Latencies, problems: &mut Vec<String>) {
+pub fn pushed(streams: &Streams, when: &str, pushed: &Latencies, problems: &mut Vec<String>) {
+    let to = match &streams.target {
+        crate::group::Target::Pairs { .. } => "listening recipients".to_owned(),
+        crate::group::Target::Group { .. } => {
+            format!(
+                "members of one group, each listening (group of {})",
+                streams.receivers + 1
+            )
+        }
+    };
     section(&format!(
-        "Push delivery {when}: probe messages to {} listening recipients",
-        args.push_receivers
+        "Push delivery {when}: probe messages to {} {to}",
+        streams.receivers
     ));
     row(
         "probes answered 200 / received",
@@ -281,6 +290,12 @@ pub fn pushed(args: &Args, when: &str, pushed: &Latencies, problems: &mut Vec<St
     if let Some(s) = Summary::of(pushed.after_post.clone()) {
         row("POST sent to received p50/90/99/max", s.p50_p90_p99_max());
     }
+    if let Some(s) = Summary::of(pushed.last_after_ack.clone()) {
+        row(
+            "POST answered to its last member p50/90/99/max",
+            s.p50_p90_p99_max(),
+        );
+    }
     for f in pushed.failed.iter().take(FAILURE_SAMPLES) {
         println!("    failed: {f}");
     }
@@ -289,7 +304,7 @@ pub fn pushed(args: &Args, when: &str, pushed: &Latencies, problems: &mut Vec<St
     }
     if pushed.missing > 0 {
         problems.push(format!(
-            "{} probe messages {when} never reached their recipient's stream",
+            "{} probe events {when} never reached their recipient's stream",
             pushed.missing
         ));
     }

@@ -30,7 +30,7 @@ pub async fn run(args: Args) -> Result<Vec<String>, Error> {
     report::header(&args, tokens.enabled());
 
     // Streams are opened before anything is measured, so phase 1 runs against an API holding them.
-    let pushing = args.push_receivers > 0 || args.idle_streams > 0;
+    let pushing = args.push_receivers > 0 || args.push_group > 0 || args.idle_streams > 0;
     let mut streams = if pushing {
         Some(Streams::open(&args, &tokens).await?)
     } else {
@@ -60,8 +60,10 @@ pub async fn run(args: Args) -> Result<Vec<String>, Error> {
     );
 
     let stop = Arc::new(AtomicBool::new(false));
-    let load_probes = (args.push_receivers > 0)
-        .then(|| push::probe_during_load(&args, tokens.clone(), stop.clone()));
+    let load_probes = streams
+        .as_ref()
+        .filter(|s| s.receivers > 0)
+        .map(|s| push::probe_during_load(&args, tokens.clone(), s.target.clone(), stop.clone()));
 
     let (post, post_elapsed) = post::phase(&args, tokens.clone()).await;
     let post_rate = post.latencies.len() as f64 / post_elapsed.as_secs_f64();
@@ -89,7 +91,7 @@ pub async fn run(args: Args) -> Result<Vec<String>, Error> {
         let latencies = streams
             .gather(probes, Instant::now() + args.visible_deadline)
             .await;
-        report::pushed(&args, "during phase 1", &latencies, &mut problems);
+        report::pushed(streams, "during phase 1", &latencies, &mut problems);
         headline.pushed_under_load(&latencies);
     }
 
@@ -100,12 +102,12 @@ pub async fn run(args: Args) -> Result<Vec<String>, Error> {
         headline.end_to_end(&e2e);
     }
     if let Some(streams) = &mut streams {
-        if drained && args.push_receivers > 0 && args.push_probes > 0 {
+        if drained && streams.receivers > 0 && args.push_probes > 0 {
             let latencies = streams.idle_probes(&args, &tokens).await;
-            report::pushed(&args, "idle, one at a time", &latencies, &mut problems);
+            report::pushed(streams, "idle, one at a time", &latencies, &mut problems);
             headline.pushed_idle(&latencies);
         }
-        let end = push::api_figures(&args.api_metrics).await;
+        let end = crate::idle::api_figures(&args.api_metrics).await;
         report::streams_held(streams, &end, &mut problems);
     }
 

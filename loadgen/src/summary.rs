@@ -10,8 +10,9 @@ use serde_json::{Value, json};
 use crate::args::Args;
 use crate::cost::Cpu;
 use crate::e2e::E2eOutcome;
+use crate::idle::Opening;
 use crate::post::PostOutcome;
-use crate::push::{Latencies, Opening};
+use crate::push::Latencies;
 use crate::stats::Summary;
 
 #[derive(Debug, Default)]
@@ -51,6 +52,7 @@ fn pushed(latencies: &Latencies) -> Value {
         "failed": latencies.failed.len(),
         "answered_to_received_ms": latency(&latencies.after_ack),
         "sent_to_received_ms": latency(&latencies.after_post),
+        "answered_to_last_member_ms": latency(&latencies.last_after_ack),
     })
 }
 
@@ -176,6 +178,7 @@ mod tests {
             sent: 3,
             after_ack: vec![ms(10), ms(30)],
             after_post: vec![ms(20), ms(40)],
+            last_after_ack: Vec::new(),
             missing: 1,
             failed: Vec::new(),
         };
@@ -246,6 +249,7 @@ mod tests {
                 "failed": 0,
                 "answered_to_received_ms": {"p50": 10.0, "p90": 30.0, "p99": 30.0, "max": 30.0, "mean": 20.0},
                 "sent_to_received_ms": {"p50": 20.0, "p90": 40.0, "p99": 40.0, "max": 40.0, "mean": 30.0},
+                "answered_to_last_member_ms": null,
             })
         );
         assert_eq!(v["push"]["idle"], Value::Null);

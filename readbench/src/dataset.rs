@@ -1,9 +1,10 @@
 //! The benchmark's messages, the same for every run, shaped as #30 asks: at 1M messages, 100,000
 //! conversations; three busy users in 20,000 each (a support desk, say); two long conversations
 //! of 50,000 messages each; groups of 2 to 256 members; and a reference conversation of a fixed
-//! 100 messages between two users who talk to nobody else. Every twentieth message goes to each
-//! long conversation and to a group, the rest to the pairs round-robin, so any prefix of the load
-//! (100k, 1M) has the same shape at its own scale.
+//! 100 messages between two users who talk to nobody else. Of every 100 messages, five go to each
+//! long conversation, one to a group and the rest to the pairs, round-robin in runs of `RUN` (a
+//! conversation's messages come a few at a time, as people chat), so any prefix of the load (100k,
+//! 1M) has the same shape at its own scale.
 
 use uuid::Uuid;
 use wiber_common::group::{Action, Membership};
@@ -15,10 +16,13 @@ pub const BUSY_USERS: u64 = 3;
 /// Conversations below this index have a busy user on one side.
 const BUSY_CONVERSATIONS: u64 = 60_000;
 pub const GROUPS: u64 = 16;
-/// Messages in every cycle of the load: one to each long conversation, one to a group, the rest
-/// to pairs.
-const CYCLE: u64 = 20;
-const PAIRS_PER_CYCLE: u64 = CYCLE - 3;
+/// Messages in every cycle of the load: `LONG_SHARE` to each long conversation, one to a group,
+/// the rest to pairs.
+const CYCLE: u64 = 100;
+const LONG_SHARE: u64 = 5;
+const PAIRS_PER_CYCLE: u64 = CYCLE - 2 * LONG_SHARE - 1;
+/// Consecutive messages of a pair's (or a group's) before the next one's.
+const RUN: u64 = 8;
 pub const LONG: [(&str, &str); 2] = [("long-ann", "long-bob"), ("long-cat", "long-dan")];
 pub const REFERENCE_MESSAGES: u64 = 100;
 pub const REFERENCE: (&str, &str) = ("ref-ann", "ref-bob");
@@ -71,15 +75,15 @@ pub fn largest_group() -> (String, String) {
 pub fn record(i: u64) -> (String, MessageRecord) {
     let cycle = i / CYCLE;
     match i % CYCLE {
-        r @ (0 | 1) => {
-            let (a, b) = LONG[r as usize];
-            let (from, to) = if cycle % 2 == 0 { (a, b) } else { (b, a) };
+        r if r < 2 * LONG_SHARE => {
+            let (a, b) = LONG[(r / LONG_SHARE) as usize];
+            let (from, to) = if i % 2 == 0 { (a, b) } else { (b, a) };
             message(from.to_owned(), to.to_owned(), i)
         }
-        2 => {
-            let g = cycle % GROUPS;
+        r if r == 2 * LONG_SHARE => {
+            let g = (cycle / RUN) % GROUPS;
             let members = group_members(g);
-            let from = &members[(cycle / GROUPS) as usize % members.len()];
+            let from = &members[cycle as usize % members.len()];
             let record = MessageRecord {
                 conversation_id: Some(group_id(g)),
                 ..MessageRecord::direct(Uuid::new_v4(), from, "", &content(from, i))
@@ -87,14 +91,11 @@ pub fn record(i: u64) -> (String, MessageRecord) {
             (group_id(g), record)
         }
         r => {
-            let n = cycle * PAIRS_PER_CYCLE + (r - 3);
-            let c = n % CONVERSATIONS;
+            let n = cycle * PAIRS_PER_CYCLE + (r - 2 * LONG_SHARE - 1);
+            let run = n / RUN;
+            let c = run % CONVERSATIONS;
             let (a, b) = users(c);
-            let (from, to) = if (n / CONVERSATIONS) % 2 == 0 {
-                (a, b)
-            } else {
-                (b, a)
-            };
+            let (from, to) = if n % 2 == 0 { (a, b) } else { (b, a) };
             message(from, to, i)
         }
     }
@@ -166,7 +167,7 @@ mod tests {
             }
         }
         assert_eq!(long, [50_000, 50_000]);
-        assert_eq!(groups, 50_000);
+        assert_eq!(groups, 10_000);
         assert_eq!(busy.len(), 20_000);
     }
 
@@ -185,7 +186,7 @@ mod tests {
 
     #[test]
     fn a_group_message_comes_from_one_of_its_members() {
-        let (key, record) = record(2 + CYCLE * 5);
+        let (key, record) = record(2 * LONG_SHARE + CYCLE * RUN * 5);
         let g = 5 % GROUPS;
         assert_eq!(key, group_id(g));
         assert!(group_members(g).contains(&record.from_user));
