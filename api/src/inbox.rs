@@ -112,4 +112,4 @@ impl MongoStore {
 
 #[cfg(test)]
 #[path = "inbox_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -4,7 +4,7 @@ use wiber_common::readmodel::{Recent, RecentList, Tally, TallyState};
 use super::from_lists;
 
 /// A user's tally in `partition` listing `items` (conversation, offset; timestamps follow offsets).
-fn tally(partition: i32, items: &[(&str, i64)], all: bool) -> Tally {
+pub(crate) fn tally(partition: i32, items: &[(&str, i64)], all: bool) -> Tally {
     Tally {
         id: format!("u/ann/{partition}"),
         kind: "user".into(),

@@ -31,6 +31,7 @@ pub mod send;
 pub mod signals;
 pub mod state;
 pub mod store;
+mod user_recent;
 pub mod writable;
 
 pub use routes::{admin, app};

@@ -19,7 +19,7 @@ impl MongoStore {
     }
 
     /// Whether every message has its place (no message from before the read model).
-    async fn all_placed(&self) -> Result<bool, StoreError> {
+    pub(crate) async fn all_placed(&self) -> Result<bool, StoreError> {
         if self.current.load(Ordering::Relaxed) {
             return Ok(true);
         }

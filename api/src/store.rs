@@ -238,8 +238,7 @@ impl MessageStore for MongoStore {
         user: &str,
         limit: i64,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        self.find(&self.messages, queries::user_recent(user), 0, limit)
-            .await
+        self.user_recent(user, limit).await
     }
 
     async fn stream_range(

@@ -258,10 +258,8 @@ pub async fn measure(m: Measure<'_>) {
             .send()
     };
     time(&m, "POST with Idempotency-Key", post).await;
-    // The old layout's read, slow for a busy user on FerretDB: last, within its budget.
-    let few = Measure { samples: 5, ..m };
     time(
-        &few,
+        &m,
         "user's recent messages, busy",
         get(format!("/messages/user/{busy}?limit=50")),
     )

@@ -194,6 +194,7 @@ async fn an_inbox_longer_than_its_recent_lists_pages_through_every_conversation_
     })
     .await;
     let mut listed: Vec<(i64, String)> = Vec::new();
+    let mut last_messages: Vec<String> = Vec::new();
     let mut path = "/conversations?user=hub&limit=100".to_owned();
     loop {
         let (status, headers, page) = wiber.get(&path).await;
@@ -201,6 +202,7 @@ async fn an_inbox_longer_than_its_recent_lists_pages_through_every_conversation_
         for c in page.as_array().unwrap() {
             let at = c["lastMessage"]["timestamp"].as_i64().unwrap();
             listed.push((at, c["conversationId"].as_str().unwrap().to_owned()));
+            last_messages.push(message_id(&c["lastMessage"]));
         }
         match headers.get("x-next-cursor") {
             Some(cursor) => {
@@ -215,6 +217,12 @@ async fn an_inbox_longer_than_its_recent_lists_pages_through_every_conversation_
         listed.windows(2).all(|w| w[0].0 >= w[1].0),
         "newest activity first throughout"
     );
+    // One message per conversation: the user's newest messages are the inbox's last messages, in
+    // its order (read from the recent lists too).
+    let (status, _, recent) = wiber.get("/messages/user/hub?limit=500").await;
+    assert_eq!(status, 200, "{recent}");
+    let recent: Vec<String> = recent.as_array().unwrap().iter().map(message_id).collect();
+    assert_eq!(recent, last_messages[..500]);
     let mut conversations: Vec<String> = listed.into_iter().map(|(_, c)| c).collect();
     conversations.sort();
     let mut expected: Vec<String> = (0..senders).map(|i| format!("fan{i}:hub")).collect();

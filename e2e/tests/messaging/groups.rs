@@ -213,6 +213,23 @@ async fn a_group_changes_in_order_and_a_removed_member_sees_nothing_after_their_
     )
     .await;
     assert_eq!(wiber.count("?user1=bob").await, 4);
+    // So do their recent messages: carol's, dave's message and the group's up to her removal.
+    let (status, _, recent) = wiber.get("/messages/user/carol").await;
+    assert_eq!(status, 200, "{recent}");
+    let contents: Vec<&str> = recent
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    let mut group_part: Vec<&str> = everything[..3].iter().map(String::as_str).collect();
+    group_part.reverse();
+    assert_eq!(contents[0], "after the group");
+    assert_eq!(
+        contents[1..],
+        group_part,
+        "newest first, nothing after the removal"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
