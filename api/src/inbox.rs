@@ -16,53 +16,58 @@ use crate::store::{MongoStore, StoreError, bounded};
 const LOOKUPS_IN_FLIGHT: usize = 8;
 
 /// A position in the inbox's order: newest activity first is the greatest first.
-type Position = (i64, i32, i64);
+pub(crate) type Position = (i64, i32, i64);
 
-fn position(c: &Cursor) -> Position {
-    (c.timestamp, c.partition, c.offset)
+/// The user's conversations, newest first, each at its last message's position, and the newest
+/// position a conversation left out of a cut list may have.
+pub(crate) type Conversations = (Vec<(Position, String)>, Option<Position>);
+
+/// The user's conversations as their tallies' lists tell them; `None` without lists.
+pub(crate) fn conversations(tallies: &[Tally]) -> Option<Conversations> {
+    let mut all = Vec::new();
+    let mut beyond: Option<Position> = None;
+    for t in tallies {
+        let list = t.recent.as_ref()?;
+        all.extend(list.items.iter().map(|r| {
+            (
+                (r.timestamp, t.partition, r.offset),
+                r.conversation_id.clone(),
+            )
+        }));
+        if !list.all {
+            let oldest = list
+                .items
+                .last()
+                .map(|r| (r.timestamp, t.partition, r.offset))?;
+            beyond = beyond.max(Some(oldest));
+        }
+    }
+    all.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+    Some((all, beyond))
 }
 
 /// The conversations of the page of `limit` before `before` (newest first), if the user's
-/// tallies' lists are enough to tell them: every list must be there, and each list that may
-/// leave out older conversations must reach past the page's last one.
+/// tallies' lists are enough to tell them: every list must be there, and the page must end after
+/// anything a cut list left out.
 pub(crate) fn from_lists(
     tallies: &[Tally],
     before: Option<Cursor>,
     limit: usize,
 ) -> Option<Vec<String>> {
-    let mut candidates: Vec<(Position, &str)> = Vec::new();
-    for t in tallies {
-        let list = t.recent.as_ref()?;
-        candidates.extend(
-            list.items
-                .iter()
-                .map(|r| {
-                    (
-                        (r.timestamp, t.partition, r.offset),
-                        r.conversation_id.as_str(),
-                    )
-                })
-                .filter(|(at, _)| before.as_ref().is_none_or(|c| *at < position(c))),
-        );
-    }
-    candidates.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
-    candidates.truncate(limit);
-    let last = candidates.last().map(|(at, _)| *at);
-    for t in tallies {
-        let list = t.recent.as_ref()?;
-        if list.all {
-            continue;
-        }
-        // Conversations left out of this list are older than its last item.
-        let oldest = list
-            .items
-            .last()
-            .map(|r| (r.timestamp, t.partition, r.offset))?;
-        if candidates.len() < limit || last.is_none_or(|last| last <= oldest) {
+    let (all, beyond) = conversations(tallies)?;
+    let before = before.map(|c| (c.timestamp, c.partition, c.offset));
+    let page: Vec<(Position, String)> = all
+        .into_iter()
+        .filter(|(at, _)| before.is_none_or(|c| *at < c))
+        .take(limit)
+        .collect();
+    if let Some(beyond) = beyond {
+        let last = page.last().map(|(at, _)| *at);
+        if page.len() < limit || last.is_none_or(|last| last <= beyond) {
             return None;
         }
     }
-    Some(candidates.into_iter().map(|(_, c)| c.to_owned()).collect())
+    Some(page.into_iter().map(|(_, c)| c).collect())
 }
 
 impl MongoStore {

@@ -12,8 +12,9 @@ use futures::{StreamExt, TryStreamExt};
 use mongodb::bson::doc;
 use wiber_common::message::StoredMessage;
 use wiber_common::queries;
-use wiber_common::readmodel::{InboxEntry, PAGE_SIZE, Tally, page_name, page_of};
+use wiber_common::readmodel::{InboxEntry, PAGE_SIZE, page_name, page_of};
 
+use crate::inbox::{Position, conversations};
 use crate::store::{MongoStore, StoreError, bounded};
 
 /// Conversations read at once.
@@ -22,39 +23,8 @@ const CONVERSATIONS_IN_FLIGHT: usize = 8;
 /// the lists: a group the user joined long after it began holds many pages without them.
 const SPARE_PAGES: i64 = 2;
 
-type Position = (i64, i32, i64);
-
-/// The user's conversations, newest first, each at its last message's position, and the newest
-/// position a conversation left out of a cut list may have.
-pub(crate) type Conversations = (Vec<(Position, String)>, Option<Position>);
-
 fn position(m: &StoredMessage) -> Position {
     (m.timestamp, m.partition, m.offset)
-}
-
-/// The user's conversations, newest last message first, and the newest position a conversation
-/// left out of a cut list may have (none when every list is whole); `None` without lists.
-pub(crate) fn conversations(tallies: &[Tally]) -> Option<Conversations> {
-    let mut all = Vec::new();
-    let mut beyond: Option<Position> = None;
-    for t in tallies {
-        let list = t.recent.as_ref()?;
-        all.extend(list.items.iter().map(|r| {
-            (
-                (r.timestamp, t.partition, r.offset),
-                r.conversation_id.clone(),
-            )
-        }));
-        if !list.all {
-            let oldest = list
-                .items
-                .last()
-                .map(|r| (r.timestamp, t.partition, r.offset))?;
-            beyond = beyond.max(Some(oldest));
-        }
-    }
-    all.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
-    Some((all, beyond))
 }
 
 /// The `limit`-th newest position of `found` (sorted newest first), once there are that many.

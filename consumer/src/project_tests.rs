@@ -152,8 +152,9 @@ fn a_batch_delivered_again_before_its_tallies_moved_is_placed_the_same() {
     );
 }
 
-#[test]
-fn a_redelivery_that_overlaps_counts_only_what_is_past_each_tally() {
+/// The batch again after its first two messages were written, every tally moved but bob's (not
+/// written before the stop: it still stands before the batch).
+fn redelivered_before_bobs_tally_moved() -> Projection {
     let batch = batch();
     let before = fresh(&batch);
     let first = project(
@@ -162,12 +163,16 @@ fn a_redelivery_that_overlaps_counts_only_what_is_past_each_tally() {
         &BTreeSet::new(),
     );
     let mut mid = after(&first, &before);
-    // The user tally of bob was not written before the stop: it still stands before the batch.
     mid.insert(
         TallyKey::User("bob".into(), 0),
         Known::new(TallyState::new(0), false),
     );
-    let p = project(&batch, &mid, &BTreeSet::new());
+    project(&batch, &mid, &BTreeSet::new())
+}
+
+#[test]
+fn a_redelivery_that_overlaps_counts_only_what_is_past_each_tally() {
+    let p = redelivered_before_bobs_tally_moved();
     assert_eq!(places(&p), [(12, Some(1)), (13, Some(3))]);
     assert_eq!(p.counted, 2);
     assert_eq!(
@@ -223,19 +228,7 @@ fn a_users_tally_lists_their_conversations_by_their_last_message_newest_first() 
 
 #[test]
 fn a_list_moves_only_with_its_tally_so_a_redelivery_lists_each_conversation_once() {
-    let batch = batch();
-    let before = fresh(&batch);
-    let first = project(
-        &batch[..2],
-        &states(&batch[..2], |_| None),
-        &BTreeSet::new(),
-    );
-    let mut mid = after(&first, &before);
-    mid.insert(
-        TallyKey::User("bob".into(), 0),
-        Known::new(TallyState::new(0), false),
-    );
-    let p = project(&batch, &mid, &BTreeSet::new());
+    let p = redelivered_before_bobs_tally_moved();
     assert_eq!(
         recent(&p, "u/bob/0"),
         [("alice:bob".into(), 13)],
