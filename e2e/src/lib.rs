@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod node;
 pub mod oci;
 pub mod otlp;
+pub mod own_store;
 pub mod process;
 pub mod promql;
 pub mod readiness;

@@ -10,85 +10,17 @@ use mongodb::bson::{Document, doc};
 use serde_json::{Value, json};
 
 use crate::issuer::{self, IssuerKey};
+pub use crate::own_store::OwnStore;
 use crate::kafka::create_topic;
 use crate::process::{Process, binary, free_port};
 use crate::sse::SseStream;
 use crate::verify::{History, Pipeline, Told, Verified};
 use crate::wait::eventually;
-use crate::{kafka_bootstrap, metrics, mongo_uri, required_env, unique_name};
+use crate::{kafka_bootstrap, metrics, mongo_uri, unique_name};
 
 pub const PARTITIONS: i32 = 3;
 /// How long a new API replica may take to serve streams (its feed starts on Kafka).
 const STREAMS_WITHIN: Duration = Duration::from_secs(60);
-
-/// A private FerretDB instance, for tests that take the store down and bring it back. Its data
-/// is a PostgreSQL database of its own on the run's one PostgreSQL server, so a stop or a freeze
-/// is the store's outage as the API and the consumer see it, and the data outlives a restart.
-pub struct OwnStore {
-    pub port: u16,
-    postgres_url: String,
-    process: Option<Process>,
-}
-
-impl OwnStore {
-    pub async fn start() -> Self {
-        let database = unique_name("ferretdb").replace('-', "_");
-        let mut store = Self {
-            port: free_port(),
-            postgres_url: format!("{}{database}", required_env("WIBER_POSTGRES_URL")),
-            process: None,
-        };
-        store.restart().await;
-        store
-    }
-
-    pub fn uri(&self) -> String {
-        format!("mongodb://127.0.0.1:{}/", self.port)
-    }
-
-    pub fn stop(&mut self) {
-        if let Some(mut p) = self.process.take() {
-            p.terminate(Duration::from_secs(20));
-        }
-    }
-
-    /// Freezes it (SIGSTOP) until `thaw`: connections stay open, nothing is answered.
-    pub fn freeze(&self) {
-        self.process.as_ref().expect("running").signal("STOP");
-    }
-
-    pub fn thaw(&self) {
-        self.process.as_ref().expect("running").signal("CONT");
-    }
-
-    /// Starts it (again) on the same port and data, and waits until it accepts connections.
-    pub async fn restart(&mut self) {
-        let bin = PathBuf::from(required_env("WIBER_FERRETDB_BIN"));
-        let listen = format!("127.0.0.1:{}", self.port);
-        self.process = Some(Process::spawn(
-            bin,
-            &[
-                "-listen",
-                &listen,
-                "-handler",
-                "postgresql",
-                "-postgresql-url",
-                &self.postgres_url,
-                // As dev/ferretdb.sh's: room for the API's and consumer's pools (docs/concepts/store.md).
-                "-pool-max-conns",
-                "150",
-            ],
-            &[],
-            "ferretdb",
-        ));
-        let addr = listen.clone();
-        eventually("own FerretDB to listen", Duration::from_secs(30), || {
-            let addr = addr.clone();
-            async move { std::net::TcpStream::connect(&addr).ok().map(|_| ()) }
-        })
-        .await;
-    }
-}
 
 /// One Wiber instance: a fresh topic (3 partitions, log-append time) and dead-letter topic, a
 /// fresh consumer group and database, the API, and any number of consumers.
