@@ -258,6 +258,11 @@ impl StoredMessage {
         is_group_id(&self.conversation_id)
     }
 
+    /// Whether it takes a place in its conversation: edits, deletes and signals do not.
+    pub fn takes_place(&self) -> bool {
+        self.change.is_none() && self.signal.is_none()
+    }
+
     /// The API's view; `None` only if the stored id is not a UUID, which the consumer never writes.
     pub fn to_message(&self) -> Option<Message> {
         Some(Message {

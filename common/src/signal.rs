@@ -1,11 +1,12 @@
 //! Signals: what a conversation's members tell each other live and Wiber does not keep as
 //! messages. They travel through Kafka on the conversation's key, so every API replica's feed
-//! pushes them to the members' streams in the conversation's order; the consumer stores none of
-//! them and takes no place for them.
+//! pushes them to the members' streams in the conversation's order; the consumer takes no place
+//! for them.
 //!
 //! - **typing**: a member is typing; it lapses by itself `TYPING_LAPSE_MS` after it was sent
 //!   (a client that keeps typing says so again), and is never replayed to a resuming stream;
-//! - **receipt**: a member's read mark moved; the mark itself is kept in their inbox entry, where
+//! - **receipt**: a member's read mark moved; the consumer keeps it beside edits and deletes for
+//!   streams that resume from before it. The mark itself is kept (`<MONGO_COLLECTION>_reads`), where
 //!   every member can read everyone's (`GET /conversations/{id}/reads`).
 
 use serde::{Deserialize, Serialize};

@@ -1,5 +1,6 @@
 //! Applying edits and deletes (`wiber_common::change`) after the batch's messages are written,
-//! in offset order. Each is exact under redelivery: it applies only if it is later than the last
+//! in offset order, and keeping read receipts (`wiber_common::signal`) beside them for streams
+//! that resume from before them (written once, by their own id). Each is exact under redelivery: it applies only if it is later than the last
 //! change applied to its message (`changed`), what it writes is absolute (written again, the same),
 //! and it is kept once (by its own id) in `<MONGO_COLLECTION>_changes` for streams that resume from
 //! before it. A delete also empties the
@@ -32,12 +33,29 @@ impl Changes {
         }
     }
 
-    /// Applies the batch's changes, in the batch's (offset) order.
+    /// Applies the batch's changes and keeps its receipts, in the batch's (offset) order.
     pub async fn apply(&self, batch: &[StoredMessage]) -> Result<(), StoreError> {
-        for record in batch.iter().filter(|m| m.change.is_some()) {
-            self.apply_one(record).await?;
+        for record in batch {
+            if record.change.is_some() {
+                self.apply_one(record).await?;
+            } else if record.signal.is_some() {
+                self.keep(record).await?;
+            }
         }
         Ok(())
+    }
+
+    /// Keeps a record once, by its own id, with those it was addressed to.
+    async fn keep(&self, record: &StoredMessage) -> Result<(), StoreError> {
+        let insert = self
+            .changes
+            .insert_one(record)
+            .write_concern(self.write_concern.clone());
+        match insert.await {
+            Ok(_) => Ok(()),
+            Err(e) if is_duplicate_key(&e) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Everything a change writes besides the message first, the message last: the message's
@@ -65,16 +83,7 @@ impl Changes {
         let concern = self.write_concern.clone();
         let mut kept = record.clone();
         kept.participants = target.participants.clone();
-        match self
-            .changes
-            .insert_one(&kept)
-            .write_concern(concern.clone())
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if is_duplicate_key(&e) => {}
-            Err(e) => return Err(e.into()),
-        }
+        self.keep(&kept).await?;
         let (content, set) = match change {
             Change::Edited { .. } => (
                 record.content.as_str(),

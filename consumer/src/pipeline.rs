@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tracing::Instrument;
+use wiber_common::signal::Signal;
 
 use crate::dlq::DeadLetters;
 use crate::metrics::Metrics;
@@ -58,8 +59,9 @@ pub async fn process_batch<W: MessageWriter, D: DeadLetters>(
     let mut copies = 0;
     for record in records {
         match decode(record) {
-            // Signals are for the API's push streams only: nothing to store.
-            Ok(message) if message.signal.is_some() => {}
+            // Typing is for the API's push streams only: nothing to store. Receipts are kept
+            // for streams that resume from before them (`changes`).
+            Ok(message) if message.signal == Some(Signal::Typing) => {}
             Ok(message) if !ids.insert(message.message_id.clone()) => copies += 1,
             Ok(message) => {
                 messages.push(message);

@@ -97,7 +97,7 @@ pub struct Projection {
 pub fn conversation_keys(messages: &[StoredMessage]) -> BTreeSet<TallyKey> {
     messages
         .iter()
-        .filter(|m| m.change.is_none())
+        .filter(|m| m.takes_place())
         .flat_map(|m| {
             [
                 TallyKey::Conversation(m.conversation_id.clone()),
@@ -114,7 +114,7 @@ pub fn user_keys(
     conversations: &HashMap<TallyKey, Known>,
 ) -> BTreeSet<TallyKey> {
     let mut keys = BTreeSet::new();
-    for m in messages.iter().filter(|m| m.change.is_none()) {
+    for m in messages.iter().filter(|m| m.takes_place()) {
         let user = |u: &String| TallyKey::User(u.clone(), m.partition);
         keys.extend(m.participants.iter().map(user));
         if let Some(change) = &m.membership {
@@ -148,8 +148,8 @@ pub fn project(
     // Each conversation's newly placed messages, in the order conversations first appear.
     let mut conversations: Vec<(String, Vec<StoredMessage>)> = Vec::new();
     for (i, m) in messages.iter().enumerate() {
-        // Edits and deletes take no place and count nowhere (`changes`).
-        if excluded.contains(&i) || m.change.is_some() {
+        // Edits, deletes and receipts take no place and count nowhere (`changes`).
+        if excluded.contains(&i) || !m.takes_place() {
             continue;
         }
         let conversation = TallyKey::Conversation(m.conversation_id.clone());

@@ -93,6 +93,23 @@ fn new_messages_take_the_next_places_of_their_conversations_and_count_once_every
     assert_eq!(p.counted, 0);
 }
 
+#[test]
+fn a_receipt_among_messages_takes_no_place_and_counts_nowhere() {
+    let mut receipt = message(11, "bob", "alice");
+    receipt.signal = Some(wiber_common::signal::Signal::Receipt {
+        read_seq: 1,
+        message_id: batch()[0].message_id.clone(),
+    });
+    let mut with = batch();
+    with[1] = receipt;
+    let p = project(&with, &fresh(&with), &BTreeSet::new());
+    assert_eq!(places(&p), [(10, Some(1)), (12, Some(1)), (13, Some(2))]);
+    assert_eq!(tally(&p, "c/alice:bob").count, 2);
+    assert_eq!(tally(&p, "p/0").count, 3);
+    assert_eq!(tally(&p, "u/bob/0").count, 2);
+    assert!(p.inbox.iter().all(|e| e.last.content != "m11"));
+}
+
 trait With {
     fn with(self, count: i64, applied: i64) -> Self;
 }

@@ -137,3 +137,43 @@ pub fn group_members(bootstrap: &str, group: &str) -> usize {
         .and_then(|list| list.groups().first().map(|g| g.members().len()))
         .unwrap_or(0)
 }
+
+/// Whether `group` has committed every record `topic` holds now (so each is stored): a new API
+/// replica's feed then starts past them, and a stream resuming from before them reads them from
+/// the store.
+pub fn committed_all(bootstrap: &str, group: &str, topic: &str) -> bool {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    // Not subscribed, so it reads the group's offsets without joining it.
+    let client: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .create()
+        .expect("offset reader");
+    let timeout = Duration::from_secs(10);
+    let Ok(metadata) = client.fetch_metadata(Some(topic), timeout) else {
+        return false;
+    };
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    let mut list = TopicPartitionList::new();
+    for &p in &partitions {
+        list.add_partition(topic, p);
+    }
+    let Ok(committed) = client.committed_offsets(list, timeout) else {
+        return false;
+    };
+    !partitions.is_empty()
+        && partitions.iter().all(|&p| {
+            let Ok((_, high)) = client.fetch_watermarks(topic, p, timeout) else {
+                return false;
+            };
+            match committed.find_partition(topic, p).map(|e| e.offset()) {
+                Some(Offset::Offset(at)) => at >= high,
+                _ => high == 0,
+            }
+        })
+}

@@ -10,8 +10,8 @@ use mongodb::bson::{Document, doc};
 use serde_json::{Value, json};
 
 use crate::issuer::{self, IssuerKey};
-pub use crate::own_store::OwnStore;
 use crate::kafka::create_topic;
+pub use crate::own_store::OwnStore;
 use crate::process::{Process, binary, free_port};
 use crate::sse::SseStream;
 use crate::verify::{History, Pipeline, Told, Verified};

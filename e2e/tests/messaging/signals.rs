@@ -1,7 +1,8 @@
 //! Signals on the real servers: a member's typing reaches the other members' streams as a
 //! `typing` event and never the typer's, is never replayed to a resuming stream, and a stranger
 //! cannot send one; a read mark reaches the members as a `receipt` event, and everyone's marks read
-//! back; every kind arrives typed over SSE and WebSocket alike.
+//! back, and a stream resuming from before a receipt gets it again from the store; every kind
+//! arrives typed over SSE and WebSocket alike.
 
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -207,4 +208,73 @@ async fn typing_and_receipts_reach_the_other_members_live_and_typing_is_never_re
     let event = next(&mut bob).await;
     assert_eq!(event.event, "typing", "{event:?}");
     assert_eq!(event.json()["conversationId"], "alice:bob");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_is_kept_once_and_replayed_from_the_store_to_a_stream_resuming_from_before_it() {
+    let wiber = Wiber::start().await;
+    let _consumer = wiber.consumer().await;
+    let opened = wiber.open_stream(None, "user=alice", None, None).await;
+    let mut alice = SseStream::new(opened);
+    let ready = alice.next(STORED_WITHIN).await.expect("ready");
+    let before = ready.id.clone().expect("ready has an id");
+    let (status, hi) = call(
+        &wiber,
+        true,
+        "/messages",
+        Some(json!({"fromUser": "alice", "toUser": "bob", "content": "hi"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{hi}");
+    let mark = "/conversations/alice:bob/read?user=bob";
+    eventually(
+        "bob's mark on the stored message",
+        STORED_WITHIN,
+        || async {
+            let body = json!({"messageId": message_id(&hi)});
+            (call(&wiber, true, mark, Some(body)).await.0 == 200).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(next(&mut alice).await.event, "message");
+    assert_eq!(next(&mut alice).await.event, "receipt");
+
+    // Once the group has committed it, it is stored, and a new replica's feed starts past it.
+    let (bootstrap, group, topic) = (
+        wiber.bootstrap.clone(),
+        wiber.group.clone(),
+        wiber.topic.clone(),
+    );
+    eventually("the receipt committed", STORED_WITHIN, || {
+        let (bootstrap, group, topic) = (bootstrap.clone(), group.clone(), topic.clone());
+        async move {
+            let done = tokio::task::spawn_blocking(move || {
+                wiber_e2e::kafka::committed_all(&bootstrap, &group, &topic)
+            });
+            done.await.unwrap().then_some(())
+        }
+    })
+    .await;
+    let kept = mongodb::Client::with_uri_str(&wiber.mongo_uri)
+        .await
+        .unwrap()
+        .database(&wiber.db)
+        .collection::<mongodb::bson::Document>("messages_changes")
+        .count_documents(mongodb::bson::doc! { "signal.kind": "receipt" })
+        .await
+        .unwrap();
+    assert_eq!(kept, 1, "the receipt is kept once");
+
+    let (_second, url) = wiber.second_api(&[]).await;
+    let resumed = wiber
+        .open_stream(Some(&url), "user=alice", None, Some(&before))
+        .await;
+    let mut resumed = SseStream::new(resumed);
+    let first = next(&mut resumed).await;
+    assert_eq!(first.json()["messageId"], hi["messageId"], "{first:?}");
+    let receipt = next(&mut resumed).await;
+    assert_eq!(receipt.event, "receipt", "{receipt:?}");
+    assert_eq!(receipt.json()["user"], "bob");
+    assert_eq!(receipt.json()["readSeq"], 1);
+    assert_eq!(receipt.json()["messageId"], hi["messageId"]);
 }
