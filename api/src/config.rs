@@ -36,6 +36,9 @@ pub struct Config {
     /// MONGO_TIMEOUT_MS (3000): how long one store operation may take before the request
     /// fails with 503 (or, for an Idempotency-Key's reservation, goes ahead without it).
     pub mongo_timeout: Duration,
+    /// API_IDEMPOTENCY_KEY_TTL_SECONDS (86400, 1 to 31536000): how long an `Idempotency-Key` is
+    /// honoured; its reservation is deleted within a minute after (`key_expiry`).
+    pub idempotency_key_ttl: Duration,
     /// API_HOST (0.0.0.0) and API_PORT (8000): the message API and its push streams, `/chat`,
     /// `/health/*` and `/openapi.json`.
     pub listen: SocketAddr,
@@ -159,6 +162,11 @@ impl Config {
             mongo_db: string("MONGO_DB", "wiber"),
             mongo_collection: string("MONGO_COLLECTION", "messages"),
             mongo_timeout: Duration::from_millis(mongo_timeout_ms),
+            idempotency_key_ttl: Duration::from_secs(parse_in(
+                "API_IDEMPOTENCY_KEY_TTL_SECONDS",
+                86_400,
+                1..=31_536_000,
+            )?),
             listen: SocketAddr::new(host, port),
             admin_listen: SocketAddr::new(host, admin_port),
             request_timeout: Duration::from_millis(request_timeout_ms),

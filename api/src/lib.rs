@@ -16,6 +16,7 @@ pub mod groups;
 pub mod history;
 pub mod idempotency;
 mod inbox;
+pub mod key_expiry;
 mod marks;
 pub mod membership;
 pub mod metrics;

@@ -6,6 +6,7 @@ use wiber_api::auth::config::AuthConfig;
 use wiber_api::auth::{Access, Auth, Verifier};
 use wiber_api::config::Config;
 use wiber_api::edge::UserLimits;
+use wiber_api::key_expiry::KeyExpiry;
 use wiber_api::metrics::Metrics;
 use wiber_api::producer::KafkaProducer;
 use wiber_api::push::feed::FeedConfig;
@@ -33,8 +34,10 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         &config.mongo_db,
         &config.mongo_collection,
         config.mongo_timeout,
+        config.idempotency_key_ttl,
     )
     .await?;
+    tokio::spawn(KeyExpiry::new(&store, &metrics.registry).run());
     let auth = match config.auth.clone() {
         AuthConfig::None => {
             tracing::warn!(

@@ -129,8 +129,8 @@ pub trait MessageStore: Send + Sync + 'static {
     fn ready(&self) -> impl Future<Output = bool> + Send;
 }
 
-/// An idempotency key's reservation, in the collection `<MONGO_COLLECTION>_idempotency`. Kept as
-/// long as the messages: a key stays spent.
+/// An idempotency key's reservation, in the collection `<MONGO_COLLECTION>_idempotency`, kept
+/// until `expires_at` (`key_expiry`).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct KeyReservation {
@@ -138,6 +138,9 @@ struct KeyReservation {
     key_id: String,
     message_id: String,
     reserved_at: DateTime,
+    /// Absent on reservations made before keys expired: `key_expiry` sweeps those by `reserved_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<DateTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     timestamp: Option<i64>,
 }
@@ -157,9 +160,16 @@ pub struct MongoStore {
     /// changes back (`crate::placed`).
     pub(crate) current: std::sync::atomic::AtomicBool,
     pub(crate) timeout: Duration,
+    /// API_IDEMPOTENCY_KEY_TTL_SECONDS: how long a key's reservation is kept.
+    pub(crate) key_ttl: Duration,
 }
 
 impl MongoStore {
+    /// The idempotency keys' reservations, for their expiry (`key_expiry`).
+    pub fn key_reservations(&self) -> Collection<mongodb::bson::Document> {
+        self.keys.clone_with_type()
+    }
+
     /// Parses the URI and prepares the pool; connections are made on first use, so the API
     /// starts (and reports not-ready) while the database is still coming up. No operation takes
     /// longer than `timeout`, so a frozen store costs a request that long, not the driver's own limits.
@@ -168,6 +178,7 @@ impl MongoStore {
         db: &str,
         collection: &str,
         timeout: Duration,
+        key_ttl: Duration,
     ) -> Result<Self, StoreError> {
         let client = wiber_common::mongo::client(uri, "wiber-api").await?;
         let database = client.database(db);
@@ -182,6 +193,7 @@ impl MongoStore {
             client,
             db: db.to_owned(),
             timeout,
+            key_ttl,
         })
     }
 
@@ -276,10 +288,15 @@ impl MessageStore for MongoStore {
     }
 
     async fn reserve_key(&self, key_id: &str, message_id: &str) -> Result<KeyHolder, StoreError> {
+        let now = DateTime::now();
+        let ttl_ms = i64::try_from(self.key_ttl.as_millis()).unwrap_or(i64::MAX);
         let reservation = KeyReservation {
             key_id: key_id.to_owned(),
             message_id: message_id.to_owned(),
-            reserved_at: DateTime::now(),
+            reserved_at: now,
+            expires_at: Some(DateTime::from_millis(
+                now.timestamp_millis().saturating_add(ttl_ms),
+            )),
             timestamp: None,
         };
         let insert = self.keys.insert_one(reservation).write_concern(majority());

@@ -17,6 +17,7 @@ mod images;
 mod indexes_serve_queries;
 mod kafka_is_real;
 mod kafka_security;
+mod keys;
 mod mongo_is_real;
 mod pipeline;
 mod push;
