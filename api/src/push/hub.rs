@@ -203,6 +203,9 @@ impl Hub {
     /// messages are not yet stored.
     pub fn release(&self, partition: i32, upto: i64, events: &[Arc<Event>]) -> usize {
         let mut state = self.state.lock().expect("hub lock");
+        // What this release cuts, counted as it goes: the cost follows the events' recipients'
+        // streams, never everyone connected.
+        let (mut slow, mut gone) = (0, Vec::new());
         for event in events {
             for user in &event.users {
                 let Some(subs) = state.by_user.get_mut(user.as_str()) else {
@@ -216,21 +219,29 @@ impl Hub {
                         Ok(()) => true,
                         Err(mpsc::error::TrySendError::Full(_)) => {
                             s.ended.store(End::SlowReader as u8, Ordering::SeqCst);
+                            slow += 1;
                             false
                         }
-                        // The stream is going away; its Drop removes nothing more.
-                        Err(mpsc::error::TrySendError::Closed(_)) => false,
+                        // Its receiver is gone: let go as `remove` would have.
+                        Err(mpsc::error::TrySendError::Closed(_)) => {
+                            gone.push(End::from_code(s.ended.load(Ordering::SeqCst)));
+                            false
+                        }
                     }
                 });
+                if subs.is_empty() {
+                    state.by_user.remove(user.as_str());
+                }
             }
         }
-        let open: usize = state.by_user.values().map(Vec::len).sum();
-        let cut = state.open - open;
+        let cut = slow + gone.len();
         if cut > 0 {
-            state.open = open;
-            state.by_user.retain(|_, subs| !subs.is_empty());
-            self.metrics.ended(End::SlowReader, cut);
-            self.metrics.push_streams.set(open as i64);
+            state.open -= cut;
+            self.metrics.ended(End::SlowReader, slow);
+            for why in gone {
+                self.metrics.ended(why.unwrap_or(End::Client), 1);
+            }
+            self.metrics.push_streams.set(state.open as i64);
         }
         if let Some(position) = state.position.as_mut() {
             position.pass(partition, upto);

@@ -102,6 +102,26 @@ fn a_slow_reader_is_cut_off_at_its_buffer_and_told_why() {
 }
 
 #[test]
+fn a_stream_whose_receiver_closed_is_let_go_as_the_clients_end_not_a_slow_readers() {
+    let hub = hub(2, 10);
+    let count = |end: End| {
+        hub.metrics
+            .push_disconnects
+            .with_label_values(&[end.reason()])
+            .get()
+    };
+    let mut gone = hub.subscribe("alice", None).unwrap();
+    let _other = hub.subscribe("carol", None).unwrap();
+    gone.events.close();
+    hub.release(0, 0, &[event(0, 0, "alice", "bob")]);
+    assert_eq!((count(End::SlowReader), count(End::Client)), (0, 1));
+    assert_eq!(hub.metrics.push_streams.get(), 1, "carol's stays open");
+    drop(gone);
+    assert_eq!(count(End::Client), 1, "counted once");
+    assert_eq!(hub.metrics.push_streams.get(), 1);
+}
+
+#[test]
 fn streams_past_the_limit_are_refused_and_a_closed_one_frees_its_place() {
     let hub = hub(2, 1);
     let first = hub.subscribe("alice", None).unwrap();
