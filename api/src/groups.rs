@@ -287,7 +287,7 @@ async fn change_group<P: MessageProducer, S: MessageStore>(
     // A store that fails meanwhile only costs the wait: the change is in Kafka.
     let seen = applied(|| async {
         let (now, at) = state.store.group_applied(group).await.ok()??;
-        (at >= produced.offset).then_some(now)
+        (at.applied_in(produced.partition) >= produced.offset).then_some(now)
     })
     .await;
     if let Some(now) = seen {

@@ -13,7 +13,8 @@ use wiber_common::group::GroupState;
 use wiber_common::message::StoredMessage;
 use wiber_common::queries::{self, Query};
 use wiber_common::readmodel::{
-    InboxEntry, ReadMark, Tally, TallyKey, inbox_collection, reads_collection, tallies_collection,
+    InboxEntry, ReadMark, Tally, TallyKey, TallyState, inbox_collection, reads_collection,
+    tallies_collection,
 };
 
 use crate::producer::Produced;
@@ -108,11 +109,12 @@ pub trait MessageStore: Send + Sync + 'static {
         &self,
         conversation_id: &str,
     ) -> impl Future<Output = Result<Option<GroupState>, StoreError>> + Send;
-    /// A group and the offset of the last of its records the consumer applied.
+    /// A group and its conversation's tally: where the consumer applied its records
+    /// (`TallyState::applied_in`).
     fn group_applied(
         &self,
         conversation_id: &str,
-    ) -> impl Future<Output = Result<Option<(GroupState, i64)>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<(GroupState, TallyState)>, StoreError>> + Send;
     /// The read marks of `users` in a conversation: `(user, readSeq)` for each who has an entry.
     fn read_marks(
         &self,
@@ -367,12 +369,12 @@ impl MessageStore for MongoStore {
     async fn group_applied(
         &self,
         conversation_id: &str,
-    ) -> Result<Option<(GroupState, i64)>, StoreError> {
+    ) -> Result<Option<(GroupState, TallyState)>, StoreError> {
         let key = TallyKey::Conversation(conversation_id.to_owned());
         let tally = self
             .bounded(self.tallies.find_one(doc! { "_id": key.id() }))
             .await?;
-        Ok(tally.and_then(|t| Some((t.group?, t.state.applied))))
+        Ok(tally.and_then(|t| Some((t.group?, t.state))))
     }
 
     async fn read_marks(

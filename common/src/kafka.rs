@@ -42,12 +42,19 @@ pub fn partitions<C: ClientContext>(
 /// How long a readiness check may wait for the broker.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// `KafkaConnection::metadata_refresh` when KAFKA_METADATA_REFRESH_MS is not set.
+pub const DEFAULT_METADATA_REFRESH_MS: u64 = 30_000;
+
 /// Where Kafka is and how to reach it: KAFKA_BOOTSTRAP_SERVERS (localhost:9092) and the security
 /// settings above.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KafkaConnection {
     pub bootstrap_servers: String,
     pub security: KafkaSecurity,
+    /// KAFKA_METADATA_REFRESH_MS (30000): how often each client asks for the topics' partitions,
+    /// so a topic that grew is seen by the producers, the consumer group and the push feed
+    /// within this (librdkafka's own default is five minutes).
+    pub metadata_refresh: Duration,
 }
 
 impl KafkaConnection {
@@ -55,6 +62,11 @@ impl KafkaConnection {
         Ok(Self {
             bootstrap_servers: string("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092"),
             security: KafkaSecurity::from_env()?,
+            metadata_refresh: Duration::from_millis(crate::config::parse_in(
+                "KAFKA_METADATA_REFRESH_MS",
+                DEFAULT_METADATA_REFRESH_MS,
+                1_000..=3_600_000,
+            )?),
         })
     }
 
@@ -63,6 +75,10 @@ impl KafkaConnection {
     pub fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.bootstrap_servers);
+        config.set(
+            "topic.metadata.refresh.interval.ms",
+            self.metadata_refresh.as_millis().to_string(),
+        );
         for (key, value) in self.security.properties() {
             config.set(key, value);
         }

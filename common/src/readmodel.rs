@@ -138,7 +138,7 @@ pub struct Tally {
 }
 
 /// Where a tally stands.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TallyState {
     /// Messages counted, `legacy` included.
@@ -148,6 +148,21 @@ pub struct TallyState {
     /// Messages stored before the consumer kept tallies (without `seq`), counted when the tally
     /// was made: they hold the first places of a conversation.
     pub legacy: i64,
+    /// The partition `applied` is an offset of; absent on tallies written before a
+    /// conversation could move, whose offsets were all of one partition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_in: Option<i32>,
+    /// A conversation's last offsets in the partitions it counted in before (when the topic
+    /// grew, its key moved to another partition, whose offsets are unrelated to the first's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub elsewhere: Vec<Applied>,
+}
+
+/// The last offset counted in a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applied {
+    pub partition: i32,
+    pub offset: i64,
 }
 
 impl TallyState {
@@ -157,7 +172,42 @@ impl TallyState {
             count: legacy,
             applied: -1,
             legacy,
+            applied_in: None,
+            elsewhere: Vec::new(),
         }
+    }
+
+    /// The offset of the last message counted from `partition`; -1 before the first. Each
+    /// partition's offsets are compared only with their own.
+    pub fn applied_in(&self, partition: i32) -> i64 {
+        match self.applied_in {
+            Some(p) if p != partition => self
+                .elsewhere
+                .iter()
+                .find(|a| a.partition == partition)
+                .map_or(-1, |a| a.offset),
+            _ => self.applied,
+        }
+    }
+
+    /// Counts the message at `offset` of `partition` unless it is counted already; whether it
+    /// counted it.
+    pub fn count(&mut self, partition: i32, offset: i64) -> bool {
+        if offset <= self.applied_in(partition) {
+            return false;
+        }
+        if let Some(p) = self.applied_in.filter(|&p| p != partition) {
+            self.elsewhere.retain(|a| a.partition != partition);
+            self.elsewhere.push(Applied {
+                partition: p,
+                offset: self.applied,
+            });
+            self.elsewhere.sort_by_key(|a| a.partition);
+        }
+        self.applied_in = Some(partition);
+        self.applied = offset;
+        self.count += 1;
+        true
     }
 }
 
@@ -282,6 +332,7 @@ mod tests {
                 count: 5,
                 applied: 40,
                 legacy: 1,
+                ..TallyState::new(1)
             },
             group: None,
             recent: Some(RecentList::new().after(vec![Recent {
@@ -295,5 +346,40 @@ mod tests {
         assert_eq!(json["applied"], 40);
         assert_eq!(json["recent"]["items"][0], "7.40.a:bob");
         assert_eq!(serde_json::from_value::<Tally>(json).unwrap(), tally);
+    }
+
+    #[test]
+    fn each_partition_a_conversation_counted_in_keeps_its_own_last_offset() {
+        let mut state = TallyState::new(0);
+        assert!(state.count(0, 1000));
+        assert!(state.count(1, 5), "a new partition's offsets start again");
+        assert!(!state.count(0, 1000) && !state.count(1, 5), "each once");
+        assert!(
+            state.count(0, 1001),
+            "one sent before the move, still on its way"
+        );
+        assert_eq!(
+            (state.count, state.applied_in, state.applied),
+            (3, Some(0), 1001)
+        );
+        assert_eq!(
+            state.elsewhere,
+            [Applied {
+                partition: 1,
+                offset: 5
+            }]
+        );
+        assert_eq!((state.applied_in(1), state.applied_in(2)), (5, -1));
+        let json = serde_json::to_value(&state).unwrap();
+        assert_eq!(json["appliedIn"], 0);
+        assert_eq!(serde_json::from_value::<TallyState>(json).unwrap(), state);
+        let before: TallyState =
+            serde_json::from_value(serde_json::json!({"count": 2, "applied": 9, "legacy": 0}))
+                .unwrap();
+        assert_eq!(
+            before.applied_in(4),
+            9,
+            "stored before: one partition's offsets"
+        );
     }
 }

@@ -139,8 +139,10 @@ pub fn project(
     states: &HashMap<TallyKey, Known>,
     excluded: &BTreeSet<usize>,
 ) -> Projection {
-    let mut work: HashMap<&TallyKey, TallyState> =
-        states.iter().map(|(k, known)| (k, known.state)).collect();
+    let mut work: HashMap<&TallyKey, TallyState> = states
+        .iter()
+        .map(|(k, known)| (k, known.state.clone()))
+        .collect();
     let mut groups: HashMap<String, GroupState> = HashMap::new();
     // What each user tally counts of the batch, for its recent list.
     let mut touched: HashMap<TallyKey, Vec<Recent>> = HashMap::new();
@@ -153,8 +155,9 @@ pub fn project(
             continue;
         }
         let conversation = TallyKey::Conversation(m.conversation_id.clone());
-        let at = work[&conversation];
-        if m.offset <= at.applied {
+        let at = &work[&conversation];
+        let (written, next_place) = (m.offset <= at.applied_in(m.partition), at.count + 1);
+        if written {
             // Written before. Conversation tallies are written last (`readmodel`), so the others
             // have counted it too, unless an earlier version stopped between them: those count
             // it now (a group's record by those the API addressed it to).
@@ -163,9 +166,7 @@ pub fn project(
                 let state = work
                     .get_mut(&key)
                     .expect("a state for every key of the batch");
-                if m.offset > state.applied {
-                    state.count += 1;
-                    state.applied = m.offset;
+                if state.count(m.partition, m.offset) {
                     touch(&mut touched, &key, m);
                 }
             }
@@ -176,7 +177,7 @@ pub fn project(
             let current = groups
                 .get(&m.conversation_id)
                 .or_else(|| states[&conversation].group.as_ref());
-            match judge(current, &m, at.count + 1) {
+            match judge(current, &m, next_place) {
                 Ok((participants, next)) => {
                     m.participants = participants;
                     if let Some(next) = next {
@@ -193,11 +194,9 @@ pub fn project(
             let state = work
                 .get_mut(&key)
                 .expect("a state for every key of the batch");
-            if m.offset <= state.applied {
+            if !state.count(m.partition, m.offset) {
                 continue;
             }
-            state.count += 1;
-            state.applied = m.offset;
             touch(&mut touched, &key, &m);
             if matches!(key, TallyKey::Conversation(_)) {
                 let placed = placed(m.clone(), state.count);

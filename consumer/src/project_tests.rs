@@ -47,7 +47,7 @@ fn after(p: &Projection, before: &HashMap<TallyKey, Known>) -> HashMap<TallyKey,
                     .recent
                     .clone()
                     .unwrap_or_else(|| before[&t.key].recent.clone()),
-                ..Known::new(t.to, true)
+                ..Known::new(t.to.clone(), true)
             },
         );
     }
@@ -60,6 +60,7 @@ fn tally(p: &Projection, id: &str) -> TallyState {
         .find(|t| t.key.id() == id)
         .unwrap_or_else(|| panic!("no write of {id}"))
         .to
+        .clone()
 }
 
 fn places(p: &Projection) -> Vec<(i64, Option<i64>)> {
@@ -110,6 +111,52 @@ fn a_receipt_among_messages_takes_no_place_and_counts_nowhere() {
     assert!(p.inbox.iter().all(|e| e.last.content != "m11"));
 }
 
+/// The states `batch` finds after `before`: what was written, else new.
+fn following(
+    batch: &[StoredMessage],
+    before: &HashMap<TallyKey, Known>,
+) -> HashMap<TallyKey, Known> {
+    let fresh = fresh(batch);
+    fresh
+        .into_iter()
+        .map(|(k, new)| {
+            let known = before.get(&k).cloned().unwrap_or(new);
+            (k, known)
+        })
+        .collect()
+}
+
+#[test]
+fn a_conversation_moved_to_a_new_partition_by_a_growth_counts_each_message_once_in_order_of_arrival()
+ {
+    let in_partition = |offset: i64, partition: i32, from: &str, to: &str| StoredMessage {
+        partition,
+        ..message(offset, from, to)
+    };
+    let first = vec![in_partition(1000, 0, "alice", "bob")];
+    let p = project(&first, &fresh(&first), &BTreeSet::new());
+    let mut known = after(&p, &fresh(&first));
+    // The topic grew: its next messages land in partition 1, whose offsets start again at 0,
+    // while one sent before the move is still on its way in partition 0.
+    let moved = vec![
+        in_partition(5, 1, "bob", "alice"),
+        in_partition(1001, 0, "alice", "bob"),
+        in_partition(6, 1, "alice", "bob"),
+    ];
+    let p = project(&moved, &following(&moved, &known), &BTreeSet::new());
+    assert_eq!(places(&p), [(5, Some(2)), (1001, Some(3)), (6, Some(4))]);
+    assert_eq!(tally(&p, "c/alice:bob").count, 4);
+    assert_eq!(tally(&p, "u/alice/1").count, 2);
+    assert_eq!(tally(&p, "u/alice/0").count, 2);
+    known = after(&p, &following(&moved, &known));
+    // Everything delivered again, from both partitions: nothing is counted twice.
+    let again: Vec<StoredMessage> = first.into_iter().chain(moved).collect();
+    let p = project(&again, &following(&again, &known), &BTreeSet::new());
+    assert!(p.messages.is_empty(), "{:?}", places(&p));
+    assert!(p.tallies.is_empty());
+    assert_eq!(p.counted, 4);
+}
+
 trait With {
     fn with(self, count: i64, applied: i64) -> Self;
 }
@@ -119,6 +166,8 @@ impl With for TallyState {
         Self {
             count,
             applied,
+            // The tests' messages are all of partition 0.
+            applied_in: Some(0),
             ..self
         }
     }
@@ -390,7 +439,7 @@ fn a_group_batch_delivered_again_applies_its_changes_once() {
     conversation.state = TallyState {
         count: 2,
         applied: 2,
-        legacy: 0,
+        ..TallyState::new(0)
     };
     mid.insert(c, conversation);
     let p = project(&batch, &mid, &BTreeSet::new());

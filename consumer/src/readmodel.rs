@@ -213,7 +213,7 @@ impl ReadModel {
                     let known = Known {
                         group: t.group.clone(),
                         recent: t.recent.clone().unwrap_or_else(|| t.from.recent.clone()),
-                        ..Known::new(t.to, true)
+                        ..Known::new(t.to.clone(), true)
                     };
                     cache.insert(t.key.clone(), known);
                 }
@@ -335,6 +335,15 @@ fn tally_update(t: &TallyWrite) -> Document {
         "applied": t.to.applied,
         "legacy": t.to.legacy,
     };
+    if let Some(partition) = t.to.applied_in {
+        set.insert("appliedIn", partition);
+    }
+    if !t.to.elsewhere.is_empty() {
+        set.insert(
+            "elsewhere",
+            mongodb::bson::to_bson(&t.to.elsewhere).unwrap_or(Bson::Null),
+        );
+    }
     if let Some(user) = user {
         set.insert("user", user);
     }

@@ -30,6 +30,25 @@ pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
     }
 }
 
+/// Grows `topic` to `partitions`, as `kafka-topics.sh --alter --partitions` does.
+pub async fn grow_topic(bootstrap: &str, topic: &str, partitions: usize) {
+    use rdkafka::admin::NewPartitions;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("admin client");
+    let results = admin
+        .create_partitions(
+            [&NewPartitions::new(topic, partitions)],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+        )
+        .await
+        .expect("create_partitions");
+    for r in results {
+        r.unwrap_or_else(|(t, e)| panic!("growing topic {t}: {e}"));
+    }
+}
+
 /// A record's headers by name, values as text.
 pub fn headers_of<M: Message>(message: &M) -> BTreeMap<String, String> {
     message

@@ -181,10 +181,16 @@ async fn feed(
     mut paused: BTreeMap<i32, bool>,
     stop: &mut watch::Receiver<bool>,
 ) {
+    let mut metadata = tokio::time::interval(config.kafka.metadata_refresh);
+    metadata.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let received = tokio::select! {
             biased;
             _ = stop.changed() => return,
+            _ = metadata.tick() => {
+                grow(consumer, config, hub, &mut paused);
+                continue;
+            }
             received = consumer.recv() => received,
         };
         let m = match received {
@@ -232,6 +238,48 @@ async fn feed(
                 }
             }
         }
+    }
+}
+
+/// Starts reading the partitions the topic gained since the feed started, from their beginning:
+/// producers move keys there once they see them, and every record there is new to the streams.
+fn grow(
+    consumer: &StreamConsumer,
+    config: &FeedConfig,
+    hub: &Hub,
+    paused: &mut BTreeMap<i32, bool>,
+) {
+    let found = match tokio::task::block_in_place(|| partitions(consumer, &config.topic)) {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::warn!(error = %e, "push feed: cannot read the topic's partitions");
+            return;
+        }
+    };
+    let new: Vec<i32> = found
+        .into_iter()
+        .filter(|p| !paused.contains_key(p))
+        .collect();
+    if new.is_empty() {
+        return;
+    }
+    let mut list = TopicPartitionList::new();
+    for &p in &new {
+        if let Err(e) = list.add_partition_offset(&config.topic, p, Offset::Beginning) {
+            tracing::warn!(error = %e, partition = p, "push feed: cannot add a new partition");
+            return;
+        }
+    }
+    // The hub first: a stream opened meanwhile starts before the partition's first record.
+    for &p in &new {
+        hub.grow(p);
+    }
+    match consumer.incremental_assign(&list) {
+        Ok(()) => {
+            tracing::info!(topic = %config.topic, partitions = ?new, "push feed: the topic grew; reading its new partitions");
+            paused.extend(new.into_iter().map(|p| (p, false)));
+        }
+        Err(e) => tracing::warn!(error = %e, "push feed: cannot read the new partitions yet"),
     }
 }
 

@@ -192,6 +192,16 @@ impl Hub {
         })
     }
 
+    /// The topic grew: `partition` is new, read from its beginning, so every stream gets all of
+    /// it. Streams that opened before it have no position there, and take everything.
+    pub fn grow(&self, partition: i32) {
+        let mut state = self.state.lock().expect("hub lock");
+        if let Some(position) = state.position.as_mut() {
+            position.pass(partition, -1);
+        }
+        state.unstored.grow(partition);
+    }
+
     /// Whether streams can be opened.
     pub fn ready(&self) -> bool {
         self.state.lock().expect("hub lock").position.is_some()

@@ -122,6 +122,24 @@ fn a_stream_whose_receiver_closed_is_let_go_as_the_clients_end_not_a_slow_reader
 }
 
 #[test]
+fn a_partition_the_topic_gained_reaches_streams_opened_before_and_after_it() {
+    let hub = hub(8, 10);
+    let mut before = hub.subscribe("alice", None).unwrap();
+    hub.grow(2);
+    let after = hub.subscribe("bob", None).unwrap();
+    assert_eq!(after.position.get(2), Some(-1), "from its beginning");
+    assert_eq!(after.stored.get(2), Some(-1), "nothing of it stored yet");
+    hub.release(2, 0, &[event(2, 0, "alice", "bob")]);
+    assert_eq!(received(&mut before), [0]);
+    assert_eq!(
+        hub.subscribe("bob", None).unwrap().unstored.len(),
+        1,
+        "kept until stored"
+    );
+    drop(after);
+}
+
+#[test]
 fn streams_past_the_limit_are_refused_and_a_closed_one_frees_its_place() {
     let hub = hub(2, 1);
     let first = hub.subscribe("alice", None).unwrap();

@@ -38,12 +38,17 @@ pub enum Item {
 
 /// Where a stream starts: the client's position where it has one; elsewhere where the store
 /// stands (never above the hub), so that a new stream first carries what is pushed but not yet
-/// stored, and a client that opens its stream and then reads the history misses nothing.
+/// stored, and a client that opens its stream and then reads the history misses nothing. A
+/// resuming client's position lacks only partitions the topic gained since: those from their
+/// beginning.
 fn starting_position(hub: &Position, stored: &Position, client: Option<&Position>) -> Position {
     let mut start = hub.clone();
     for (p, o) in &mut start.0 {
         if let Some(stored) = stored.get(*p) {
             *o = (*o).min(stored);
+        }
+        if client.is_some_and(|c| c.get(*p).is_none()) {
+            *o = -1;
         }
     }
     if let Some(client) = client {
@@ -163,13 +168,15 @@ mod tests {
     }
 
     #[test]
-    fn a_client_position_overrides_where_the_store_stands_partition_by_partition() {
+    fn a_client_position_overrides_where_the_store_stands_and_a_partition_it_lacks_starts_at_its_beginning()
+     {
         let hub = Position::decode("0:10,1:20,2:30").unwrap();
         let stored = Position::decode("0:8,1:20,2:25").unwrap();
         let client = Position::decode("1:5,2:40").unwrap();
         assert_eq!(
             starting_position(&hub, &stored, Some(&client)).encode(),
-            "0:8,1:5,2:40"
+            "0:-1,1:5,2:40",
+            "partition 0 is newer than the client's id: the topic grew"
         );
         assert_eq!(
             starting_position(&hub, &stored, None).encode(),

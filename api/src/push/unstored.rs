@@ -101,6 +101,12 @@ impl Unstored {
     }
 
     /// Per partition, the last offset stored.
+    /// The topic grew: `partition` is new, nothing of it is stored yet (unless an announcement
+    /// came first).
+    pub fn grow(&mut self, partition: i32) {
+        self.partitions.entry(partition).or_default();
+    }
+
     pub fn stored_upto(&self) -> Position {
         let mut upto = Position::default();
         for (&partition, p) in &self.partitions {

@@ -19,7 +19,7 @@ use wiber_api::store::{ConversationPage, CountScope, Cursor, KeyHolder, MessageS
 use wiber_api::{AppState, app};
 use wiber_common::group::GroupState;
 use wiber_common::message::{MessageRecord, StoredMessage};
-use wiber_common::readmodel::InboxEntry;
+use wiber_common::readmodel::{InboxEntry, TallyState};
 
 pub const BROKER_TIME: i64 = 1_790_000_000_000;
 
@@ -237,7 +237,7 @@ impl MessageStore for FakeStore {
     async fn group_applied(
         &self,
         _conversation_id: &str,
-    ) -> Result<Option<(GroupState, i64)>, StoreError> {
+    ) -> Result<Option<(GroupState, TallyState)>, StoreError> {
         Ok(None)
     }
 

@@ -108,6 +108,9 @@ async fn kafka(wc: &WiberCluster, scope: &Scope, timeout: Duration) -> KafkaObse
     let connection = KafkaConnection {
         bootstrap_servers: servers.clone(),
         security,
+        metadata_refresh: std::time::Duration::from_millis(
+            wiber_common::kafka::DEFAULT_METADATA_REFRESH_MS,
+        ),
     };
     let (topic, group) = (
         wc.spec.kafka.topic.name.clone(),

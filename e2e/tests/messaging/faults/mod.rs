@@ -10,6 +10,7 @@ use wiber_e2e::stack::Wiber;
 
 mod brokers;
 mod consumer;
+mod growth;
 mod overload;
 mod rebalance;
 mod sending;
