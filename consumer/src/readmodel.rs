@@ -365,3 +365,30 @@ fn tally_update(t: &TallyWrite) -> Document {
         "upsert": true,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tally_update_sets_the_partition_of_each_offset_so_a_restart_reads_them_back() {
+        let mut to = TallyState::new(0);
+        to.count(0, 1000);
+        to.count(1, 5);
+        let write = TallyWrite {
+            key: TallyKey::Conversation("alice:bob".into()),
+            from: Known::new(TallyState::new(0), false),
+            to: to.clone(),
+            group: None,
+            recent: None,
+        };
+        let update = tally_update(&write);
+        let set = update
+            .get_document("u")
+            .and_then(|u| u.get_document("$set"))
+            .unwrap();
+        let stored: TallyState = mongodb::bson::from_document(set.clone()).unwrap();
+        assert_eq!(stored, to);
+        assert_eq!(stored.applied_in(0), 1000);
+    }
+}
