@@ -1,7 +1,7 @@
 # The two commands a fresh machine needs: `make up` and `make test`. See README.md; depth in docs/ (make docs).
 SHELL := /bin/bash
 
-.PHONY: help up servers-up down status test docs docs-reference soak lint fmt build images chart-docs bench bench-auth bench-push bench-hub bench-reads cluster-up cluster-down crds
+.PHONY: help up servers-up down status test docs docs-reference soak lint fmt build images chart-docs bench bench-auth bench-push bench-hub bench-feed bench-reads cluster-up cluster-down crds
 
 help: ## List the targets and what each does.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,6 +38,9 @@ bench-push: ## Push delivery: latency from a POST's answer to the stream, under 
 
 bench-hub: ## The push hub's release per record with 0 to 100,000 idle streams held, in-process (see BENCHMARKS.md).
 	cargo run --release --locked -p wiber-api --example hub_release
+
+bench-feed: ## The push feed's CPU per record with 1, 2 and 4 API replicas reading one topic (see docs/operations/sizing.md).
+	dev/feedcost.sh
 
 bench-reads: ## Reads as the store grows (100k and 1M messages of #30's dataset, on FerretDB with PostgreSQL): see BENCHMARKS.md.
 	dev/readbench.sh $(READBENCH_SIZES)

@@ -109,6 +109,15 @@ pub const INBOX_RECENT: Index = Index {
 
 pub const INBOX_INDEXES: [Index; 1] = [INBOX_RECENT];
 
+/// The shard key each collection takes on a sharded MongoDB (docs/operations/sizing.md): the
+/// messages by conversation, a user's inbox entries together, tallies spread by id. A query whose
+/// filter does not lead with an equality on it goes to every shard.
+pub const SHARD_KEYS: [(&str, &str); 3] = [
+    ("messages", "conversationId"),
+    ("tallies", "_id"),
+    ("inbox", "user"),
+];
+
 /// A message's changes (`change`), for a delete that empties its earlier edits.
 pub const CHANGE_TARGET: Index = Index {
     name: "change_target",

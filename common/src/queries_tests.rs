@@ -118,6 +118,58 @@ fn every_index_a_query_names_is_created() {
     }
 }
 
+/// The queries that would go to every shard today, each with the step of the plan past one
+/// cluster (docs/operations/sizing.md) that makes it targeted.
+const SCATTERED: [(&str, &str); 6] = [
+    (
+        "conversation page by place",
+        "name the conversation beside the page in the filter",
+    ),
+    (
+        "user page",
+        "a user's recent messages from the deliveries keyed by recipient",
+    ),
+    ("user count", "the user's tallies, read by id"),
+    (
+        "stream range",
+        "a resume reads the deliveries keyed by recipient",
+    ),
+    ("user tallies", "read by id, one per partition"),
+    (
+        "partition tallies",
+        "read by id, one per partition (the admin's total)",
+    ),
+];
+
+#[test]
+fn every_query_leads_with_its_collections_shard_key_or_is_a_listed_scatter() {
+    for (name, q) in every_query() {
+        let collection = if INDEXES.contains(&q.index) {
+            "messages"
+        } else if TALLY_INDEXES.contains(&q.index) {
+            "tallies"
+        } else {
+            "inbox"
+        };
+        let (_, key) = SHARD_KEYS
+            .iter()
+            .find(|(c, _)| *c == collection)
+            .expect("every collection has a shard key");
+        let targeted = q.filter.keys().next().map(String::as_str) == Some(*key)
+            && !matches!(q.filter.get(*key), Some(Bson::Document(_)));
+        let listed = SCATTERED.iter().any(|(n, _)| *n == name);
+        assert!(
+            targeted != listed,
+            "{name}: {}",
+            if targeted {
+                "targeted now: take it off SCATTERED"
+            } else {
+                "would go to every shard: lead its filter with the shard key, or list it with its plan"
+            }
+        );
+    }
+}
+
 #[test]
 fn cursor_round_trips_and_rejects_garbage() {
     let c = Cursor {

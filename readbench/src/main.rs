@@ -1,6 +1,7 @@
 //! wiber-readbench: the steps of the read benchmark, run by dev/readbench.sh (`make bench-reads`),
 //! which starts the stacks and calls them in order. See BENCHMARKS.md.
 
+mod announce;
 mod dataset;
 mod load;
 mod measure;
@@ -34,6 +35,13 @@ enum Step {
         /// First the groups' creations and the reference conversation of 100 messages
         #[arg(long)]
         reference: bool,
+    },
+    /// Announce every partition of TOPIC stored to its end on `<TOPIC>.stored`, as the consumer does
+    Announce {
+        #[arg(long)]
+        bootstrap: String,
+        #[arg(long)]
+        topic: String,
     },
     /// Print how many records `load --reference` adds to the messages
     Extra,
@@ -93,6 +101,10 @@ async fn main() -> ExitCode {
             };
             load::load(load).await.map(drop).map_err(|e| e.to_string())
         }
+        Step::Announce { bootstrap, topic } => announce::announce(&bootstrap, &topic)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string()),
         Step::Extra => {
             println!("{}", dataset::extra_records());
             Ok(())
