@@ -37,6 +37,14 @@ impl Signer {
     pub fn sign(&self, claims: &Value) -> Result<String, Error> {
         encode(&self.header, claims, &self.key)
     }
+
+    /// Signs with a `crit` header naming `extensions` (RFC 7515 section 4.1.11), for tests of
+    /// verifiers that must refuse what they do not understand.
+    pub fn sign_critical(&self, extensions: &[&str], claims: &Value) -> Result<String, Error> {
+        let mut header = self.header.clone();
+        header.crit = Some(extensions.iter().map(|e| (*e).to_owned()).collect());
+        encode(&header, claims, &self.key)
+    }
 }
 
 /// What a token says: whom it names, who issued it for whom, and for how long.

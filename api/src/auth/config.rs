@@ -27,7 +27,7 @@ pub struct JwtConfig {
     pub user_claim: String,
     /// AUTH_ADMIN_SCOPE (wiber:admin): in the token's `scope` (or `scp`), allows counts across users.
     pub admin_scope: String,
-    /// AUTH_LEEWAY_SECONDS (30): clock skew allowed on `exp` and `nbf`.
+    /// AUTH_LEEWAY_SECONDS (30): clock skew allowed on `exp`, `nbf` and `iat`.
     pub leeway: Duration,
     /// AUTH_JWKS_REFRESH_SECONDS (60): the least time between two fetches of AUTH_JWKS_URL for
     /// unknown `kid`s, so a flood of made-up ones cannot hammer the issuer.

@@ -40,6 +40,9 @@ pub struct Identity {
     pub user: String,
     /// Holds the configured admin scope: may count across users.
     pub admin: bool,
+    /// When the token stops being accepted (the second after `exp` plus the leeway, Unix
+    /// seconds): a push stream opened with it ends then.
+    pub accepted_until: Option<u64>,
 }
 
 /// The caller of a request: the extractor that authenticates it, first of a handler's extractors
@@ -80,6 +83,14 @@ impl Caller {
             Self::Anyone => Ok(()),
             Self::User(id) if id.user == user => Ok(()),
             Self::User(_) => Err(ApiError::Forbidden("only the user may list their messages")),
+        }
+    }
+
+    /// When the caller's token stops being accepted (Unix seconds); `None` without tokens.
+    pub fn accepted_until(&self) -> Option<u64> {
+        match self {
+            Self::Anyone => None,
+            Self::User(id) => id.accepted_until,
         }
     }
 

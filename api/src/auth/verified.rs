@@ -76,6 +76,7 @@ mod tests {
         Identity {
             user: "alice".into(),
             admin: false,
+            accepted_until: None,
         }
     }
 

@@ -1,5 +1,6 @@
-//! Verifying a bearer token: its key by `kid`, the key's own algorithm, signature, `exp`/`nbf` with
-//! leeway, `iss`, `aud`, and the user claim, which must be a valid Wiber user name.
+//! Verifying a bearer token: its key by `kid`, the key's own algorithm, no critical extension
+//! (Wiber understands none), signature, `exp`/`nbf`/`iat` with leeway, `iss`, `aud`, and the user
+//! claim, which must be a valid Wiber user name.
 
 use std::time::Instant;
 
@@ -62,6 +63,12 @@ impl Verifier {
         if header.alg != key.algorithm {
             return Err(invalid("the token's algorithm is not its key's"));
         }
+        // RFC 7515 section 4.1.11: extensions the recipient does not understand make it invalid.
+        if header.crit.is_some() {
+            return Err(invalid(
+                "the token names critical extensions (crit) this API does not understand",
+            ));
+        }
         let mut validation = Validation::new(key.algorithm);
         validation.leeway = self.config.leeway.as_secs();
         validation.validate_nbf = true;
@@ -81,6 +88,14 @@ impl Verifier {
                     _ => "the token is not valid",
                 })
             })?;
+        let unix_now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let leeway = self.config.leeway.as_secs();
+        let issued = data.claims.get("iat").and_then(Value::as_f64);
+        if issued.is_some_and(|iat| iat > (unix_now + leeway) as f64) {
+            return Err(invalid("the token is issued in the future"));
+        }
         let user = data
             .claims
             .get(&self.config.user_claim)
@@ -88,13 +103,19 @@ impl Verifier {
             .ok_or_else(|| invalid("the token names no user"))?;
         validate_user(&self.config.user_claim, user)
             .map_err(|_| invalid("the token's user is not a valid Wiber user name"))?;
+        // `exp` is required and was checked; a fractional one is truncated, which only shortens trust.
+        let exp = data
+            .claims
+            .get("exp")
+            .and_then(Value::as_f64)
+            .map(|exp| exp.max(0.0) as u64);
         let identity = Identity {
             user: user.to_owned(),
             admin: has_scope(&data.claims, &self.config.admin_scope),
+            // Checked in whole seconds: accepted through the second `exp + leeway`.
+            accepted_until: exp.map(|exp| exp + leeway + 1),
         };
-        // `exp` is required and was checked; a fractional one is truncated, which only shortens trust.
-        if let Some(exp) = data.claims.get("exp").and_then(Value::as_f64) {
-            let exp = exp.max(0.0) as u64;
+        if let Some(exp) = exp {
             self.verified
                 .insert(token, &identity, exp, self.config.leeway, now);
         }

@@ -153,18 +153,27 @@ pub enum End {
     StoreFailed = 3,
     /// The client went away.
     Client = 4,
+    /// The token it was opened with is no longer accepted (`exp` and the leeway passed): the
+    /// client gets a new token and resumes with its last id.
+    TokenExpired = 5,
 }
 
 impl End {
-    pub const ALL: [End; 4] = [
+    pub const ALL: [End; 5] = [
         Self::SlowReader,
         Self::ShuttingDown,
         Self::StoreFailed,
         Self::Client,
+        Self::TokenExpired,
     ];
 
     /// The ends the server tells its client of, in an `end` event.
-    pub const TOLD: [End; 3] = [Self::SlowReader, Self::ShuttingDown, Self::StoreFailed];
+    pub const TOLD: [End; 4] = [
+        Self::SlowReader,
+        Self::ShuttingDown,
+        Self::StoreFailed,
+        Self::TokenExpired,
+    ];
 
     pub const fn reason(self) -> &'static str {
         match self {
@@ -172,6 +181,7 @@ impl End {
             Self::ShuttingDown => "shutting_down",
             Self::StoreFailed => "store_failed",
             Self::Client => "client",
+            Self::TokenExpired => "token_expired",
         }
     }
 
@@ -182,6 +192,8 @@ impl End {
             Self::ShuttingDown => 1012,
             Self::StoreFailed => 1011,
             Self::Client => 1000,
+            // Policy violation, as the server's refusal of a token would be.
+            Self::TokenExpired => 1008,
         }
     }
 

@@ -86,6 +86,7 @@ pub fn items<P: MessageProducer, S: MessageStore>(
     user: String,
     with: Option<String>,
     after: Option<Position>,
+    until: Option<tokio::time::Instant>,
 ) -> impl Stream<Item = Item> {
     async_stream::stream! {
         let upto = subscription.position.clone();
@@ -137,7 +138,24 @@ pub fn items<P: MessageProducer, S: MessageStore>(
             }
         }
         position = position.max(&upto);
-        while let Some(event) = subscription.events.recv().await {
+        // A stream lives no longer than its token is accepted.
+        let expired = async {
+            match until {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(expired);
+        loop {
+            let event = tokio::select! {
+                event = subscription.events.recv() => event,
+                () = &mut expired => {
+                    subscription.end(End::TokenExpired);
+                    yield Item::End(End::TokenExpired);
+                    return;
+                }
+            };
+            let Some(event) = event else { break };
             if let Some(item) = advance(&mut position, &event, Some(event.released_at)) {
                 yield item;
             }

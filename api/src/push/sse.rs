@@ -48,7 +48,17 @@ pub fn open<P: MessageProducer, S: MessageStore>(
         user,
         request.with,
         request.after,
+        caller.0.accepted_until().map(instant_at),
     ))
+}
+
+/// The instant of `unix_seconds` on the monotonic clock (now, for a time already past).
+fn instant_at(unix_seconds: u64) -> tokio::time::Instant {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    tokio::time::Instant::now()
+        + std::time::Duration::from_secs(unix_seconds).saturating_sub(since_epoch)
 }
 
 /// One event of the stream as an SSE client parses it (`event`, `data`, `id`), for the document:

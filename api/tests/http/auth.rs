@@ -135,6 +135,20 @@ async fn every_bad_token_answers_401_with_a_bearer_challenge_and_nothing_is_prod
             )),
         ),
         (
+            "issued ten years from now",
+            Some(format!(
+                "Bearer {}",
+                s.ed.sign(&with(&good, json!({"iat": now + 10 * 365 * 86_400})))
+            )),
+        ),
+        (
+            "a critical extension it does not understand",
+            Some(format!(
+                "Bearer {}",
+                s.ed.sign_critical(&["exp-binding"], &good)
+            )),
+        ),
+        (
             "alg none",
             Some(format!("Bearer {}", issuer::unsigned("ed-1", &good))),
         ),

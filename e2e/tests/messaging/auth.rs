@@ -318,3 +318,53 @@ async fn bad_auth_settings_stop_the_api_at_start_naming_the_variable() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_ends_when_its_token_expires_saying_so_and_a_fresh_token_resumes_it() {
+    let dir = issuer::key_dir();
+    let key = IssuerKey::ed25519(&dir, "k1");
+    let jwks = dir.join("jwks.json");
+    std::fs::write(&jwks, issuer::jwks(&[&key])).unwrap();
+    let env = jwt_env(
+        ("AUTH_JWKS_FILE", jwks.display().to_string()),
+        &[("AUTH_LEEWAY_SECONDS", "1")],
+    );
+    let wiber = Wiber::spawn(mongo_uri(), &env).await;
+    wiber.wait_ready().await;
+    let fresh = key.sign(&issuer::claims("alice"));
+    eventually("streams served", STORED_WITHIN, || async {
+        let r = wiber.open_stream(None, "", Some(&fresh), None).await;
+        (r.status() == 200).then_some(())
+    })
+    .await;
+    let mut claims = issuer::claims("alice");
+    claims["exp"] = json!(issuer::now() + 3);
+    let short = key.sign(&claims);
+    let opened = wiber.open_stream(None, "", Some(&short), None).await;
+    assert_eq!(opened.status(), 200);
+    let mut stream = wiber_e2e::sse::SseStream::new(opened);
+    let ready = stream.next(STORED_WITHIN).await.expect("ready");
+    let last = ready.id.clone().expect("an id");
+    let end = stream
+        .next(std::time::Duration::from_secs(15))
+        .await
+        .expect("an end, not silence");
+    assert_eq!(
+        (end.event.as_str(), end.json()["reason"].clone()),
+        ("end", json!("token_expired")),
+        "{end:?}"
+    );
+    let ended = wiber_e2e::metrics::metric(
+        &wiber.http,
+        &wiber.admin_url,
+        "wiber_api_push_disconnects_total",
+        &[("reason", "token_expired")],
+    )
+    .await;
+    assert_eq!(ended, Some(1.0));
+    // The same token is refused now; a fresh one resumes from the last id.
+    let refused = wiber.open_stream(None, "", Some(&short), Some(&last)).await;
+    assert_eq!(refused.status(), 401);
+    let resumed = wiber.open_stream(None, "", Some(&fresh), Some(&last)).await;
+    assert_eq!(resumed.status(), 200);
+}
