@@ -9,6 +9,8 @@ pub struct SseEvent {
     pub event: String,
     pub id: Option<String>,
     pub data: String,
+    /// The reconnection time it sets (`retry:`, milliseconds), if any.
+    pub retry: Option<u64>,
 }
 
 impl SseEvent {
@@ -89,6 +91,7 @@ impl SseStream {
                 event: "message".into(),
                 id: None,
                 data: String::new(),
+                retry: None,
             };
             let mut fields = 0;
             for line in block.lines() {
@@ -105,6 +108,7 @@ impl SseStream {
                 match name {
                     "event" => event.event = value.to_owned(),
                     "id" => event.id = Some(value.to_owned()),
+                    "retry" => event.retry = value.parse().ok(),
                     "data" => {
                         if !event.data.is_empty() {
                             event.data.push('\n');

@@ -52,6 +52,14 @@ pub fn open<P: MessageProducer, S: MessageStore>(
     ))
 }
 
+/// How long a client told its stream ended waits before reconnecting (SSE `retry:`): 1 to 5 s
+/// at random, so that a rollout's clients do not all come back to the next replica in the same
+/// second.
+fn reconnect_after() -> std::time::Duration {
+    let spread = (uuid::Uuid::new_v4().as_u128() % 4_000) as u64;
+    std::time::Duration::from_millis(1_000 + spread)
+}
+
 /// The instant of `unix_seconds` on the monotonic clock (now, for a time already past).
 fn instant_at(unix_seconds: u64) -> tokio::time::Instant {
     let since_epoch = std::time::SystemTime::now()
@@ -81,6 +89,18 @@ pub fn event_schema() -> serde_json::Value {
             },
         })
     };
+    let mut end = event(
+        "end",
+        json!({
+            "type": "object",
+            "required": ["reason"],
+            "properties": {"reason": {"enum": End::TOLD.map(End::reason)}},
+        }),
+        false,
+    );
+    // The reconnection time EventSource takes from it: 1 to 5 s, spread.
+    end["properties"]["retry"] = json!({"type": "integer", "minimum": 1000, "maximum": 4999});
+    end["required"] = json!(["event", "data", "retry"]);
     json!({"oneOf": [
         event("ready", json!({"type": "object", "maxProperties": 0}), true),
         event("message", json!({"$ref": "#/components/schemas/Message"}), true),
@@ -89,11 +109,7 @@ pub fn event_schema() -> serde_json::Value {
         event("typing", json!({"$ref": "#/components/schemas/Typing"}), true),
         event("edit", json!({"$ref": "#/components/schemas/Changed"}), true),
         event("delete", json!({"$ref": "#/components/schemas/Changed"}), true),
-        event("end", json!({
-            "type": "object",
-            "required": ["reason"],
-            "properties": {"reason": {"enum": End::TOLD.map(End::reason)}},
-        }), false),
+        end,
     ]})
 }
 
@@ -146,6 +162,7 @@ pub async fn stream<P: MessageProducer, S: MessageStore>(
             }
             Item::End(ended) => Event::default()
                 .event("end")
+                .retry(reconnect_after())
                 .data(json!({ "reason": ended.reason() }).to_string()),
         };
         Ok::<_, Infallible>(event)
@@ -160,4 +177,20 @@ pub async fn stream<P: MessageProducer, S: MessageStore>(
         axum::http::HeaderValue::from_static("no"),
     );
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_are_told_to_come_back_after_one_to_five_seconds_spread() {
+        let waits: Vec<u128> = (0..200).map(|_| reconnect_after().as_millis()).collect();
+        assert!(
+            waits.iter().all(|w| (1_000..5_000).contains(w)),
+            "{waits:?}"
+        );
+        let (min, max) = (waits.iter().min().unwrap(), waits.iter().max().unwrap());
+        assert!(max - min > 2_000, "spread: {min}..{max}");
+    }
 }

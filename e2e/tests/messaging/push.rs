@@ -388,6 +388,8 @@ async fn a_stopping_replica_fails_readiness_then_tells_its_streams_to_reconnect(
         (end.event.as_str(), end.json()["reason"].as_str()),
         ("end", Some("shutting_down"))
     );
+    let retry = end.retry.expect("a reconnection time, spread");
+    assert!((1_000..5_000).contains(&retry), "retry: {retry}");
     assert_eq!(
         wiber.api.wait_exit(Duration::from_secs(10)),
         Some(0),
