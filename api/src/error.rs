@@ -21,6 +21,8 @@ pub const OUTCOME_UNKNOWN_TYPE: &str =
 pub enum TokenProblem {
     /// No `Authorization` header: the challenge carries no error code.
     Missing,
+    /// Its `exp` (and the leeway) passed: the client gets a new token.
+    Expired,
     /// Malformed, forged, expired or not for this API: `error="invalid_token"`, with this reason.
     Invalid(&'static str),
 }
@@ -96,6 +98,17 @@ impl ApiError {
         }
     }
 
+    /// The problem's stable, machine-readable `code`: one per cause, so a client tells them apart
+    /// without reading prose (docs/concepts/http-api.md lists them).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated(TokenProblem::Missing) => "token_missing",
+            Self::Unauthenticated(TokenProblem::Expired) => "token_expired",
+            Self::Unauthenticated(TokenProblem::Invalid(_)) => "token_invalid",
+            other => other.category(),
+        }
+    }
+
     /// A fixed category for logs and metric labels.
     pub fn category(&self) -> &'static str {
         match self {
@@ -137,6 +150,9 @@ pub struct Problem {
     /// `about:blank`, or the documented URI of a problem that needs more than its status.
     #[serde(rename = "type")]
     pub problem_type: &'static str,
+    /// What went wrong, stable and machine-readable: `token_expired`, `forbidden`,
+    /// `rate_limited`, `overloaded`, `validation`, ... (one per cause).
+    pub code: &'static str,
     pub title: &'static str,
     pub status: u16,
     pub detail: String,
@@ -158,6 +174,12 @@ impl IntoResponse for ApiError {
                 "Authentication required",
                 "send a bearer token: Authorization: Bearer <token>".to_owned(),
                 vec![FieldError::new("Authorization", "is required")],
+            ),
+            Self::Unauthenticated(TokenProblem::Expired) => (
+                StatusCode::UNAUTHORIZED,
+                "Token expired",
+                "the token has expired: get a new one".to_owned(),
+                vec![FieldError::new("Authorization", "the token has expired")],
             ),
             Self::Unauthenticated(TokenProblem::Invalid(reason)) => (
                 StatusCode::UNAUTHORIZED,
@@ -301,6 +323,7 @@ impl IntoResponse for ApiError {
         };
         let problem = Problem {
             problem_type,
+            code: self.code(),
             title,
             status: status.as_u16(),
             detail,
@@ -322,6 +345,9 @@ impl IntoResponse for ApiError {
         if let Self::Unauthenticated(problem) = &self {
             let challenge = match problem {
                 TokenProblem::Missing => "Bearer realm=\"wiber\"".to_owned(),
+                TokenProblem::Expired => {
+                    "Bearer realm=\"wiber\", error=\"invalid_token\", error_description=\"the token has expired\"".to_owned()
+                }
                 TokenProblem::Invalid(reason) => {
                     format!(
                         "Bearer realm=\"wiber\", error=\"invalid_token\", error_description=\"{reason}\""
@@ -342,5 +368,57 @@ impl IntoResponse for ApiError {
             );
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_cause_has_its_own_code_and_the_book_lists_each() {
+        let field = || FieldError::new("f", "m");
+        let all = [
+            ApiError::Unauthenticated(TokenProblem::Missing),
+            ApiError::Unauthenticated(TokenProblem::Expired),
+            ApiError::Unauthenticated(TokenProblem::Invalid("r")),
+            ApiError::Forbidden("r"),
+            ApiError::RateLimited { retry_after: 1 },
+            ApiError::Overloaded,
+            ApiError::AuthUnavailable,
+            ApiError::Validation(vec![field()]),
+            ApiError::PayloadTooLarge { limit: 1 },
+            ApiError::UnsupportedMediaType,
+            ApiError::BodyTimeout {
+                limit: std::time::Duration::ZERO,
+            },
+            ApiError::NotFound,
+            ApiError::MethodNotAllowed,
+            ApiError::IdempotencyConflict,
+            ApiError::Unknown(field()),
+            ApiError::Refused(field()),
+            ApiError::Conflict(field()),
+            ApiError::KafkaUnavailable(String::new()),
+            ApiError::OutcomeUnknown {
+                message_id: Uuid::nil(),
+                cause: String::new(),
+            },
+            ApiError::StoreUnavailable(String::new()),
+            ApiError::PushUnavailable("r"),
+            ApiError::ReadTimeout {
+                limit: std::time::Duration::ZERO,
+            },
+        ];
+        let book = include_str!("../../docs/concepts/http-api.md");
+        let mut codes: Vec<&str> = all.iter().map(ApiError::code).collect();
+        for code in &codes {
+            assert!(
+                book.contains(&format!("`{code}`")),
+                "{code} is not in the book"
+            );
+        }
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), all.len(), "a code is shared");
     }
 }

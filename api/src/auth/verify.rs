@@ -78,8 +78,10 @@ impl Verifier {
         let data =
             decode::<Map<String, Value>>(token, &key.decoding, &validation).map_err(|e| {
                 use jsonwebtoken::errors::ErrorKind;
+                if matches!(e.kind(), ErrorKind::ExpiredSignature) {
+                    return ApiError::Unauthenticated(TokenProblem::Expired);
+                }
                 invalid(match e.kind() {
-                    ErrorKind::ExpiredSignature => "the token has expired",
                     ErrorKind::ImmatureSignature => "the token is not valid yet",
                     ErrorKind::InvalidIssuer => "the token's issuer is not trusted",
                     ErrorKind::InvalidAudience => "the token is not meant for this API",

@@ -192,6 +192,12 @@ async fn every_bad_token_answers_401_with_a_bearer_challenge_and_nothing_is_prod
                 "{what}: {challenge}"
             );
             assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
+            let code = match what {
+                "missing" => "token_missing",
+                "expired beyond the leeway" => "token_expired",
+                _ => "token_invalid",
+            };
+            assert_eq!(body["code"], code, "{what}");
             assert!(
                 !body.to_string().contains("alice"),
                 "{what}: a refusal carries no data: {body}"

@@ -110,6 +110,7 @@ async fn a_user_over_the_rate_limit_gets_429_with_retry_after_then_is_served_aga
     let (status, headers, body) = call(router(&s), read(&alice)).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
     assert_eq!(headers[header::RETRY_AFTER], "1");
+    assert_eq!(body["code"], "rate_limited");
     // Another user's bucket is their own.
     assert_eq!(
         call(router(&s), bearer(get("/messages/user/bob"), &bob))

@@ -350,6 +350,7 @@ async fn a_read_slower_than_the_request_timeout_is_answered_503_in_time() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
     assert_eq!(body["title"], "Read timed out");
+    assert_eq!(body["code"], "read_timeout");
     assert!(took < Duration::from_secs(2), "answered after {took:?}");
     // Sends are not cut off by it: their outcome must be reported as it is.
     let sent = call(

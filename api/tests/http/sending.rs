@@ -126,6 +126,7 @@ async fn a_reused_key_is_refused_before_the_first_message_is_stored() {
     // Nothing is in the message store yet: the reservation alone refuses the second body.
     let (status, _, answer) = call(router(&s), post_keyed("k-7", &message("second"))).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(answer["code"], "idempotency_conflict");
     assert_eq!(fields(&answer), ["Idempotency-Key"]);
     // The first body again gets the first answer, without a second produce.
     let (status, _, again) = call(router(&s), post_keyed("k-7", &message("first"))).await;
