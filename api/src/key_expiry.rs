@@ -12,10 +12,10 @@
 use std::time::Duration;
 
 use mongodb::bson::{DateTime, Document, doc};
-use mongodb::error::ErrorKind;
 use mongodb::options::IndexOptions;
 use mongodb::{Collection, IndexModel};
 use prometheus::{IntCounter, Registry};
+use wiber_common::mongo::{NAMESPACE_NOT_FOUND, is_command_error};
 
 use crate::store::{MongoStore, StoreError, bounded};
 
@@ -66,7 +66,7 @@ impl KeyExpiry {
         // FerretDB v1 fails on a request for an index that exists, so only a missing one is asked.
         let names = match bounded(self.timeout, self.keys.list_index_names()).await {
             Ok(names) => names,
-            Err(StoreError::Mongo(e)) if is_code(&e, 26) => Vec::new(),
+            Err(StoreError::Mongo(e)) if is_command_error(&e, NAMESPACE_NOT_FOUND) => Vec::new(),
             Err(e) => return Err(e),
         };
         if names.iter().any(|n| n == INDEX) {
@@ -83,7 +83,7 @@ impl KeyExpiry {
             .build();
         match bounded(self.timeout, self.keys.create_index(model)).await {
             Ok(_) => Ok(true),
-            Err(StoreError::Mongo(e)) if is_code(&e, NOT_IMPLEMENTED) => Ok(false),
+            Err(StoreError::Mongo(e)) if is_command_error(&e, NOT_IMPLEMENTED) => Ok(false),
             Err(e) => Err(e),
         }
     }
@@ -120,10 +120,6 @@ impl KeyExpiry {
             }
         }
     }
-}
-
-fn is_code(e: &mongodb::error::Error, code: i32) -> bool {
-    matches!(*e.kind, ErrorKind::Command(ref c) if c.code == code)
 }
 
 #[cfg(test)]

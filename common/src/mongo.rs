@@ -45,6 +45,14 @@ pub async fn ping(db: &Database) -> bool {
 pub const DUPLICATE_KEY: i32 = 11000;
 
 /// True when a single-document write failed only because its unique key is taken.
+/// MongoDB's code for a collection that does not exist (yet).
+pub const NAMESPACE_NOT_FOUND: i32 = 26;
+
+/// Whether a command failed with `code` (NamespaceNotFound, NotImplemented, ...).
+pub fn is_command_error(e: &mongodb::error::Error, code: i32) -> bool {
+    matches!(e.kind.as_ref(), ErrorKind::Command(c) if c.code == code)
+}
+
 pub fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
     matches!(e.kind.as_ref(), ErrorKind::Write(WriteFailure::WriteError(w)) if w.code == DUPLICATE_KEY)
 }

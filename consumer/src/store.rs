@@ -9,11 +9,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use mongodb::error::ErrorKind;
 use mongodb::options::WriteConcern;
 use mongodb::{Client, Collection};
 use wiber_common::change::changes_collection;
 use wiber_common::message::StoredMessage;
+use wiber_common::mongo::{NAMESPACE_NOT_FOUND, is_command_error};
 use wiber_common::queries::{
     CHANGE_INDEXES, INBOX_INDEXES, INDEXES, Index, LEGACY_INDEXES, TALLY_INDEXES,
 };
@@ -23,8 +23,6 @@ use crate::changes::Changes;
 use crate::project;
 use crate::readmodel::ReadModel;
 use crate::refusal::{Refusal, Verdict, judge, whole_command_reason};
-
-const NAMESPACE_NOT_FOUND: i32 = 26;
 
 pub use wiber_common::mongo::StoreError;
 
@@ -130,9 +128,7 @@ impl MongoWriter {
 async fn index_names<T: Send + Sync>(c: &Collection<T>) -> Result<Vec<String>, StoreError> {
     match c.list_index_names().await {
         Ok(names) => Ok(names),
-        Err(e) if matches!(*e.kind, ErrorKind::Command(ref c) if c.code == NAMESPACE_NOT_FOUND) => {
-            Ok(Vec::new())
-        }
+        Err(e) if is_command_error(&e, NAMESPACE_NOT_FOUND) => Ok(Vec::new()),
         Err(e) => Err(e.into()),
     }
 }

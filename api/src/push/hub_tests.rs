@@ -35,6 +35,14 @@ pub(crate) fn event(partition: i32, offset: i64, from: &str, to: &str) -> Arc<Ev
     Arc::new(Event::from_stored(&stored, Instant::now()).unwrap())
 }
 
+/// Streams the hub has counted ended for `end`.
+fn ended(hub: &Hub, end: End) -> u64 {
+    hub.metrics
+        .push_disconnects
+        .with_label_values(&[end.reason()])
+        .get()
+}
+
 pub(crate) fn received(s: &mut Subscription) -> Vec<i64> {
     let mut out = Vec::new();
     while let Ok(e) = s.events.try_recv() {
@@ -92,24 +100,14 @@ fn a_slow_reader_is_cut_off_at_its_buffer_and_told_why() {
     assert_eq!(received(&mut slow), [0, 1], "the buffer holds two");
     assert!(slow.events.try_recv().is_err());
     assert_eq!(slow.ended(), Some(End::SlowReader));
-    let metric = hub
-        .metrics
-        .push_disconnects
-        .with_label_values(&["slow_reader"])
-        .get();
-    assert_eq!(metric, 1);
+    assert_eq!(ended(&hub, End::SlowReader), 1);
     assert_eq!(hub.metrics.push_streams.get(), 0);
 }
 
 #[test]
 fn a_stream_whose_receiver_closed_is_let_go_as_the_clients_end_not_a_slow_readers() {
     let hub = hub(2, 10);
-    let count = |end: End| {
-        hub.metrics
-            .push_disconnects
-            .with_label_values(&[end.reason()])
-            .get()
-    };
+    let count = |end: End| ended(&hub, end);
     let mut gone = hub.subscribe("alice", None).unwrap();
     let _other = hub.subscribe("carol", None).unwrap();
     gone.events.close();
@@ -155,12 +153,7 @@ fn streams_past_the_limit_are_refused_and_a_closed_one_frees_its_place() {
 #[test]
 fn a_stream_ends_counted_once_for_its_own_reason_or_as_the_clients() {
     let hub = hub(2, 10);
-    let count = |end: End| {
-        hub.metrics
-            .push_disconnects
-            .with_label_values(&[end.reason()])
-            .get()
-    };
+    let count = |end: End| ended(&hub, end);
     let failed = hub.subscribe("alice", None).unwrap();
     failed.end(End::StoreFailed);
     drop(failed);

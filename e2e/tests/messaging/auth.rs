@@ -32,6 +32,18 @@ fn jwt_env(
     env
 }
 
+/// A key of the test issuer, published in a JWKS file, and the API's settings trusting it.
+fn file_issuer(extra: &[(&'static str, &str)]) -> (IssuerKey, Vec<(&'static str, String)>) {
+    let dir = issuer::key_dir();
+    let key = IssuerKey::ed25519(&dir, "k1");
+    let jwks = dir.join("jwks.json");
+    std::fs::write(&jwks, issuer::jwks(&[&key])).unwrap();
+    (
+        key,
+        jwt_env(("AUTH_JWKS_FILE", jwks.display().to_string()), extra),
+    )
+}
+
 async fn call(
     wiber: &Wiber,
     token: Option<&str>,
@@ -58,11 +70,7 @@ async fn call(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_token_names_the_sender_and_only_the_conversations_users_read_what_is_stored() {
-    let dir = issuer::key_dir();
-    let key = IssuerKey::ed25519(&dir, "k1");
-    let jwks = dir.join("jwks.json");
-    std::fs::write(&jwks, issuer::jwks(&[&key])).unwrap();
-    let env = jwt_env(("AUTH_JWKS_FILE", jwks.display().to_string()), &[]);
+    let (key, env) = file_issuer(&[]);
     let wiber = Wiber::spawn(mongo_uri(), &env).await;
     wiber.wait_ready().await;
     let _consumer = wiber.consumer().await;
@@ -321,14 +329,7 @@ async fn bad_auth_settings_stop_the_api_at_start_naming_the_variable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_ends_when_its_token_expires_saying_so_and_a_fresh_token_resumes_it() {
-    let dir = issuer::key_dir();
-    let key = IssuerKey::ed25519(&dir, "k1");
-    let jwks = dir.join("jwks.json");
-    std::fs::write(&jwks, issuer::jwks(&[&key])).unwrap();
-    let env = jwt_env(
-        ("AUTH_JWKS_FILE", jwks.display().to_string()),
-        &[("AUTH_LEEWAY_SECONDS", "1")],
-    );
+    let (key, env) = file_issuer(&[("AUTH_LEEWAY_SECONDS", "1")]);
     let wiber = Wiber::spawn(mongo_uri(), &env).await;
     wiber.wait_ready().await;
     let fresh = key.sign(&issuer::claims("alice"));
