@@ -379,12 +379,14 @@ stop_node() {
   stop_pods
   stop_daemon containerd "$(node_pidfile containerd)"
   stop_shims
-  unmount_node
+  # Each step runs whatever the one before did (a mount gone by itself, a busy namespace): what is
+  # left at the end is the judge, and says what it is.
+  unmount_node || log "node: an unmount failed"
   # Every pod's network is gone with the namespace: so are the addresses handed out.
   rm -rf "$NODE_RUN/cni-ipam"
-  node_network_down
+  node_network_down || log "node: taking its network down failed"
   remove_cgroup_root
-  restore_sysctls
+  restore_sysctls || log "node: restoring the sysctls failed"
   local left
   left=$(node_leftovers)
   [[ -z $left ]] || { log "the node left behind:"$'\n'"$left"; return 1; }
