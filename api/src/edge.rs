@@ -10,16 +10,12 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
-
-use crate::error::ApiError;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -32,39 +28,6 @@ pub struct EdgeConfig {
     /// API_RATE_LIMIT_PER_SECOND (20) and API_RATE_LIMIT_BURST (40): each authenticated user's
     /// token bucket; 0 turns the limit off.
     pub rate: Option<(NonZeroU32, NonZeroU32)>,
-}
-
-/// Each user's token bucket.
-pub struct UserLimits {
-    limiter: DefaultKeyedRateLimiter<String>,
-    clock: DefaultClock,
-}
-
-impl UserLimits {
-    pub fn new(per_second: NonZeroU32, burst: NonZeroU32) -> Self {
-        Self {
-            limiter: RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
-            clock: DefaultClock::default(),
-        }
-    }
-
-    /// Takes one request from `user`'s bucket, or says how long until one is there.
-    pub fn check(&self, user: &str) -> Result<(), ApiError> {
-        match self.limiter.check_key(&user.to_owned()) {
-            Ok(()) => Ok(()),
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(self.clock.now());
-                Err(ApiError::RateLimited {
-                    retry_after: wait.as_secs().max(1),
-                })
-            }
-        }
-    }
-
-    /// Forgets users whose buckets are full again, so idle users cost no memory.
-    pub fn forget_idle(&self) {
-        self.limiter.retain_recent();
-    }
 }
 
 /// The span of one request: what is safe to log, and nothing of its headers or body.
@@ -95,6 +58,8 @@ fn cors(origins: &[HeaderValue]) -> CorsLayer {
             HeaderName::from_static("x-next-cursor"),
             header::LINK,
             header::RETRY_AFTER,
+            HeaderName::from_static("ratelimit"),
+            HeaderName::from_static("ratelimit-policy"),
             REQUEST_ID,
         ])
         .max_age(Duration::from_secs(600))

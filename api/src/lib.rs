@@ -25,6 +25,7 @@ pub mod page;
 mod placed;
 pub mod producer;
 pub mod push;
+pub mod rate_limit;
 pub mod read;
 pub mod requests;
 pub mod routes;

@@ -91,6 +91,9 @@ pub fn finish(doc: &utoipa::openapi::OpenApi, stream_path: &str, stream_events: 
             "Overloaded: more requests in flight than API_MAX_IN_FLIGHT",
             RETRY_AFTER,
         );
+        if authenticated {
+            rate_limit_told(responses);
+        }
         // In status order, whichever rule added an answer.
         if let Some(answers) = responses.as_object_mut() {
             let mut sorted: Vec<_> = std::mem::take(answers).into_iter().collect();
@@ -147,6 +150,29 @@ fn problem(response: &mut Value) {
 
 const RETRY_AFTER: (&str, &str) = ("Retry-After", "Seconds to wait before retrying");
 const CHALLENGE: (&str, &str) = ("WWW-Authenticate", "The bearer challenge (RFC 6750)");
+
+/// The caller's bucket, told on every answer once the token named the caller (`rate_limit.rs`);
+/// absent when the limit is off.
+fn rate_limit_told(responses: &mut Value) {
+    let fields = [
+        (
+            "RateLimit-Policy",
+            "The caller's quota: `\"user\";q=<requests>;w=<seconds>` (IETF RateLimit fields)",
+        ),
+        (
+            "RateLimit",
+            "What is left of it: `\"user\";r=<requests left>;t=<seconds until full>`",
+        ),
+    ];
+    for (status, response) in responses.as_object_mut().into_iter().flatten() {
+        if status == "401" {
+            continue;
+        }
+        for (name, about) in fields {
+            response["headers"][name] = json!({"schema": {"type": "string"}, "description": about});
+        }
+    }
+}
 
 /// Documents that the route can answer `status` for this reason too, with the header `error.rs`
 /// sets on every such answer.

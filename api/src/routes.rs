@@ -135,6 +135,7 @@ pub fn app<P: MessageProducer, S: MessageStore>(state: Arc<AppState<P, S>>) -> R
         .merge(streams)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(Extension(BodyTimeout(state.body_timeout)))
+        .layer(middleware::from_fn(crate::rate_limit::tell))
         .layer(middleware::from_fn_with_state(metrics, track))
         .with_state(state)
 }

@@ -13,8 +13,8 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 
-use crate::edge::UserLimits;
 use crate::error::{ApiError, TokenProblem};
+use crate::rate_limit::{RateSlot, UserLimits};
 
 pub use verify::Verifier;
 
@@ -148,18 +148,23 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, ApiError> {
-        authenticate(&Access::from_ref(state), bearer(parts)).await
+        let slot = parts.extensions.get::<RateSlot>();
+        authenticate(&Access::from_ref(state), bearer(parts), slot).await
     }
 }
 
-async fn authenticate(access: &Access, token: Result<&str, ApiError>) -> Result<Caller, ApiError> {
+async fn authenticate(
+    access: &Access,
+    token: Result<&str, ApiError>,
+    slot: Option<&RateSlot>,
+) -> Result<Caller, ApiError> {
     let verifier = match access.auth.as_ref() {
         Auth::Open => return Ok(Caller::Anyone),
         Auth::Jwt(verifier) => verifier,
     };
     let identity = verifier.verify(token?).await?;
     if let Some(limits) = &access.limits {
-        limits.check(&identity.user)?;
+        limits.check(&identity.user, slot)?;
     }
     Ok(Caller::User(identity))
 }
@@ -189,7 +194,8 @@ where
             (Some(t), false) if !t.is_empty() => Ok(t.as_str()),
             _ => bearer(parts),
         };
-        authenticate(&Access::from_ref(state), token)
+        let slot = parts.extensions.get::<RateSlot>();
+        authenticate(&Access::from_ref(state), token, slot)
             .await
             .map(Self)
     }

@@ -9,7 +9,8 @@ use axum::http::{Method, Request, StatusCode, header};
 use wiber_api::app;
 use wiber_api::auth::config::{JwtConfig, KeySource};
 use wiber_api::auth::{Auth, Verifier};
-use wiber_api::edge::{EdgeConfig, UserLimits, wrap};
+use wiber_api::edge::{EdgeConfig, wrap};
+use wiber_api::rate_limit::UserLimits;
 use wiber_testkit::issuer::{self, AUDIENCE, ISSUER, IssuerKey};
 
 use crate::fakes::*;
@@ -84,7 +85,8 @@ async fn answers_are_gzipped_for_clients_that_accept_it() {
 }
 
 #[tokio::test]
-async fn a_user_over_the_rate_limit_gets_429_with_retry_after_then_is_served_again() {
+async fn a_user_is_told_the_rate_left_then_over_the_limit_gets_429_with_retry_after_then_is_served_again()
+ {
     let dir = issuer::key_dir();
     let key = IssuerKey::ed25519(&dir, "k");
     let jwks = dir.join("jwks.json");
@@ -104,12 +106,19 @@ async fn a_user_over_the_rate_limit_gets_429_with_retry_after_then_is_served_aga
     let alice = key.sign(&issuer::claims("alice"));
     let bob = key.sign(&issuer::claims("bob"));
     let read = |token: &str| bearer(get("/messages/user/alice"), token);
-    for _ in 0..2 {
-        assert_eq!(call(router(&s), read(&alice)).await.0, StatusCode::OK);
+    for left in [1, 0] {
+        let (status, headers, _) = call(router(&s), read(&alice)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers["ratelimit-policy"], "\"user\";q=2;w=2");
+        assert_eq!(
+            headers["ratelimit"],
+            format!("\"user\";r={left};t={}", 2 - left).as_str()
+        );
     }
     let (status, headers, body) = call(router(&s), read(&alice)).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
     assert_eq!(headers[header::RETRY_AFTER], "1");
+    assert_eq!(headers["ratelimit"], "\"user\";r=0;t=2");
     assert_eq!(body["code"], "rate_limited");
     // Another user's bucket is their own.
     assert_eq!(

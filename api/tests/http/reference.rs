@@ -1,6 +1,7 @@
-//! The book's HTTP API reference (`docs/reference/http-api.md`) is the served OpenAPI document,
-//! rendered: this fails when a route, parameter, answer or schema changed without the page.
-//! `WIBER_WRITE_DOCS=1` writes the page instead (`make docs-reference`).
+//! The committed contract (`docs/reference/openapi.json`, what the TypeScript client's types are
+//! generated from) and the book's HTTP API reference (`docs/reference/http-api.md`, the same
+//! document rendered) are the served OpenAPI document: this fails when a route, parameter, answer
+//! or schema changed without them. `WIBER_WRITE_DOCS=1` writes both instead (`make docs-reference`).
 
 use std::fmt::Write;
 
@@ -11,6 +12,10 @@ use wiber_api::app;
 use crate::fakes::*;
 
 const PAGE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/reference/http-api.md");
+const DOCUMENT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../docs/reference/openapi.json"
+);
 
 #[tokio::test]
 async fn the_books_http_reference_is_the_served_openapi_document() {
@@ -18,15 +23,19 @@ async fn the_books_http_reference_is_the_served_openapi_document() {
     let (status, _, doc) = call(app(s), get("/openapi.json")).await;
     assert_eq!(status, StatusCode::OK);
     let page = render(&doc);
+    let document = serde_json::to_string_pretty(&doc).expect("the document serializes") + "\n";
     if std::env::var_os("WIBER_WRITE_DOCS").is_some() {
         std::fs::write(PAGE, &page).expect("write the reference page");
+        std::fs::write(DOCUMENT, &document).expect("write the document");
         return;
     }
-    let committed = std::fs::read_to_string(PAGE).unwrap_or_default();
-    assert!(
-        committed == page,
-        "docs/reference/http-api.md is not the served OpenAPI document: run `make docs-reference`"
-    );
+    for (path, served) in [(PAGE, &page), (DOCUMENT, &document)] {
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            &committed == served,
+            "{path} is not the served OpenAPI document: run `make docs-reference`"
+        );
+    }
 }
 
 fn render(doc: &Value) -> String {
