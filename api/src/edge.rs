@@ -56,6 +56,7 @@ fn cors(origins: &[HeaderValue]) -> CorsLayer {
         ])
         .expose_headers([
             HeaderName::from_static("x-next-cursor"),
+            HeaderName::from_static("x-prev-cursor"),
             header::LINK,
             header::RETRY_AFTER,
             HeaderName::from_static("ratelimit"),

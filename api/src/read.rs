@@ -16,6 +16,7 @@ use crate::state::Shared;
 use crate::store::{MessageStore, PageCursor, StoreError};
 
 pub const NEXT_CURSOR_HEADER: &str = "x-next-cursor";
+pub const PREV_CURSOR_HEADER: &str = "x-prev-cursor";
 
 /// A full page's answer says where the next starts: `X-Next-Cursor` and a `Link: rel="next"`.
 pub fn mark_next_page(response: &mut Response, cursor: &str, link: &str) {
@@ -26,6 +27,19 @@ pub fn mark_next_page(response: &mut Response, cursor: &str, link: &str) {
     );
     if let Ok(link) = HeaderValue::from_str(link) {
         headers.insert(header::LINK, link);
+    }
+}
+
+/// A page with older messages before it says where they end: `X-Prev-Cursor` and a
+/// `Link: rel="prev"` (beside any `rel="next"`).
+pub fn mark_prev_page(response: &mut Response, cursor: &str, link: &str) {
+    let headers = response.headers_mut();
+    headers.insert(
+        PREV_CURSOR_HEADER,
+        HeaderValue::from_str(cursor).expect("ascii"),
+    );
+    if let Ok(link) = HeaderValue::from_str(link) {
+        headers.append(header::LINK, link);
     }
 }
 

@@ -190,3 +190,24 @@ async fn a_read_mark_names_what_is_wrong_and_refuses_non_members() {
         "nothing of the conversation: {answer}"
     );
 }
+
+#[tokio::test]
+async fn a_history_page_is_asked_one_way_only_and_its_cursors_are_named_when_wrong() {
+    let s = state(FakeProducer::default(), FakeStore::default());
+    let page = |query: &str| {
+        get(&format!(
+            "/conversations/alice:bob/messages?user=alice&{query}"
+        ))
+    };
+    for (query, field) in [
+        ("after=3&before=9", "before"),
+        ("newest=true&before=9", "before"),
+        ("before=x", "before"),
+        ("before=1.2.3", "before"),
+        ("newest=yes", "newest"),
+    ] {
+        let (status, _, body) = call(router(&s), page(query)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(fields(&body), [field], "{query}: {body}");
+    }
+}
