@@ -82,6 +82,17 @@ ensure_browser() {
   apt_install chromium chromium-driver || die "could not install Debian's chromium and chromium-driver"
 }
 
+# The TypeScript client's tools (TypeScript, openapi-typescript) from the npm registry, pinned by its
+# package-lock.json; Node.js 20 or later runs its tests.
+ensure_client_tools() {
+  command -v node >/dev/null || apt_install nodejs npm || die "could not install Node.js and npm"
+  local major
+  major=$(node -p 'process.versions.node.split(".")[0]')
+  ((major >= 20)) || die "Node.js $major is too old for the TypeScript client: 20 or later"
+  (cd "$WIBER_ROOT/clients/typescript" && npm ci --no-audit --no-fund --loglevel=error) ||
+    die "npm ci in clients/typescript failed"
+}
+
 # What the Rust build links beyond the toolchain: the system OpenSSL for rdkafka's TLS and SASL/SCRAM.
 ensure_build_deps() {
   if command -v pkg-config >/dev/null && pkg-config --exists openssl; then return 0; fi

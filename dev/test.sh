@@ -25,6 +25,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # another's state takes it as a sub-state instead: api/src/state.rs).
 python3 "$WIBER_DEV_DIR/module-cycles.py" common/src api/src consumer/src operator/src e2e/src \
   loadgen/src readbench/src token/src testkit/src
+log "checking the TypeScript client: its types are the committed contract's, and it type-checks"
+ensure_client_tools
+(cd clients/typescript && npm run --silent check)
 log "building the book and checking its links"
 "$WIBER_DEV_DIR/docs.sh" build
 

@@ -228,6 +228,22 @@ impl Wiber {
         api
     }
 
+    /// How to start another API process with this one's configuration: `{"program", "env"}`
+    /// (ports to be chosen by whoever starts it), for a test driving processes of its own.
+    pub fn api_spec(&self) -> serde_json::Value {
+        let env: serde_json::Map<String, serde_json::Value> = self
+            .api_env
+            .iter()
+            .filter(|(k, _)| k != "API_PORT" && k != "API_ADMIN_PORT")
+            .map(|(k, v)| (k.clone(), v.clone().into()))
+            .collect();
+        assert!(
+            matches!(self.binaries, Binaries::Build),
+            "an API spec names this build's binary"
+        );
+        serde_json::json!({"program": binary("wiber-api"), "env": env})
+    }
+
     /// A second API process beside the first (same topic and store, its own ports), with `extra`
     /// settings, once ready; and its URL.
     pub async fn second_api(&self, extra: &[(&str, &str)]) -> (Process, String) {

@@ -41,6 +41,8 @@ pub struct IssuerKey {
     pub jwk: Value,
     /// The public key as PEM: what an algorithm-confusion attack signs with as an HMAC secret.
     pub public_pem: Vec<u8>,
+    /// The private key's PEM file, for signers outside this process (the TypeScript client's tests).
+    pub private_pem: PathBuf,
 }
 
 impl IssuerKey {
@@ -57,6 +59,7 @@ impl IssuerKey {
                 .expect("Ed25519 PEM"),
             jwk: json!({"kty": "OKP", "crv": "Ed25519", "x": b64(x), "kid": kid, "use": "sig", "alg": "EdDSA"}),
             public_pem: openssl(&["pkey", "-in", path, "-pubout"]),
+            private_pem: private.clone(),
         }
     }
 
@@ -89,6 +92,7 @@ impl IssuerKey {
             ),
             jwk: json!({"kty": "RSA", "n": b64(&n), "e": "AQAB", "kid": kid, "use": "sig", "alg": "RS256"}),
             public_pem: openssl(&["pkey", "-in", path, "-pubout"]),
+            private_pem: private.clone(),
         }
     }
 

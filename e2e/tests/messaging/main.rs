@@ -25,6 +25,7 @@ mod schema;
 mod signals;
 mod soak;
 mod tracing;
+mod typescript_client;
 
 /// How long the message path gets to store (and count) what it acknowledged when nothing goes wrong.
 const STORED_WITHIN: Duration = Duration::from_secs(60);
