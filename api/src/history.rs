@@ -64,16 +64,7 @@ impl<S: Send + Sync> FromRequestParts<S> for HistoryQuery {
             Some("true") => Ok(true),
             Some(_) => Err(FieldError::new("newest", "must be true or false")),
         });
-        let given = ["after", "before", "newest"]
-            .iter()
-            .filter(|n| q.get(n).is_some_and(|v| v != "false"))
-            .count();
-        if given > 1 {
-            fields.push(
-                "before",
-                "only one of after, before and newest=true may be given",
-            );
-        }
+
         let user = fields.check(match q.get("user") {
             None => Ok(None),
             Some(u) => wiber_common::message::validate_user("user", u).map(|()| Some(u.to_owned())),
@@ -96,7 +87,9 @@ impl<S: Send + Sync> FromRequestParts<S> for HistoryQuery {
 /// (each with `membership`). Only its members read it; a former member reads up to where they
 /// went. A full page carries `X-Next-Cursor` (and a `Link: rel="next"`); pass it as `after`.
 /// `newest=true` gives the last messages, where a chat opens; a page with older messages before it
-/// carries `X-Prev-Cursor` (and a `Link: rel="prev"`); pass it as `before` to page back.
+/// carries `X-Prev-Cursor` (and a `Link: rel="prev"`); pass it as `before` to page back. With
+/// `before` (or `newest`) the page is the last `limit` messages before it (or the end), and never
+/// reaches back past `after` when that is given too.
 #[utoipa::path(
     get, path = "/conversations/{conversationId}/messages", tag = "conversations",
     security(("bearer" = [])),
@@ -105,7 +98,7 @@ impl<S: Send + Sync> FromRequestParts<S> for HistoryQuery {
         (status = 200, description = "The page", body = Vec<Message>,
          headers(("X-Next-Cursor" = String, description = "Present when the page is full"),
                  ("X-Prev-Cursor" = String, description = "Present when older messages lie before the page"))),
-        (status = 400, description = "Invalid conversationId, limit, cursor (more than one of after, before, newest) or user"),
+        (status = 400, description = "Invalid conversationId, limit, cursor or user"),
         (status = 403, description = "The caller is not (and never was) a member"),
         crate::answers::StoreUnavailable,
     )
@@ -176,10 +169,10 @@ pub async fn conversation_messages<P: MessageProducer, S: MessageStore>(
 /// The places a page covers, as the store reads them: after which place, and how many. `last`
 /// is the last place the reader sees (a former member's `until`, or the count for `newest`).
 fn window(query: &HistoryQuery, last: Option<i64>) -> (Option<i64>, i64) {
-    let end = match (query.newest, query.before) {
-        (true, _) => last.unwrap_or(0) + 1,
-        (false, Some(before)) => last.map_or(before, |last| before.min(last + 1)),
-        (false, None) => {
+    let end = match (query.before, query.newest) {
+        (Some(before), _) => last.map_or(before, |last| before.min(last + 1)),
+        (None, true) => last.unwrap_or(0) + 1,
+        (None, false) => {
             let limit = match last {
                 Some(until) => query.limit.min(until - query.after.unwrap_or(0)).max(0),
                 None => query.limit,
@@ -187,8 +180,8 @@ fn window(query: &HistoryQuery, last: Option<i64>) -> (Option<i64>, i64) {
             return (query.after, limit);
         }
     };
-    // Backwards: the `limit` places just before `end`.
-    let from = (end - 1 - query.limit).max(0);
+    // Backwards: the `limit` places just before `end`, none at or before `after`.
+    let from = (end - 1 - query.limit).max(query.after.unwrap_or(0)).max(0);
     (Some(from), (end - 1 - from).max(0))
 }
 
@@ -306,6 +299,28 @@ mod tests {
         assert_eq!(
             window(&query(25, Some(30), None, false), Some(40)),
             (Some(30), 10)
+        );
+    }
+
+    #[test]
+    fn after_and_before_together_bound_a_page_from_both_sides() {
+        let bounded =
+            |limit, after, before, newest, last| window(&query(limit, after, before, newest), last);
+        assert_eq!(
+            bounded(100, Some(150), Some(201), false, None),
+            (Some(150), 50)
+        );
+        assert_eq!(
+            bounded(10, Some(150), Some(201), false, None),
+            (Some(190), 10)
+        );
+        assert_eq!(
+            bounded(100, Some(250), None, true, Some(300)),
+            (Some(250), 50)
+        );
+        assert_eq!(
+            bounded(100, Some(250), Some(200), false, None),
+            (Some(250), 0)
         );
     }
 }

@@ -34,6 +34,7 @@ pub mod signals;
 pub mod state;
 pub mod store;
 mod user_recent;
+pub mod whoami;
 pub mod writable;
 
 pub use routes::{admin, app};

@@ -30,7 +30,8 @@ use wiber_common::signal::{Receipt, Typing};
     components(schemas(
         Message, NewMessage, MessageCount, Conversation, ReadMark, Problem, FieldError, Liveness,
         Alive, Readiness, Verdict, Link, NewGroup, NewMembers, Group, GroupChange,
-        ConversationInfo, Membership, Action, Receipt, Typing, ReadPosition, Changed, NewContent
+        ConversationInfo, Membership, Action, Receipt, Typing, ReadPosition, Changed, NewContent,
+        crate::whoami::Me
     )),
     modifiers(&BearerScheme)
 )]

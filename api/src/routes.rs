@@ -90,6 +90,7 @@ fn documented<P: MessageProducer, S: MessageStore>() -> Documented<Arc<AppState<
     .route::<changes::__path_edit_message, _, _>(changes::edit_message::<P, S>)
     .route::<changes::__path_delete_message, _, _>(changes::delete_message::<P, S>)
     .route::<signals::__path_reads, _, _>(signals::reads::<P, S>)
+    .route::<crate::whoami::__path_me, _, _>(crate::whoami::me)
     .route::<__path_liveness, _, _>(liveness)
     .route::<__path_readiness, _, _>(readiness::<P, S>)
 }

@@ -1,34 +1,38 @@
-// The chat page: the caller's conversations (GET /conversations, unread badges), a conversation's
-// history by place (GET /conversations/{id}/messages), everyone's read marks for ticks, and the
-// push stream's typed events (message, membership, receipt, typing, edit, delete; EventSource
-// reconnects with Last-Event-ID by itself). Sends with POST /messages; groups, edits, deletes and
-// typing with their routes.
-"use strict";
+// The chat page, built on Wiber's own client (clients/typescript, served at /chat/client/): the
+// caller's conversations with unread badges, a conversation opened at its newest messages with
+// older pages loaded on scroll, read ticks, and the live stream's typed events. Who you are is kept
+// for the tab's life (sessionStorage); a refused or expired token is said plainly, and sends are
+// retried under one Idempotency-Key per message.
+import { WiberClient, WiberError, newKey, pairId } from "/chat/client/index.js";
 
 const $ = (id) => document.getElementById(id);
-const enc = encodeURIComponent;
+const PAGE = 100;
 const state = {
   me: null,
   token: "",
-  events: null,
+  client: null,
+  stream: null,
   conversations: [],
   current: null, // the open conversation's id
   group: null, // its group, if it is one
-  order: [], // its messages' ids, oldest first
+  prev: undefined, // the cursor of its older messages, while there are some
+  loadingOlder: false,
   seqs: new Map(), // messageId -> place
   marks: new Map(), // member -> read up to place
   members: [],
   editing: null, // the id of the message being edited
+  unsent: null, // {content, key} of a send that failed: sent again under the same key
   typedAt: 0,
   typingTimer: null,
+  inboxTimer: null,
   drawnInbox: "", // what the conversation list and member list show, to redraw only on change
   drawnMembers: "",
 };
 
-function tokenUser(token) {
+function tokenClaims(token) {
   try {
     const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-    return JSON.parse(atob(part)).sub || null;
+    return JSON.parse(atob(part));
   } catch (e) {
     return null;
   }
@@ -38,76 +42,93 @@ function status(text) {
   $("status").textContent = text;
 }
 
-async function problem(response) {
-  try {
-    const p = await response.json();
-    return p.detail || p.title || response.statusText;
-  } catch (e) {
-    return response.statusText;
+// A refusal in words a person can act on.
+function explain(error) {
+  if (!(error instanceof WiberError)) return String(error);
+  switch (error.code) {
+    case "token_expired":
+      return "your token has expired: sign in with a new one";
+    case "token_invalid":
+      return "this token is not accepted here (" + error.message + ")";
+    case "token_missing":
+      return "a token is needed";
+    case "rate_limited":
+      return "too many requests: slow down a little";
+    case "unreachable":
+      return "the server does not answer";
+    default:
+      return error.message;
   }
 }
 
-// A call to the API as the signed-in user: the token, or (AUTH_MODE=none) the `user` parameter.
-async function api(method, path, body, asUser = true) {
-  const headers = { "Content-Type": "application/json" };
-  if (state.token) headers.Authorization = "Bearer " + state.token;
-  else if (asUser) path += (path.includes("?") ? "&" : "?") + "user=" + enc(state.me);
-  const init = { method, headers };
-  if (body !== undefined) init.body = JSON.stringify(body);
-  return fetch(path, init);
+function signOut(why) {
+  if (state.stream) state.stream.close();
+  clearInterval(state.inboxTimer);
+  Object.assign(state, { stream: null, client: null, me: null, token: "" });
+  sessionStorage.removeItem("wiber.session");
+  $("signin-box").classList.remove("hidden");
+  status("sign-in refused: " + why);
 }
 
-function conversationOf(m) {
-  return m.conversationId || [m.fromUser, m.toUser].sort().join(":");
-}
-
-function peerOf(id) {
-  const [a, b] = id.split(":");
-  return a === state.me ? b : a;
-}
-
-async function signIn() {
-  if (state.events) return true;
-  state.token = $("token").value.trim();
-  state.me = $("user").value.trim() || tokenUser(state.token);
-  if (!state.me) {
-    status("a token (or a user) is needed");
-    return false;
-  }
-  // A refused token is said at once, rather than as a stream that keeps reconnecting.
-  const check = await api("GET", "/conversations?limit=1");
-  if (check.status === 401 || check.status === 403) {
-    status("sign-in refused: " + (await problem(check)));
-    state.me = null;
-    return false;
-  }
-  const query = new URLSearchParams();
-  if (state.token) query.set("access_token", state.token);
-  else query.set("user", state.me);
-  const events = new EventSource("/messages/stream?" + query);
-  events.addEventListener("ready", () => {
-    status(state.me + ": live");
-    refreshInbox();
+async function signIn(saved) {
+  if (state.stream) return true;
+  const token = saved ? saved.token : $("token").value.trim();
+  const user = saved ? saved.user : $("user").value.trim();
+  // The user is the claim the API names them by (AUTH_USER_CLAIM): asked of the API, not guessed.
+  const client = new WiberClient({
+    baseUrl: location.origin,
+    getToken: () => token || null,
+    user: token ? undefined : user,
   });
-  const on = (kind, handle) => events.addEventListener(kind, (e) => handle(JSON.parse(e.data)));
-  on("message", onItem);
-  on("membership", onItem);
-  on("receipt", onReceipt);
-  on("typing", onTyping);
-  on("edit", (c) => onChange(c, false));
-  on("delete", (c) => onChange(c, true));
-  on("end", (e) => status("reconnecting (" + e.reason + ")"));
-  events.onerror = () => status("reconnecting…");
-  state.events = events;
+  let me = user;
+  try {
+    if (!token && !user) throw new WiberError(401, { code: "token_missing" });
+    me = token ? (await client.whoami()).user : user;
+  } catch (error) {
+    signOut(explain(error));
+    return false;
+  }
+  Object.assign(state, { client, me, token });
+  sessionStorage.setItem("wiber.session", JSON.stringify({ token, user }));
+  $("signin-box").classList.add("hidden");
+  const expires = tokenClaims(token)?.exp;
+  if (expires) $("expiry").textContent = "token valid until " + new Date(expires * 1000).toLocaleTimeString();
+  state.stream = client.stream({ onEvent, onState });
   // Unread counts follow the store, which the stream runs ahead of.
-  setInterval(refreshInbox, 2000);
+  state.inboxTimer = setInterval(refreshInbox, 2000);
+  refreshInbox();
   return true;
 }
 
+function onState(streamState, why) {
+  if (streamState === "live") status(state.me + ": live");
+  else if (streamState === "reconnecting") status("reconnecting (" + (why instanceof WiberError ? explain(why) : why) + ")…");
+  else if (streamState === "closed" && why instanceof WiberError) signOut(explain(why));
+}
+
+function onEvent(event) {
+  if (event.type === "message" || event.type === "membership") onItem(event.data);
+  else if (event.type === "receipt") onReceipt(event.data);
+  else if (event.type === "typing") onTyping(event.data);
+  else onChange(event.data, event.type === "delete");
+}
+
+// Any refusal of a call the page makes on its own: a token refused ends the session.
+function failed(what) {
+  return (error) => {
+    if (error instanceof WiberError && error.tokenRefused) signOut(explain(error));
+    else status(what + ": " + explain(error));
+  };
+}
+
 async function refreshInbox() {
-  const response = await api("GET", "/conversations?limit=50");
-  if (!response.ok) return;
-  const conversations = await response.json();
+  if (!state.client) return;
+  let conversations;
+  try {
+    conversations = (await state.client.conversations({ limit: 50 })).conversations;
+  } catch (error) {
+    return failed("conversations unavailable")(error);
+  }
   // Redrawn only when it changed, so what the user is about to click stays put.
   const drawn = JSON.stringify([state.current, conversations]);
   state.conversations = conversations;
@@ -120,7 +141,9 @@ async function refreshInbox() {
 // The open conversation is read as far as it shows: say so once the store has it.
 function markCurrent() {
   const c = state.conversations.find((c) => c.conversationId === state.current);
-  if (c && c.unreadCount > 0 && c.lastMessage) markRead(c.lastMessage.messageId);
+  if (c && c.unreadCount > 0 && c.lastMessage) {
+    state.client.markRead(state.current, c.lastMessage.messageId).catch(failed("not marked read"));
+  }
 }
 
 function drawInbox(drawn) {
@@ -152,21 +175,12 @@ function drawInbox(drawn) {
   markCurrent();
 }
 
-async function markRead(messageId) {
-  await api("POST", "/conversations/" + enc(state.current) + "/read", { messageId });
-}
-
 function text(m) {
   if (m.deleted) return "(deleted)";
   return m.content + (m.edited ? " (edited)" : "");
 }
 
-function show(m, seq) {
-  const known = document.querySelector('#log li[data-id="' + m.messageId + '"]');
-  if (known) return;
-  const last = state.order.length ? state.seqs.get(state.order[state.order.length - 1]) : 0;
-  state.seqs.set(m.messageId, seq || (last || 0) + 1);
-  state.order.push(m.messageId);
+function item(m) {
   const li = document.createElement("li");
   li.dataset.id = m.messageId;
   if (m.membership) li.className = "event";
@@ -180,22 +194,63 @@ function show(m, seq) {
   body.textContent = text(m);
   li.append(who, body);
   if (li.className === "mine" && !m.deleted) {
+    const button = (name, act) => {
+      const b = document.createElement("button");
+      b.className = name;
+      b.type = "button";
+      b.textContent = name;
+      b.addEventListener("click", act);
+      return b;
+    };
     const tick = document.createElement("span");
     tick.className = "tick";
-    const edit = document.createElement("button");
-    edit.className = "edit";
-    edit.type = "button";
-    edit.textContent = "edit";
-    edit.addEventListener("click", () => startEdit(m.messageId, m.content));
-    const del = document.createElement("button");
-    del.className = "delete";
-    del.type = "button";
-    del.textContent = "delete";
-    del.addEventListener("click", () => api("DELETE", "/messages/" + m.messageId));
-    li.append(tick, edit, del);
+    li.append(
+      tick,
+      button("edit", () => startEdit(m.messageId, m.content)),
+      button("delete", () => state.client.delete(m.messageId).catch(failed("not deleted"))),
+    );
   }
-  $("log").append(li);
-  $("log").scrollTop = $("log").scrollHeight;
+  return li;
+}
+
+// A live message at the end, where the reader follows if they were at the bottom.
+function append(m) {
+  if (document.querySelector('#log li[data-id="' + m.messageId + '"]')) return;
+  const log = $("log");
+  const following = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  const last = log.lastElementChild;
+  state.seqs.set(m.messageId, (last ? state.seqs.get(last.dataset.id) || 0 : 0) + 1);
+  log.append(item(m));
+  if (following || m.fromUser === state.me) log.scrollTop = log.scrollHeight;
+}
+
+// A page at the top (older) or into an empty log, its places counted from its first: the
+// page's own X-Prev-Cursor, or 1 when nothing lies before it.
+function prepend(page) {
+  const log = $("log");
+  const first = page.prev ? Number(page.prev) : 1;
+  const height = log.scrollHeight;
+  const items = page.messages.map((m, i) => {
+    state.seqs.set(m.messageId, first + i);
+    return item(m);
+  });
+  log.prepend(...items);
+  log.scrollTop += log.scrollHeight - height;
+  state.prev = page.prev;
+  $("older").classList.toggle("hidden", !state.prev);
+}
+
+async function loadOlder() {
+  if (!state.prev || state.loadingOlder) return;
+  state.loadingOlder = true;
+  try {
+    prepend(await state.client.history(state.current, { before: state.prev, limit: PAGE }));
+    renderTicks();
+  } catch (error) {
+    failed("older messages unavailable")(error);
+  } finally {
+    state.loadingOlder = false;
+  }
 }
 
 // ✓ sent, ✓✓ seen by every other member (by their read marks, in places).
@@ -210,9 +265,13 @@ function renderTicks() {
   }
 }
 
+function conversationOf(m) {
+  return m.conversationId || pairId(m.fromUser, m.toUser);
+}
+
 function onItem(m) {
   if (conversationOf(m) === state.current) {
-    show(m);
+    append(m);
     if (m.membership) loadMembers();
     if (m.fromUser !== state.me) $("typing").textContent = "";
     renderTicks();
@@ -249,16 +308,20 @@ function onChange(c, deleted) {
 }
 
 async function loadMembers() {
-  const response = await api("GET", "/conversations/" + enc(state.current));
-  if (!response.ok) return;
-  const info = await response.json();
+  let info;
+  try {
+    info = await state.client.conversation(state.current);
+  } catch (error) {
+    return failed("members unavailable")(error);
+  }
   const drawn = JSON.stringify([state.current, info]);
   if (drawn === state.drawnMembers) return;
   state.drawnMembers = drawn;
   state.members = info.members;
   state.group = info.group || null;
-  const gone = info.readableUntil !== undefined;
-  $("title").textContent = state.group ? state.group.title || "Group" : peerOf(state.current);
+  const gone = info.readableUntil !== undefined && info.readableUntil !== null;
+  const peer = info.members.find((u) => u !== state.me) || state.me;
+  $("title").textContent = state.group ? state.group.title || "Group" : peer;
   $("members").textContent = (gone ? "you left or were removed · " : "") + "members: " + info.members.join(", ");
   $("group-controls").classList.toggle("hidden", !state.group || gone);
   $("compose").classList.toggle("hidden", gone);
@@ -275,7 +338,7 @@ async function loadMembers() {
       remove.dataset.user = user;
       remove.textContent = "remove";
       remove.addEventListener("click", () =>
-        api("DELETE", "/conversations/" + enc(state.current) + "/members/" + enc(user)),
+        state.client.removeMember(state.current, user).catch(failed("not removed")),
       );
       li.append(remove);
     }
@@ -284,33 +347,27 @@ async function loadMembers() {
 }
 
 async function loadMarks() {
-  const response = await api("GET", "/conversations/" + enc(state.current) + "/reads");
-  if (!response.ok) return;
-  for (const mark of await response.json()) state.marks.set(mark.user, mark.readSeq);
+  const reads = await state.client.request("GET", "/conversations/" + encodeURIComponent(state.current) + "/reads");
+  for (const mark of reads.data) state.marks.set(mark.user, mark.readSeq);
 }
 
 async function openConversation(id) {
   if (!(await signIn())) return;
-  state.current = id;
-  state.order = [];
+  Object.assign(state, { current: id, prev: undefined, members: [], drawnMembers: "" });
   state.seqs.clear();
   state.marks.clear();
-  state.members = [];
   $("log").replaceChildren();
   $("typing").textContent = "";
   cancelEdit();
-  // The newest page: places run 1 to the count, so the page's first message is at after + 1.
-  const known = state.conversations.find((c) => c.conversationId === id);
-  const after = Math.max(0, (known ? known.messageCount : 0) - 100);
-  const path = "/conversations/" + enc(id) + "/messages?limit=100" + (after ? "&after=" + after : "");
-  const page = await api("GET", path);
-  if (!page.ok) {
-    status("cannot read the conversation: " + (await problem(page)));
-    return;
+  try {
+    // Where a chat opens: its newest messages, at the bottom; older ones load on scrolling up.
+    prepend(await state.client.history(id, { newest: true, limit: PAGE }));
+    $("log").scrollTop = $("log").scrollHeight;
+    await loadMembers();
+    await loadMarks();
+  } catch (error) {
+    return failed("cannot read the conversation")(error);
   }
-  (await page.json()).forEach((m, i) => show(m, after + 1 + i));
-  await loadMembers();
-  await loadMarks();
   renderTicks();
   refreshInbox();
 }
@@ -336,71 +393,75 @@ async function send(e) {
   const editing = state.editing;
   cancelEdit();
   $("content").value = "";
-  let response;
-  if (editing) {
-    response = await api("PATCH", "/messages/" + editing, { content });
-  } else {
-    const body = { content };
-    if (state.current.includes(":")) body.toUser = peerOf(state.current);
-    else body.conversationId = state.current;
-    if (!state.token) body.fromUser = state.me;
-    const headers = { "Content-Type": "application/json" };
-    if (state.token) headers.Authorization = "Bearer " + state.token;
-    // A retried click is stored once; randomUUID exists in secure contexts (https, localhost).
-    if (crypto.randomUUID) headers["Idempotency-Key"] = crypto.randomUUID();
-    response = await fetch("/messages", { method: "POST", headers, body: JSON.stringify(body) });
-  }
-  if (!response.ok) {
-    status("not sent: " + (await problem(response)));
+  // A message that failed and is sent again unchanged keeps its key: the API stores it once.
+  const key = state.unsent && state.unsent.content === content ? state.unsent.key : newKey();
+  const to = state.current.startsWith("g-") ? { conversationId: state.current } : { toUser: state.members.find((u) => u !== state.me) || peerOf(state.current) };
+  try {
+    if (editing) await state.client.edit(editing, content);
+    else await state.client.send(to, content, { key });
+    state.unsent = null;
+  } catch (error) {
+    if (!editing) state.unsent = { content, key };
+    failed("not sent")(error);
     if (!$("content").value) $("content").value = content;
   }
+}
+
+function peerOf(id) {
+  const [a, b] = id.split(":");
+  return a === state.me ? b : a;
 }
 
 function typing() {
   const now = Date.now();
   if (!state.current || state.editing || now - state.typedAt < 2500) return;
   state.typedAt = now;
-  api("POST", "/conversations/" + enc(state.current) + "/typing");
+  state.client.typing(state.current).catch(() => {});
 }
 
 async function createGroup() {
   if (!(await signIn())) return;
   const members = $("group-members").value.split(",").map((u) => u.trim()).filter((u) => u);
-  const body = { members };
-  const title = $("group-title").value.trim();
-  if (title) body.title = title;
-  const response = await api("POST", "/conversations", body);
-  if (!response.ok) {
-    status("no group: " + (await problem(response)));
-    return;
+  const title = $("group-title").value.trim() || undefined;
+  try {
+    const made = await state.client.createGroup(members, title);
+    await refreshInbox();
+    openConversation(made.change.conversationId);
+  } catch (error) {
+    failed("no group")(error);
   }
-  const made = await response.json();
-  await refreshInbox();
-  openConversation(made.change.conversationId);
 }
 
 async function addMember() {
   const user = $("member-name").value.trim();
   if (!user) return;
-  const response = await api("POST", "/conversations/" + enc(state.current) + "/members", { users: [user] });
-  if (response.ok) $("member-name").value = "";
-  else status("not added: " + (await problem(response)));
+  try {
+    await state.client.addMembers(state.current, [user]);
+    $("member-name").value = "";
+  } catch (error) {
+    failed("not added")(error);
+  }
 }
 
-$("signin").addEventListener("click", signIn);
+$("signin").addEventListener("click", () => signIn());
 $("open").addEventListener("click", async () => {
   if (!(await signIn())) return;
   const peer = $("peer").value.trim();
-  if (peer) openConversation([state.me, peer].sort().join(":"));
+  if (peer) openConversation(pairId(state.me, peer));
 });
 $("create-group").addEventListener("click", createGroup);
 $("add-member").addEventListener("click", addMember);
-$("leave").addEventListener("click", () =>
-  api("DELETE", "/conversations/" + enc(state.current) + "/members/" + enc(state.me)),
-);
+$("leave").addEventListener("click", () => state.client.removeMember(state.current, state.me).catch(failed("not left")));
 $("cancel-edit").addEventListener("click", () => {
   cancelEdit();
   $("content").value = "";
 });
 $("compose").addEventListener("submit", send);
 $("content").addEventListener("input", typing);
+$("older").addEventListener("click", loadOlder);
+$("log").addEventListener("scroll", () => {
+  if ($("log").scrollTop < 40) loadOlder();
+});
+// A reload in the same tab signs in again as the same person.
+const saved = sessionStorage.getItem("wiber.session");
+if (saved) signIn(JSON.parse(saved));

@@ -210,6 +210,13 @@ impl Browser {
         .await;
     }
 
+    /// What `script` (a function body, `return`ing a JSON value) gives in the page.
+    pub async fn execute(&self, script: &str) -> Value {
+        let body = json!({ "script": script, "args": [] });
+        self.call(reqwest::Method::POST, "/execute/sync", Some(body))
+            .await
+    }
+
     /// Ends the session and its Chromium.
     pub async fn quit(self) {
         let _ = self.http.delete(&self.url).send().await;

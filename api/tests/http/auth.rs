@@ -364,3 +364,35 @@ async fn a_key_added_to_the_jwks_file_is_trusted_without_a_restart_and_a_removed
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn me_answers_whom_the_token_names_and_until_when_and_no_one_else() {
+    let s = setup(FakeStore::default()).await;
+    let claims = issuer::claims("alice");
+    let token = s.ed.sign(&claims);
+    let (status, _, body) = call(router(&s.state), bearer(get("/me"), &token)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["user"], "alice");
+    assert_eq!(body["admin"], false);
+    let exp = claims["exp"].as_u64().unwrap();
+    let until = body["acceptedUntil"].as_u64().unwrap();
+    assert!(until > exp, "the leeway counts: {until} after {exp}");
+    let (status, _, body) = call(router(&s.state), bearer(get("/me?user=bob"), &token)).await;
+    assert_eq!(
+        (status, &body["code"]),
+        (StatusCode::FORBIDDEN, &json!("forbidden"))
+    );
+    let (status, _, body) = call(router(&s.state), get("/me")).await;
+    assert_eq!(
+        (status, &body["code"]),
+        (StatusCode::UNAUTHORIZED, &json!("token_missing"))
+    );
+    // Without authentication, the user asked for, and a user must be asked for.
+    let open = state(FakeProducer::default(), FakeStore::default());
+    let (status, _, body) = call(router(&open), get("/me?user=carol")).await;
+    assert_eq!((status, &body["user"]), (StatusCode::OK, &json!("carol")));
+    assert_eq!(
+        call(router(&open), get("/me")).await.0,
+        StatusCode::BAD_REQUEST
+    );
+}

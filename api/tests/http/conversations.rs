@@ -192,7 +192,7 @@ async fn a_read_mark_names_what_is_wrong_and_refuses_non_members() {
 }
 
 #[tokio::test]
-async fn a_history_page_is_asked_one_way_only_and_its_cursors_are_named_when_wrong() {
+async fn a_history_pages_wrong_cursors_are_named() {
     let s = state(FakeProducer::default(), FakeStore::default());
     let page = |query: &str| {
         get(&format!(
@@ -200,8 +200,6 @@ async fn a_history_page_is_asked_one_way_only_and_its_cursors_are_named_when_wro
         ))
     };
     for (query, field) in [
-        ("after=3&before=9", "before"),
-        ("newest=true&before=9", "before"),
         ("before=x", "before"),
         ("before=1.2.3", "before"),
         ("newest=yes", "newest"),

@@ -34,6 +34,7 @@ async fn openapi_document_lists_every_route_and_the_real_message_shape() {
             "/conversations/{conversationId}/typing",
             "/health/liveness",
             "/health/readiness",
+            "/me",
             "/messages",
             "/messages/count",
             "/messages/stream",

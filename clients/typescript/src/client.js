@@ -11,6 +11,7 @@ import { Stream } from './stream.js';
  * @typedef {Schemas['ConversationInfo']} ConversationInfo
  * @typedef {Schemas['GroupChange']} GroupChange
  * @typedef {Schemas['Typing']} Typing
+ * @typedef {Schemas['Me']} Me
  * @typedef {{toUser: string} | {conversationId: string}} Recipient
  * @typedef {(context: {refresh: boolean}) => string | null | Promise<string | null>} GetToken
  *   The caller's token; `refresh` when the last one was refused as expired. `null` where the API
@@ -22,6 +23,8 @@ import { Stream } from './stream.js';
  * @property {typeof globalThis.fetch} [fetch] for tests and runtimes without a global fetch
  * @property {number} [retries] attempts after the first for a request that may be retried (5)
  * @property {Partial<Backoff>} [backoff] retry waits: from `baseMs` (500), doubling to `maxMs` (20 s)
+ * @property {string} [user] whom to act as where the API does not authenticate (AUTH_MODE=none):
+ *   sent as the `user` parameter (and a message's `fromUser`) while `getToken` gives no token
  * @typedef {{messages: Message[], prev?: string, next?: string}} MessagePage
  *   `prev`: pass as `before` for the older page; `next`: as `after` for the newer one.
  */
@@ -49,6 +52,7 @@ export class WiberClient {
     /** @type {Backoff} */
     this.backoff = { baseMs: 500, maxMs: 20_000, random: Math.random, ...options.backoff };
     this.getToken = options.getToken;
+    this.user = options.user;
     /** @type {Promise<string | null> | undefined} */
     this.token = undefined;
   }
@@ -68,7 +72,7 @@ export class WiberClient {
    * @param {string} method
    * @param {string} path
    * @param {{query?: Record<string, string | number | boolean | undefined>, body?: unknown,
-   *   headers?: Record<string, string>, idempotent?: boolean}} [options]
+   *   headers?: Record<string, string>, idempotent?: boolean, asUser?: boolean}} [options]
    * @returns {Promise<{data: any, headers: Headers}>}
    */
   async request(method, path, options = {}) {
@@ -86,6 +90,7 @@ export class WiberClient {
         const headers = { accept: 'application/json', ...options.headers };
         const token = await this.bearer();
         if (token) headers.authorization = `Bearer ${token}`;
+        else if (this.user && options.asUser !== false) url.searchParams.set('user', this.user);
         if (options.body !== undefined) headers['content-type'] = 'application/json';
         const response = await this.fetch(url, {
           method,
@@ -110,6 +115,11 @@ export class WiberClient {
     }
   }
 
+  /** Whom the API takes the caller for (by the claim it reads), and until when. @returns {Promise<Me>} */
+  async whoami() {
+    return (await this.request('GET', '/me')).data;
+  }
+
   /**
    * Sends a message, retried under one Idempotency-Key until the API has it: a retry never sends
    * it twice. Give `key` to keep it across a reload.
@@ -120,8 +130,10 @@ export class WiberClient {
    */
   async send(to, content, options = {}) {
     const key = options.key ?? newKey();
+    const fromUser = (await this.bearer()) ? undefined : this.user;
     const { data } = await this.request('POST', '/messages', {
-      body: { ...to, content },
+      body: { ...to, content, fromUser },
+      asUser: false,
       headers: { 'idempotency-key': key },
       idempotent: true,
     });

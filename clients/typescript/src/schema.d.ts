@@ -107,7 +107,9 @@ export interface paths {
          *     (each with `membership`). Only its members read it; a former member reads up to where they
          *     went. A full page carries `X-Next-Cursor` (and a `Link: rel="next"`); pass it as `after`.
          *     `newest=true` gives the last messages, where a chat opens; a page with older messages before it
-         *     carries `X-Prev-Cursor` (and a `Link: rel="prev"`); pass it as `before` to page back.
+         *     carries `X-Prev-Cursor` (and a `Link: rel="prev"`); pass it as `before` to page back. With
+         *     `before` (or `newest`) the page is the last `limit` messages before it (or the end), and never
+         *     reaches back past `after` when that is given too.
          */
         get: operations["conversation_messages"];
         put?: never;
@@ -214,6 +216,27 @@ export interface paths {
          *     reads answer 503 but the replica stays in its Service for sends.
          */
         get: operations["readiness"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Who the caller is
+         * @description The user the token names (by the claim the API is configured to read), whether it holds the
+         *     admin scope, and until when it is accepted. With AUTH_MODE=none, the `user` parameter.
+         */
+        get: operations["me"];
         put?: never;
         post?: never;
         delete?: never;
@@ -474,6 +497,18 @@ export interface components {
         /** @description The answer of `/health/liveness`. */
         Liveness: {
             status: components["schemas"]["Alive"];
+        };
+        /** @description The caller as the API sees them. */
+        Me: {
+            /**
+             * Format: int64
+             * @description When the token stops being accepted (Unix seconds, the leeway included): a stream opened
+             *     with it ends then. Absent where the API does not authenticate.
+             */
+            acceptedUntil?: number | null;
+            /** @description Holds the admin scope (counts across users). */
+            admin: boolean;
+            user: string;
         };
         /** @description A membership change, as its record carries it and its item in the conversation shows it. */
         Membership: {
@@ -1222,7 +1257,7 @@ export interface operations {
                     "application/json": components["schemas"]["Message"][];
                 };
             };
-            /** @description Invalid conversationId, limit, cursor (more than one of after, before, newest) or user */
+            /** @description Invalid conversationId, limit, cursor or user */
             400: {
                 headers: {
                     /** @description The caller's quota: `"user";q=<requests>;w=<seconds>` (IETF RateLimit fields) */
@@ -1696,6 +1731,99 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["Readiness"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    me: {
+        parameters: {
+            query?: {
+                user?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller */
+            200: {
+                headers: {
+                    /** @description The caller's quota: `"user";q=<requests>;w=<seconds>` (IETF RateLimit fields) */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"user";r=<requests left>;t=<seconds until full>` */
+                    RateLimit?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Me"];
+                };
+            };
+            /** @description Invalid user, or none given with AUTH_MODE=none */
+            400: {
+                headers: {
+                    /** @description The caller's quota: `"user";q=<requests>;w=<seconds>` (IETF RateLimit fields) */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"user";r=<requests left>;t=<seconds until full>` */
+                    RateLimit?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid bearer token (see WWW-Authenticate) */
+            401: {
+                headers: {
+                    /** @description The bearer challenge (RFC 6750) */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `user` is not the caller */
+            403: {
+                headers: {
+                    /** @description The caller's quota: `"user";q=<requests>;w=<seconds>` (IETF RateLimit fields) */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"user";r=<requests left>;t=<seconds until full>` */
+                    RateLimit?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over this user's request rate (API_RATE_LIMIT_PER_SECOND) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    /** @description The caller's quota: `"user";q=<requests>;w=<seconds>` (IETF RateLimit fields) */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"user";r=<requests left>;t=<seconds until full>` */
+                    RateLimit?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token issuer's keys are unavailable; or: Overloaded: more requests in flight than API_MAX_IN_FLIGHT */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    /** @description The caller's quota: `"user";q=<requests>;w=<seconds>` (IETF RateLimit fields) */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"user";r=<requests left>;t=<seconds until full>` */
+                    RateLimit?: string;
+                    [name: string]: unknown;
+                };
+                content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };

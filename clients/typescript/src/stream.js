@@ -68,6 +68,7 @@ export class Stream {
         /** @type {Record<string, string>} */
         const headers = { accept: 'text/event-stream' };
         if (token) headers.authorization = `Bearer ${token}`;
+        else if (this.client.user) url.searchParams.set('user', this.client.user);
         if (this.lastId) headers['last-event-id'] = this.lastId;
         const response = await this.client.fetch(url, { headers, signal });
         if (!response.ok || !response.body) {

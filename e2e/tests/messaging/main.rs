@@ -7,6 +7,7 @@ use std::time::Duration;
 
 mod auth;
 mod changes;
+mod chat_journeys;
 mod chat_page;
 mod conversations;
 mod edge;
