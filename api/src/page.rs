@@ -9,6 +9,7 @@ use axum::routing::get;
 
 const HTML: &str = include_str!("../static/chat.html");
 const SCRIPT: &str = include_str!("../static/chat.js");
+const LOG_SCRIPT: &str = include_str!("../static/chat-log.js");
 /// The TypeScript client's modules, as the page imports them (`/chat/client/<name>`).
 const CLIENT: [(&str, &str); 4] = [
     (
@@ -66,5 +67,9 @@ pub fn routes<St: Clone + Send + Sync + 'static>() -> Router<St> {
         .route(
             "/chat.js",
             get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
+        )
+        .route(
+            "/chat-log.js",
+            get(|| async { asset("text/javascript; charset=utf-8", LOG_SCRIPT) }),
         )
 }

@@ -108,11 +108,13 @@ pub fn app<P: MessageProducer, S: MessageStore>(state: Arc<AppState<P, S>>) -> R
     }
     .route::<push::sse::__path_stream, _, _>(push::sse::stream::<P, S>)
     .route::<push::ws::__path_socket, _, _>(push::ws::socket::<P, S>);
-    let doc = Arc::new(crate::openapi::finish(
+    let mut doc = crate::openapi::finish(
         &doc,
         &<push::sse::__path_stream as utoipa::Path>::path(),
         push::sse::event_schema(),
-    ));
+    );
+    push::ws::describe_frames(&mut doc, &<push::ws::__path_socket as utoipa::Path>::path());
+    let doc = Arc::new(doc);
     let shed = ServiceBuilder::new()
         .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
             ApiError::Overloaded.into_response()

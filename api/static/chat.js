@@ -4,8 +4,8 @@
 // for the tab's life (sessionStorage); a refused or expired token is said plainly, and sends are
 // retried under one Idempotency-Key per message.
 import { WiberClient, WiberError, newKey, pairId } from "/chat/client/index.js";
+import { $, createLog } from "/chat-log.js";
 
-const $ = (id) => document.getElementById(id);
 const PAGE = 100;
 const state = {
   me: null,
@@ -28,6 +28,11 @@ const state = {
   drawnInbox: "", // what the conversation list and member list show, to redraw only on change
   drawnMembers: "",
 };
+
+const log = createLog(state, {
+  edit: (id, content) => startEdit(id, content),
+  delete: (id) => state.client.delete(id).catch(failed("not deleted")),
+});
 
 function tokenClaims(token) {
   try {
@@ -108,9 +113,12 @@ function onState(streamState, why) {
 
 function onEvent(event) {
   if (event.type === "message" || event.type === "membership") onItem(event.data);
-  else if (event.type === "receipt") onReceipt(event.data);
-  else if (event.type === "typing") onTyping(event.data);
-  else onChange(event.data, event.type === "delete");
+  else if (event.type === "receipt") log.receipt(event.data);
+  else if (event.type === "typing") log.typing(event.data);
+  else {
+    log.change(event.data, event.type === "delete");
+    refreshInbox();
+  }
 }
 
 // Any refusal of a call the page makes on its own: a token refused ends the session.
@@ -175,93 +183,16 @@ function drawInbox(drawn) {
   markCurrent();
 }
 
-function text(m) {
-  if (m.deleted) return "(deleted)";
-  return m.content + (m.edited ? " (edited)" : "");
-}
-
-function item(m) {
-  const li = document.createElement("li");
-  li.dataset.id = m.messageId;
-  if (m.membership) li.className = "event";
-  else if (m.fromUser === state.me) li.className = "mine";
-  if (m.deleted) li.classList.add("deleted");
-  const who = document.createElement("span");
-  who.className = "who";
-  who.textContent = m.fromUser + " · " + new Date(m.timestamp).toLocaleTimeString();
-  const body = document.createElement("span");
-  body.className = "text";
-  body.textContent = text(m);
-  li.append(who, body);
-  if (li.className === "mine" && !m.deleted) {
-    const button = (name, act) => {
-      const b = document.createElement("button");
-      b.className = name;
-      b.type = "button";
-      b.textContent = name;
-      b.addEventListener("click", act);
-      return b;
-    };
-    const tick = document.createElement("span");
-    tick.className = "tick";
-    li.append(
-      tick,
-      button("edit", () => startEdit(m.messageId, m.content)),
-      button("delete", () => state.client.delete(m.messageId).catch(failed("not deleted"))),
-    );
-  }
-  return li;
-}
-
-// A live message at the end, where the reader follows if they were at the bottom.
-function append(m) {
-  if (document.querySelector('#log li[data-id="' + m.messageId + '"]')) return;
-  const log = $("log");
-  const following = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
-  const last = log.lastElementChild;
-  state.seqs.set(m.messageId, (last ? state.seqs.get(last.dataset.id) || 0 : 0) + 1);
-  log.append(item(m));
-  if (following || m.fromUser === state.me) log.scrollTop = log.scrollHeight;
-}
-
-// A page at the top (older) or into an empty log, its places counted from its first: the
-// page's own X-Prev-Cursor, or 1 when nothing lies before it.
-function prepend(page) {
-  const log = $("log");
-  const first = page.prev ? Number(page.prev) : 1;
-  const height = log.scrollHeight;
-  const items = page.messages.map((m, i) => {
-    state.seqs.set(m.messageId, first + i);
-    return item(m);
-  });
-  log.prepend(...items);
-  log.scrollTop += log.scrollHeight - height;
-  state.prev = page.prev;
-  $("older").classList.toggle("hidden", !state.prev);
-}
-
 async function loadOlder() {
   if (!state.prev || state.loadingOlder) return;
   state.loadingOlder = true;
   try {
-    prepend(await state.client.history(state.current, { before: state.prev, limit: PAGE }));
-    renderTicks();
+    log.prepend(await state.client.history(state.current, { before: state.prev, limit: PAGE }));
+    log.renderTicks();
   } catch (error) {
     failed("older messages unavailable")(error);
   } finally {
     state.loadingOlder = false;
-  }
-}
-
-// ✓ sent, ✓✓ seen by every other member (by their read marks, in places).
-function renderTicks() {
-  const others = state.members.filter((u) => u !== state.me);
-  for (const li of document.querySelectorAll("#log li.mine")) {
-    const tick = li.querySelector(".tick");
-    if (!tick) continue;
-    const seq = state.seqs.get(li.dataset.id);
-    const seen = others.filter((u) => (state.marks.get(u) || 0) >= seq).length;
-    tick.textContent = others.length && seen === others.length ? "✓✓ seen by all" : seen ? "✓ seen by " + seen : "✓";
   }
 }
 
@@ -271,38 +202,10 @@ function conversationOf(m) {
 
 function onItem(m) {
   if (conversationOf(m) === state.current) {
-    append(m);
+    log.append(m);
     if (m.membership) loadMembers();
     if (m.fromUser !== state.me) $("typing").textContent = "";
-    renderTicks();
-  }
-  refreshInbox();
-}
-
-function onReceipt(r) {
-  if (r.conversationId !== state.current) return;
-  // The receipt names the message: its place here is what the reader has read up to.
-  const seq = state.seqs.get(r.messageId) || r.readSeq;
-  state.marks.set(r.user, Math.max(state.marks.get(r.user) || 0, seq));
-  renderTicks();
-}
-
-function onTyping(t) {
-  if (t.conversationId !== state.current || t.user === state.me) return;
-  $("typing").textContent = t.user + " is typing…";
-  clearTimeout(state.typingTimer);
-  const left = Math.min(5000, Math.max(1000, t.expiresAt - Date.now()));
-  state.typingTimer = setTimeout(() => ($("typing").textContent = ""), left);
-}
-
-function onChange(c, deleted) {
-  const li = document.querySelector('#log li[data-id="' + c.messageId + '"]');
-  if (li) {
-    li.querySelector(".text").textContent = deleted ? "(deleted)" : c.content + " (edited)";
-    if (deleted) {
-      li.classList.add("deleted");
-      li.querySelectorAll("button").forEach((b) => b.remove());
-    }
+    log.renderTicks();
   }
   refreshInbox();
 }
@@ -361,14 +264,14 @@ async function openConversation(id) {
   cancelEdit();
   try {
     // Where a chat opens: its newest messages, at the bottom; older ones load on scrolling up.
-    prepend(await state.client.history(id, { newest: true, limit: PAGE }));
+    log.prepend(await state.client.history(id, { newest: true, limit: PAGE }));
     $("log").scrollTop = $("log").scrollHeight;
     await loadMembers();
     await loadMarks();
   } catch (error) {
     return failed("cannot read the conversation")(error);
   }
-  renderTicks();
+  log.renderTicks();
   refreshInbox();
 }
 

@@ -201,6 +201,40 @@ where
     }
 }
 
+/// A token given outside a request's headers (a WebSocket's frame), checked as a bearer token is.
+pub async fn authenticate_token(access: &Access, token: &str) -> Result<Caller, ApiError> {
+    authenticate(access, Ok(token), None).await
+}
+
+/// The caller of a WebSocket: as `StreamCaller`, or `FirstFrame` when the upgrade carries no token
+/// at all: the token then comes in the socket's first frame, out of URLs and the logs that keep
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SocketCaller {
+    Known(Caller),
+    FirstFrame,
+}
+
+impl<St: Send + Sync> FromRequestParts<St> for SocketCaller
+where
+    Access: FromRef<St>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, ApiError> {
+        let in_query = parts
+            .uri
+            .query()
+            .is_some_and(|q| q.split('&').any(|pair| pair.starts_with("access_token=")));
+        let open = matches!(Access::from_ref(state).auth.as_ref(), Auth::Open);
+        if !open && !in_query && !parts.headers.contains_key(header::AUTHORIZATION) {
+            return Ok(Self::FirstFrame);
+        }
+        let caller = StreamCaller::from_request_parts(parts, state).await?;
+        Ok(Self::Known(caller.0))
+    }
+}
+
 /// The token of an `Authorization: Bearer` header (RFC 6750 section 2.1).
 fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     let Some(value) = parts.headers.get(header::AUTHORIZATION) else {

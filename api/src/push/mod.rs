@@ -11,6 +11,7 @@ pub mod event;
 pub mod feed;
 pub mod hub;
 pub mod session;
+mod socket_auth;
 pub mod sse;
 mod unstored;
 pub mod ws;

@@ -86,7 +86,7 @@ pub fn items<P: MessageProducer, S: MessageStore>(
     user: String,
     with: Option<String>,
     after: Option<Position>,
-    until: Option<tokio::time::Instant>,
+    mut until: tokio::sync::watch::Receiver<Option<tokio::time::Instant>>,
 ) -> impl Stream<Item = Item> {
     async_stream::stream! {
         let upto = subscription.position.clone();
@@ -138,21 +138,23 @@ pub fn items<P: MessageProducer, S: MessageStore>(
             }
         }
         position = position.max(&upto);
-        // A stream lives no longer than its token is accepted.
-        let expired = async {
-            match until {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
+        // A stream lives no longer than its token is accepted; a WebSocket client may hand over a
+        // fresh token, which moves that end (`until` changes).
+        let mut deadline = *until.borrow_and_update();
+        let expired = tokio::time::sleep_until(deadline.unwrap_or_else(far_future));
         tokio::pin!(expired);
         loop {
             let event = tokio::select! {
                 event = subscription.events.recv() => event,
-                () = &mut expired => {
+                () = &mut expired, if deadline.is_some() => {
                     subscription.end(End::TokenExpired);
                     yield Item::End(End::TokenExpired);
                     return;
+                }
+                Ok(()) = until.changed() => {
+                    deadline = *until.borrow_and_update();
+                    expired.as_mut().reset(deadline.unwrap_or_else(far_future));
+                    continue;
                 }
             };
             let Some(event) = event else { break };
@@ -164,6 +166,11 @@ pub fn items<P: MessageProducer, S: MessageStore>(
             yield Item::End(ended);
         }
     }
+}
+
+/// A deadline never reached (a year off), for a stream whose token does not expire.
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_secs(365 * 24 * 3600)
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use wiber_common::stored::POSITION_PATTERN;
 use super::event::End;
 use super::hub::Refused;
 use super::session::{Item, items};
-use crate::auth::StreamCaller;
+use crate::auth::{Caller, StreamCaller};
 use crate::error::ApiError;
 use crate::producer::MessageProducer;
 use crate::requests::StreamRequest;
@@ -31,25 +31,34 @@ pub fn refused(refused: Refused) -> ApiError {
     })
 }
 
-/// Opens a stream's items for the request's caller: the one place a stream is authorized.
+/// What moves an open stream's end: its user, and the sender of when its token stops being
+/// accepted (a WebSocket's renewal; an SSE stream drops it).
+pub struct Renewal {
+    pub user: String,
+    pub until: tokio::sync::watch::Sender<Option<tokio::time::Instant>>,
+}
+
+/// Opens a stream's items for the caller: the one place a stream is authorized.
 pub fn open<P: MessageProducer, S: MessageStore>(
     state: &Arc<AppState<P, S>>,
-    caller: &StreamCaller,
+    caller: &Caller,
     request: StreamRequest,
-) -> Result<impl futures::Stream<Item = Item> + use<P, S>, ApiError> {
-    let user = caller.0.stream_user(request.user)?;
+) -> Result<(impl futures::Stream<Item = Item> + use<P, S>, Renewal), ApiError> {
+    let user = caller.stream_user(request.user)?;
     let subscription = state
         .push
         .subscribe(&user, request.with.as_deref())
         .map_err(refused)?;
-    Ok(items(
+    let (until, watched) = tokio::sync::watch::channel(caller.accepted_until().map(instant_at));
+    let items = items(
         state.clone(),
         subscription,
-        user,
+        user.clone(),
         request.with,
         request.after,
-        caller.0.accepted_until().map(instant_at),
-    ))
+        watched,
+    );
+    Ok((items, Renewal { user, until }))
 }
 
 /// How long a client told its stream ended waits before reconnecting (SSE `retry:`): 1 to 5 s
@@ -61,7 +70,7 @@ fn reconnect_after() -> std::time::Duration {
 }
 
 /// The instant of `unix_seconds` on the monotonic clock (now, for a time already past).
-fn instant_at(unix_seconds: u64) -> tokio::time::Instant {
+pub fn instant_at(unix_seconds: u64) -> tokio::time::Instant {
     let since_epoch = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
@@ -143,7 +152,7 @@ pub async fn stream<P: MessageProducer, S: MessageStore>(
     State(state): State<Arc<AppState<P, S>>>,
     request: StreamRequest,
 ) -> Result<Response, ApiError> {
-    let items = open(&state, &caller, request)?;
+    let (items, _renewal) = open(&state, &caller.0, request)?;
     let metrics = state.push.metrics.clone();
     let events = items.map(move |item| {
         let event = match item {

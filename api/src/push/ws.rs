@@ -1,10 +1,13 @@
 //! `GET /messages/ws`: the same stream over a WebSocket. The server sends JSON text frames:
 //! `{"type":"ready","id":…}` first, then `{"type":"message","id":…,"message":{…}}` for each
-//! message (and likewise `membership`, `receipt` and `typing`, each with its data under its own
-//! name), and `{"type":"end","reason":…}` before it closes (1012 when shutting down, 1008 for
-//! a reader too slow, 1011 when the store failed). Resume with `?after=<id>`. It pings every
-//! heartbeat and closes a connection whose last ping went unanswered. What the client sends is
-//! ignored, beyond pongs and its close.
+//! message (and likewise `membership`, `receipt`, `typing`, `edit` and `delete`, each with its
+//! data under its own name), and `{"type":"end","reason":…}` before it closes (1012 when shutting
+//! down, 1008 for a reader too slow or a token expired, 1011 when the store failed). Resume with
+//! `?after=<id>`. It pings every heartbeat and closes a connection whose last ping went unanswered.
+//!
+//! The client sends `{"type":"auth","token":…}` (`socket_auth`): as its first frame when the
+//! upgrade carried no token, and whenever it has a fresh one, which moves the stream's end to that
+//! token's; the server answers `renewed` or `error`. Anything else it sends is ignored.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,20 +20,24 @@ use serde_json::json;
 
 use super::PushMetrics;
 use super::session::Item;
+use super::socket_auth::{self, Renew, Reply};
 use super::sse::{delivered, open};
-use crate::auth::StreamCaller;
+use crate::auth::SocketCaller;
 use crate::error::ApiError;
 use crate::producer::MessageProducer;
 use crate::requests::StreamRequest;
 use crate::state::AppState;
 use crate::store::MessageStore;
 
-/// Frames from the client are pongs and closes; nothing larger is expected.
-const MAX_CLIENT_FRAME: usize = 4096;
+/// Frames from the client are pongs, closes and tokens (a JWT with many claims is a few KiB).
+const MAX_CLIENT_FRAME: usize = 16 * 1024;
 
 /// A user's messages, pushed over a WebSocket
 ///
-/// As `GET /messages/stream`, as JSON text frames (`ready`, `message`, `end`); resume with `after`.
+/// As `GET /messages/stream`, as JSON text frames (`ready`, `message`, ..., `end`: the
+/// `WebSocketServerFrame` schema); resume with `after`. The token may come as the first frame
+/// instead (`{"type":"auth","token":…}`, the `WebSocketClientFrame` schema), and a fresh one in
+/// another such frame moves the stream's end to its expiry without reconnecting.
 #[utoipa::path(
     get, path = "/messages/ws", tag = "push",
     security(("bearer" = [])),
@@ -47,7 +54,7 @@ const MAX_CLIENT_FRAME: usize = 4096;
     )
 )]
 pub async fn socket<P: MessageProducer, S: MessageStore>(
-    caller: StreamCaller,
+    caller: SocketCaller,
     State(state): State<Arc<AppState<P, S>>>,
     request: StreamRequest,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
@@ -58,13 +65,35 @@ pub async fn socket<P: MessageProducer, S: MessageStore>(
             "must be a WebSocket upgrade (GET with Upgrade: websocket)",
         )
     })?;
-    // Authorized and subscribed before the upgrade: a refusal is an HTTP answer.
-    let items = open(&state, &caller, request)?;
     let metrics = state.push.metrics.clone();
     let heartbeat = state.push.config().heartbeat;
-    Ok(upgrade
-        .max_message_size(MAX_CLIENT_FRAME)
-        .on_upgrade(move |socket| run(socket, items, metrics, heartbeat)))
+    let upgrade = upgrade.max_message_size(MAX_CLIENT_FRAME);
+    let caller = match caller {
+        SocketCaller::Known(caller) => caller,
+        // The token comes in the first frame: the refusals are frames too.
+        SocketCaller::FirstFrame => {
+            let signing_in = socket_auth::SigningIn::take()?;
+            return Ok(upgrade.on_upgrade(move |mut socket| async move {
+                let judged = socket_auth::first_frame(&mut socket, &state.access).await;
+                drop(signing_in);
+                let caller = match judged {
+                    Ok(caller) => caller,
+                    Err(refused) => return socket_auth::refuse(&mut socket, &refused).await,
+                };
+                match open(&state, &caller, request) {
+                    Ok((items, renewal)) => {
+                        let renew = Renew::new(state.access.clone(), renewal);
+                        run(socket, items, metrics, heartbeat, renew).await;
+                    }
+                    Err(refused) => socket_auth::refuse(&mut socket, &refused).await,
+                }
+            }));
+        }
+    };
+    // Authorized and subscribed before the upgrade: a refusal is an HTTP answer.
+    let (items, renewal) = open(&state, &caller, request)?;
+    let renew = Renew::new(state.access.clone(), renewal);
+    Ok(upgrade.on_upgrade(move |socket| run(socket, items, metrics, heartbeat, renew)))
 }
 
 /// The frame for an item, and the close that follows it when it ends the stream.
@@ -100,6 +129,7 @@ async fn run(
     items: impl Stream<Item = Item>,
     metrics: PushMetrics,
     heartbeat: Duration,
+    renew: Renew,
 ) {
     let mut items = std::pin::pin!(items);
     let mut ping = tokio::time::interval(heartbeat);
@@ -121,6 +151,15 @@ async fn run(
             incoming = socket.recv() => match incoming {
                 None | Some(Err(_)) | Some(Ok(Frame::Close(_))) => return,
                 Some(Ok(Frame::Pong(_))) => unanswered = false,
+                Some(Ok(Frame::Text(text))) => match renew.apply(&text).await {
+                    Reply::Ignored => {}
+                    Reply::Send(frame) => {
+                        if socket.send(Frame::Text(frame.into())).await.is_err() {
+                            return;
+                        }
+                    }
+                    Reply::Refuse(refused) => return socket_auth::refuse(&mut socket, &refused).await,
+                },
                 Some(Ok(_)) => {}
             },
             _ = ping.tick() => {
@@ -136,4 +175,49 @@ async fn run(
             }
         }
     }
+}
+
+/// The frames of `GET /messages/ws`, for the document (OpenAPI has no words for a WebSocket's
+/// frames): `WebSocketServerFrame` and `WebSocketClientFrame` under `components.schemas`, named by
+/// the upgrade's 101 answer.
+pub fn describe_frames(doc: &mut serde_json::Value, path: &str) {
+    let id = json!({"type": "string", "pattern": wiber_common::stored::POSITION_PATTERN});
+    let frame = |name: &str, fields: serde_json::Value| {
+        let mut properties = json!({"type": {"const": name}});
+        let mut required = vec![json!("type")];
+        for (field, schema) in fields.as_object().into_iter().flatten() {
+            properties[field] = schema.clone();
+            required.push(json!(field));
+        }
+        json!({"type": "object", "required": required, "properties": properties})
+    };
+    let data = |name: &str, schema: &str| {
+        let reference = json!({"$ref": format!("#/components/schemas/{schema}")});
+        frame(name, json!({"id": id, name: reference}))
+    };
+    let reasons = super::End::TOLD.map(super::End::reason);
+    let server = json!({
+        "description": "A frame the server sends: `ready` first, an event per message or change (its data under its type's name), `renewed` or `error` answering an `auth` frame, and `end` before it closes.",
+        "oneOf": [
+            frame("ready", json!({"id": id})),
+            data("message", "Message"),
+            data("membership", "Message"),
+            data("receipt", "Receipt"),
+            data("typing", "Typing"),
+            data("edit", "Changed"),
+            data("delete", "Changed"),
+            frame("end", json!({"reason": {"enum": reasons}})),
+            frame("renewed", json!({"acceptedUntil": {"type": "integer", "description": "Unix seconds: the stream's new end"}})),
+            frame("error", json!({"code": {"type": "string", "description": "The problem's `code` (`token_expired`, `token_invalid`, `forbidden`, ...)"}})),
+        ],
+    });
+    let client = frame(
+        "auth",
+        json!({"token": {"type": "string", "description": "A bearer token: first frame when the upgrade carried none, or a fresh one for the same user"}}),
+    );
+    doc["components"]["schemas"]["WebSocketServerFrame"] = server;
+    doc["components"]["schemas"]["WebSocketClientFrame"] = client;
+    doc["paths"][path]["get"]["responses"]["101"]["description"] = json!(
+        "Switching to the WebSocket protocol: JSON text frames, `WebSocketServerFrame` from the server, `WebSocketClientFrame` from the client"
+    );
 }

@@ -346,7 +346,10 @@ export interface paths {
         };
         /**
          * A user's messages, pushed over a WebSocket
-         * @description As `GET /messages/stream`, as JSON text frames (`ready`, `message`, `end`); resume with `after`.
+         * @description As `GET /messages/stream`, as JSON text frames (`ready`, `message`, ..., `end`: the
+         *     `WebSocketServerFrame` schema); resume with `after`. The token may come as the first frame
+         *     instead (`{"type":"auth","token":…}`, the `WebSocketClientFrame` schema), and a fresh one in
+         *     another such frame moves the stream's end to its expiry without reconnecting.
          */
         get: operations["socket"];
         put?: never;
@@ -647,6 +650,63 @@ export interface components {
         };
         /** @enum {string} */
         Verdict: "ready" | "not ready" | "stopping";
+        /** @description A frame the server sends: `ready` first, an event per message or change (its data under its type's name), `renewed` or `error` answering an `auth` frame, and `end` before it closes. */
+        WebSocketServerFrame: {
+            /** @constant */
+            type: "ready";
+            id: string;
+        } | {
+            /** @constant */
+            type: "message";
+            id: string;
+            message: components["schemas"]["Message"];
+        } | {
+            /** @constant */
+            type: "membership";
+            id: string;
+            membership: components["schemas"]["Message"];
+        } | {
+            /** @constant */
+            type: "receipt";
+            id: string;
+            receipt: components["schemas"]["Receipt"];
+        } | {
+            /** @constant */
+            type: "typing";
+            id: string;
+            typing: components["schemas"]["Typing"];
+        } | {
+            /** @constant */
+            type: "edit";
+            id: string;
+            edit: components["schemas"]["Changed"];
+        } | {
+            /** @constant */
+            type: "delete";
+            id: string;
+            delete: components["schemas"]["Changed"];
+        } | {
+            /** @constant */
+            type: "end";
+            /** @enum {unknown} */
+            reason: "slow_reader" | "shutting_down" | "store_failed" | "token_expired";
+        } | {
+            /** @constant */
+            type: "renewed";
+            /** @description Unix seconds: the stream's new end */
+            acceptedUntil: number;
+        } | {
+            /** @constant */
+            type: "error";
+            /** @description The problem's `code` (`token_expired`, `token_invalid`, `forbidden`, ...) */
+            code: string;
+        };
+        WebSocketClientFrame: {
+            /** @constant */
+            type: "auth";
+            /** @description A bearer token: first frame when the upgrade carried none, or a fresh one for the same user */
+            token: string;
+        };
     };
     responses: never;
     parameters: never;
@@ -2336,7 +2396,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Switching to the WebSocket protocol */
+            /** @description Switching to the WebSocket protocol: JSON text frames, `WebSocketServerFrame` from the server, `WebSocketClientFrame` from the client */
             101: {
                 headers: {
                     /** @description The caller's quota: `"user";q=<requests>;w=<seconds>` (IETF RateLimit fields) */

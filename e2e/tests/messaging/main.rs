@@ -25,6 +25,7 @@ mod push;
 mod schema;
 mod signals;
 mod soak;
+mod socket_tokens;
 mod tracing;
 mod typescript_client;
 
