@@ -128,6 +128,7 @@ pub fn app<P: MessageProducer, S: MessageStore>(state: Arc<AppState<P, S>>) -> R
             axum::routing::get(move || async move { Json(doc.as_ref().clone()) }),
         )
         .merge(crate::page::routes())
+        .merge(reference())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(
@@ -141,6 +142,14 @@ pub fn app<P: MessageProducer, S: MessageStore>(state: Arc<AppState<P, S>>) -> R
         .layer(middleware::from_fn(crate::rate_limit::tell))
         .layer(middleware::from_fn_with_state(metrics, track))
         .with_state(state)
+}
+
+/// The browsable reference at `/docs/`: Swagger UI (built in, nothing fetched) on the served
+/// document, where a developer can also try each route with a token.
+fn reference<St: Clone + Send + Sync + 'static>() -> Router<St> {
+    use utoipa_swagger_ui::{Config, SwaggerUi};
+    let config = Config::new(["/openapi.json"]).try_it_out_enabled(true);
+    Router::from(SwaggerUi::new("/docs").config(config))
 }
 
 /// Liveness

@@ -360,3 +360,26 @@ async fn a_read_slower_than_the_request_timeout_is_answered_503_in_time() {
     .await;
     assert_eq!(sent.0, StatusCode::OK, "{}", sent.2);
 }
+
+#[tokio::test]
+async fn the_browsable_reference_is_served_on_the_served_document_with_nothing_fetched() {
+    let s = state(FakeProducer::default(), FakeStore::default());
+    let page = raw(router(&s), get("/docs/")).await;
+    assert_eq!(page.0, StatusCode::OK);
+    assert!(page.1.contains("swagger-ui"), "{}", page.1);
+    let init = raw(router(&s), get("/docs/swagger-initializer.js")).await;
+    assert_eq!(init.0, StatusCode::OK);
+    assert!(init.1.contains("\"/openapi.json\""), "{}", init.1);
+    // Its scripts and styles are its own: no address elsewhere to fetch them from.
+    assert!(!page.1.contains("://"), "{}", page.1);
+}
+
+/// A call's status and body as text (for answers that are not JSON).
+async fn raw(router: axum::Router, request: Request<Body>) -> (StatusCode, String) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let response = router.oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}

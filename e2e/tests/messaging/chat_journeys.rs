@@ -150,3 +150,19 @@ async fn a_bad_token_is_refused_at_sign_in_and_an_expiring_one_is_said_when_it_e
         .await;
     browser.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_browsable_reference_shows_every_route_from_the_served_document() {
+    let (wiber, _consumer, _key) = Wiber::with_issuer(&[]).await;
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    browser.goto(&format!("{}/docs/", wiber.api_url)).await;
+    for route in [
+        "/conversations/{conversationId}/messages",
+        "/messages/ws",
+        "/me",
+    ] {
+        browser.wait_for_text("body", route, SEEN_WITHIN).await;
+    }
+    browser.quit().await;
+}
