@@ -10,6 +10,17 @@ pub const API_AVAILABLE: &str = "ApiAvailable";
 pub const CONSUMERS_AVAILABLE: &str = "ConsumersAvailable";
 pub const RECONCILIATION_PAUSED: &str = "ReconciliationPaused";
 
+/// Every condition type a WiberCluster's status holds: the bounded `type` label of
+/// `wiber_operator_cluster_condition`.
+pub const ALL: [&str; 6] = [
+    READY,
+    KAFKA_READY,
+    MONGO_READY,
+    API_AVAILABLE,
+    CONSUMERS_AVAILABLE,
+    RECONCILIATION_PAUSED,
+];
+
 /// A condition as a reconcile computed it, before times and generations are filled in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Observed {

@@ -20,6 +20,7 @@ pub struct Metrics {
     pub consumption_rate: prometheus::GaugeVec,
     pub scale_events: IntCounterVec,
     pub leader: prometheus::IntGauge,
+    pub conditions: IntGaugeVec,
 }
 
 const CLUSTER: &[&str] = &["namespace", "name"];
@@ -111,6 +112,14 @@ impl Metrics {
                 "wiber_operator_leader",
                 "1 while this replica holds the lease",
             ),
+            // Strimzi's strimzi_resource_state, per condition: what "not Ready for 10 minutes"
+            // alerts on.
+            conditions: gauge_vec(
+                &r,
+                "wiber_operator_cluster_condition",
+                "A WiberCluster's status condition: 1 while True, 0 otherwise",
+                &["namespace", "name", "type"],
+            ),
             registry: r,
         };
         for result in RESULTS {
@@ -146,6 +155,11 @@ impl Metrics {
             let _ = gauge.remove_label_values(&labels);
         }
         let _ = self.consumption_rate.remove_label_values(&labels);
+        for type_ in crate::conditions::ALL {
+            let _ = self
+                .conditions
+                .remove_label_values(&[namespace, name, type_]);
+        }
         for direction in ["up", "down"] {
             let _ = self
                 .scale_events
@@ -193,6 +207,27 @@ impl Metrics {
         set(&self.consumers_max, figures.max.into());
         if let Some(rate) = figures.rate {
             self.consumption_rate.with_label_values(&labels).set(rate);
+        }
+    }
+
+    /// A cluster's conditions as its status now has them (types outside `conditions::ALL` are not
+    /// exported, so the label stays bounded).
+    pub fn conditions(
+        &self,
+        namespace: &str,
+        name: &str,
+        conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+    ) {
+        for condition in conditions {
+            let Some(type_) = crate::conditions::ALL
+                .into_iter()
+                .find(|t| *t == condition.type_)
+            else {
+                continue;
+            };
+            self.conditions
+                .with_label_values(&[namespace, name, type_])
+                .set(i64::from(condition.status == "True"));
         }
     }
 
@@ -298,5 +333,44 @@ mod tests {
                 e.category()
             );
         }
+    }
+
+    #[test]
+    fn a_clusters_conditions_are_gauges_of_one_or_zero_and_go_with_the_cluster() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+        let condition = |type_: &str, status: &str| Condition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: "Because".into(),
+            message: String::new(),
+            last_transition_time: Time(jiff::Timestamp::UNIX_EPOCH),
+            observed_generation: None,
+        };
+        let m = Metrics::new();
+        m.conditions(
+            "chat",
+            "wc",
+            &[
+                condition("Ready", "False"),
+                condition("KafkaReady", "True"),
+                condition("SomethingNew", "True"),
+            ],
+        );
+        let value = |type_: &str| {
+            m.conditions
+                .get_metric_with_label_values(&["chat", "wc", type_])
+                .map(|g| g.get())
+                .ok()
+        };
+        assert_eq!((value("Ready"), value("KafkaReady")), (Some(0), Some(1)));
+        let series = |m: &Metrics| {
+            exposed(m)
+                .lines()
+                .filter(|l| l.starts_with("wiber_operator_cluster_condition{"))
+                .count()
+        };
+        assert_eq!(series(&m), 2, "an unknown type is not exported");
+        m.forget_cluster("chat", "wc");
+        assert_eq!(series(&m), 0);
     }
 }

@@ -101,6 +101,9 @@ pub enum Refused {
 
 impl Hub {
     pub fn new(config: PushConfig, metrics: PushMetrics) -> Arc<Self> {
+        metrics
+            .push_streams_max
+            .set(i64::try_from(config.max_streams).unwrap_or(i64::MAX));
         Arc::new(Self {
             state: Mutex::new(State::default()),
             config,

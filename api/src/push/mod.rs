@@ -25,6 +25,8 @@ pub use hub::{Hub, PushConfig};
 #[derive(Clone)]
 pub struct PushMetrics {
     pub push_streams: IntGauge,
+    /// API_PUSH_MAX_STREAMS: streams near it are refused soon (an alert's denominator).
+    pub push_streams_max: IntGauge,
     pub push_events: IntCounter,
     pub push_latency: Histogram,
     /// From the broker appending a message to this replica's feed reading it.
@@ -44,6 +46,11 @@ impl PushMetrics {
         use wiber_common::metrics::{counter, counter_vec, gauge, histogram};
         let metrics = Self {
             push_streams: gauge(r, "wiber_api_push_streams", "Push streams open now"),
+            push_streams_max: gauge(
+                r,
+                "wiber_api_push_streams_max",
+                "Push streams this replica takes at once (API_PUSH_MAX_STREAMS)",
+            ),
             push_events: counter(
                 r,
                 "wiber_api_push_events_total",

@@ -144,6 +144,9 @@ WiberConsumersAtMaxAndLagRising: {comparison: "wiber_operator_consumer_lag >", d
 WiberConsumerStalled: {comparison: "(wiber_consumer_last_progress_timestamp_seconds) >", default: 300}
 WiberApiErrorRatioHigh: {comparison: ">", default: 0.05}
 WiberApiSlow: {comparison: ">", default: 1}
+WiberPushFeedBehind: {comparison: ") >", default: 2}
+WiberPushSlowReadersCut: {comparison: ">", default: 0.05}
+WiberPushStreamsNearCap: {comparison: ">", default: 0.9}
 {{- end -}}
 
 {{/*

@@ -108,7 +108,10 @@ async fn stages(wc: &WiberCluster, ctx: &Context) -> Result<Action, Error> {
     let scope = Scope::of(wc, &ctx.client)?;
     if wc.reconciliation_paused() {
         tracing::info!(ns = %scope.ns, name = %scope.name, "reconciliation paused by annotation");
-        status::write(&scope, &status::paused(wc, Time(jiff::Timestamp::now()))).await?;
+        let paused = status::paused(wc, Time(jiff::Timestamp::now()));
+        status::write(&scope, &paused).await?;
+        ctx.metrics
+            .conditions(&scope.ns, &scope.name, &paused.conditions);
         // Removing the annotation is a change to the object, which triggers the next reconcile.
         return Ok(Action::await_change());
     }
@@ -157,6 +160,8 @@ async fn stages(wc: &WiberCluster, ctx: &Context) -> Result<Action, Error> {
         Time(jiff::Timestamp::now()),
     );
     status::write(&scope, &new_status).await?;
+    ctx.metrics
+        .conditions(&scope.ns, &scope.name, &new_status.conditions);
     status::announce(&ctx.recorder, wc, &new_status).await;
     let poll = wc.spec.consumers.lag_poll_seconds.max(1) as u64;
     Ok(Action::requeue(Duration::from_secs(poll)))

@@ -294,7 +294,17 @@ pub fn desired(wc: &WiberCluster, inputs: &Inputs) -> Desired {
         let endpoints: Vec<serde_json::Value> = [("admin", "/metrics"), ("metrics", "/metrics")]
             .into_iter()
             .map(|(port, path)| {
-                let mut endpoint = json!({ "port": port, "path": path });
+                // Every series names its WiberCluster, so two in one namespace stay apart on the
+                // dashboards (their `cluster` variable).
+                let mut endpoint = json!({
+                    "port": port,
+                    "path": path,
+                    "relabelings": [{
+                        "sourceLabels": ["__meta_kubernetes_pod_label_app_kubernetes_io_instance"],
+                        "targetLabel": "wibercluster",
+                        "action": "replace",
+                    }],
+                });
                 if let Some(interval) = &monitoring.scrape_interval {
                     endpoint["interval"] = json!(interval);
                 }

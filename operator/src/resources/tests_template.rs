@@ -158,6 +158,10 @@ fn the_pod_monitor_takes_the_specs_labels_and_interval() {
         .unwrap()
     {
         assert_eq!(endpoint["interval"], "15s");
+        assert_eq!(
+            endpoint["relabelings"][0]["targetLabel"], "wibercluster",
+            "every series names its WiberCluster"
+        );
     }
     let plain = desired(&super::tests::plain(), &with_crd)
         .pod_monitor

@@ -10,6 +10,7 @@
 mod api_auth;
 mod crds;
 mod install;
+mod notes;
 mod operator_chart;
 mod options;
 mod packaging;

@@ -27,6 +27,13 @@ use super::{alert_rules, dashboards, panels};
 const EXPORTED_WITHIN: Duration = Duration::from_secs(120);
 /// Series Prometheus writes itself for every scrape target: no binary exports them.
 const PROMETHEUS_GENERATED: &[&str] = &["up"];
+/// Wiber's metrics that no dashboard or alert reads, each on purpose: every other one a binary
+/// exports is on a dashboard or an alert.
+const NOT_QUERIED: &[(&str, &str)] = &[(
+    "wiber_api_idempotency_keys_expired_total",
+    "housekeeping: keys past API_IDEMPOTENCY_KEY_TTL_SECONDS swept; it rises steadily by design \
+     and asks nothing of anyone",
+)];
 
 /// Every PromQL query of the dashboards (panel targets and variable queries) and the alerts, with
 /// where it is, mapped to the metric names it reads.
@@ -201,6 +208,38 @@ async fn every_metric_in_dashboards_and_alerts_is_exported() {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
+    // And the other way: what Wiber exports is read somewhere, or listed as not on purpose. A
+    // histogram counts as read when any of its series is.
+    let read = |name: &str| {
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .unwrap_or(name);
+        [name.to_owned()]
+            .into_iter()
+            .chain(["_bucket", "_sum", "_count"].map(|s| format!("{family}{s}")))
+            .any(|n| referenced.contains_key(&n))
+    };
+    let unread: Vec<&String> = exposed
+        .iter()
+        .filter(|name| name.starts_with("wiber_"))
+        .filter(|name| !read(name) && !NOT_QUERIED.iter().any(|(n, _)| n == *name))
+        .collect();
+    assert!(
+        unread.is_empty(),
+        "metrics Wiber exports that no dashboard or alert reads (query them, or list them in \
+         NOT_QUERIED saying why): {unread:?}"
+    );
+    for (name, _) in NOT_QUERIED {
+        assert!(
+            exposed.contains(*name),
+            "{name} is listed in NOT_QUERIED but not exported"
+        );
+        assert!(
+            !read(name),
+            "{name} is listed in NOT_QUERIED but is queried"
+        );
+    }
     let missing: Vec<String> = missing(&exposed)
         .into_iter()
         .map(|name| format!("{name} (queried by {})", referenced[&name].join(", ")))

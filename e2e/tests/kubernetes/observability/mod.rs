@@ -8,6 +8,7 @@ mod alert_overrides;
 mod alerts;
 mod dashboards;
 mod exported;
+mod runbooks;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
