@@ -33,6 +33,9 @@ pub enum ApiError {
     Unauthenticated(TokenProblem),
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
+    /// Forbidden because the caller is not (or no longer) a member of the conversation.
+    #[error("not a member: {0}")]
+    NotMember(&'static str),
     #[error("rate limited")]
     RateLimited { retry_after: u64 },
     /// More requests in flight than API_MAX_IN_FLIGHT.
@@ -114,6 +117,7 @@ impl ApiError {
         match self {
             Self::Unauthenticated(_) => "unauthenticated",
             Self::Forbidden(_) => "forbidden",
+            Self::NotMember(_) => "not_a_member",
             Self::RateLimited { .. } => "rate_limited",
             Self::Overloaded => "overloaded",
             Self::AuthUnavailable => "auth_unavailable",
@@ -187,7 +191,7 @@ impl IntoResponse for ApiError {
                 (*reason).to_owned(),
                 vec![FieldError::new("Authorization", *reason)],
             ),
-            Self::Forbidden(reason) => (
+            Self::Forbidden(reason) | Self::NotMember(reason) => (
                 StatusCode::FORBIDDEN,
                 "Forbidden",
                 (*reason).to_owned(),

@@ -8,6 +8,7 @@ fn every_cause_has_its_own_code_and_the_book_lists_each() {
         ApiError::Unauthenticated(TokenProblem::Expired),
         ApiError::Unauthenticated(TokenProblem::Invalid("r")),
         ApiError::Forbidden("r"),
+        ApiError::NotMember("r"),
         ApiError::RateLimited { retry_after: 1 },
         ApiError::Overloaded,
         ApiError::AuthUnavailable,

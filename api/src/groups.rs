@@ -255,7 +255,7 @@ async fn member_of<S: MessageStore>(
     let seen = seen(store, conversation, Some(user)).await?;
     match seen.group {
         Some(group) if group.is_member(user) => Ok(group),
-        _ => Err(ApiError::Forbidden("only a group's members change it")),
+        _ => Err(ApiError::NotMember("only a group's members change it")),
     }
 }
 

@@ -114,7 +114,7 @@ pub async fn seen<S: MessageStore>(
 ) -> Result<Seen, ApiError> {
     if let Some((a, b)) = &conversation.users {
         return match user {
-            Some(u) if u != a && u != b => Err(ApiError::Forbidden(NOT_A_MEMBER)),
+            Some(u) if u != a && u != b => Err(ApiError::NotMember(NOT_A_MEMBER)),
             _ => Ok(Seen {
                 group: None,
                 until: None,
@@ -127,13 +127,13 @@ pub async fn seen<S: MessageStore>(
         .map_err(|e| ApiError::StoreUnavailable(e.to_string()))?;
     let Some(group) = group else {
         return Err(match user {
-            Some(_) => ApiError::Forbidden(NOT_A_MEMBER),
+            Some(_) => ApiError::NotMember(NOT_A_MEMBER),
             None => ApiError::NotFound,
         });
     };
     let until = user.and_then(|u| group.readable_until(u));
     if until == Some(0) {
-        return Err(ApiError::Forbidden(NOT_A_MEMBER));
+        return Err(ApiError::NotMember(NOT_A_MEMBER));
     }
     Ok(Seen {
         group: Some(group),

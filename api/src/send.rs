@@ -61,7 +61,7 @@ pub async fn send_message<P: MessageProducer, S: MessageStore>(
                 .await
                 .map_err(|e| ApiError::StoreUnavailable(e.to_string()))?
                 .filter(|g| g.is_member(&from_user))
-                .ok_or(ApiError::Forbidden("only a group's members send to it"))?;
+                .ok_or(ApiError::NotMember("only a group's members send to it"))?;
             MessageRecord {
                 from_user: from_user.clone(),
                 conversation_id: Some(conversation),

@@ -64,7 +64,7 @@ async fn current_member<S: MessageStore>(
 ) -> Result<Seen, ApiError> {
     let seen = seen(store, conversation, Some(user)).await?;
     if seen.until.is_some() || !seen.is_member(user) {
-        return Err(ApiError::Forbidden(
+        return Err(ApiError::NotMember(
             "only a conversation's members signal in it",
         ));
     }

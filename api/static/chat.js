@@ -57,6 +57,8 @@ function explain(error) {
       return "this token is not accepted here (" + error.message + ")";
     case "token_missing":
       return "a token is needed";
+    case "not_a_member":
+      return "you are not (or no longer) a member of this conversation";
     case "rate_limited":
       return "too many requests: slow down a little";
     case "unreachable":

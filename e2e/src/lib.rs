@@ -17,6 +17,7 @@ pub mod oci;
 pub mod otlp;
 pub mod own_store;
 pub mod process;
+pub mod prometheus;
 pub mod promql;
 pub mod readiness;
 pub mod soak;

@@ -322,6 +322,7 @@ async fn a_former_member_reads_up_to_their_going_and_a_stranger_reads_nothing() 
     ] {
         let (status, _, body) = call(router(&s), get(&path)).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+        assert_eq!(body["code"], "not_a_member", "{path}: {body}");
         assert!(!body.to_string().contains("place"), "{body}");
     }
     let (status, _, info) = call(

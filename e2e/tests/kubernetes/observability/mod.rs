@@ -7,6 +7,7 @@
 mod alert_overrides;
 mod alerts;
 mod dashboards;
+mod evaluated;
 mod exported;
 mod runbooks;
 

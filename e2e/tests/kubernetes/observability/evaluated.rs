@@ -1,0 +1,95 @@
+//! The dashboards and alerts on a real Prometheus: it scrapes the api, consumer and operator that
+//! `exported` ran traffic through, with the labels a Kubernetes scrape gives them, and every
+//! panel's query must find series there (except the few that only a failure fills, each listed
+//! with the failure it waits for), and every alert's expression must evaluate.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use wiber_e2e::prometheus::{Prometheus, Target};
+
+use super::{alert_rules, dashboards, panels};
+
+/// How long the scrapes get to fill every panel.
+const FILLED_WITHIN: Duration = Duration::from_secs(90);
+
+/// Panels whose queries find series only after a failure `exported` does not cause, by dashboard
+/// file and title, with the failure.
+const FILLED_BY_FAILURES: &[(&str, &str, &str)] = &[];
+
+/// A panel's query as Grafana sends it with every namespace and cluster selected.
+fn as_sent(expr: &str) -> String {
+    expr.replace("$__rate_interval", "30s")
+        .replace("$namespace", ".*")
+        .replace("$cluster", ".*")
+}
+
+/// Starts Prometheus on the three processes (`host:port` each) and checks every query there.
+pub(super) async fn on_a_real_prometheus(api: &str, consumer: &str, operator: &str) {
+    let target = |address: &str, labels, honor_labels| Target {
+        address: address.to_owned(),
+        labels,
+        honor_labels,
+    };
+    let pod = |component: &str| {
+        json!({"namespace": "shop", "pod": format!("chat-{component}-0"),
+               "container": component, "wibercluster": "chat"})
+    };
+    let prometheus = Prometheus::start(&[
+        target(api, pod("api"), false),
+        target(consumer, pod("consumer"), false),
+        target(
+            operator,
+            json!({"namespace": "wiber-system", "pod": "wiber-operator-0", "container": "operator"}),
+            true,
+        ),
+    ])
+    .await;
+
+    let mut queries: BTreeMap<String, String> = BTreeMap::new();
+    for (file, dashboard) in dashboards() {
+        for panel in panels(&dashboard) {
+            let title = panel["title"].as_str().unwrap_or_default();
+            if FILLED_BY_FAILURES
+                .iter()
+                .any(|(f, t, _)| *f == file && *t == title)
+            {
+                continue;
+            }
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                let expr = as_sent(target["expr"].as_str().unwrap_or_default());
+                let refid = target["refId"].as_str().unwrap_or_default();
+                queries.insert(format!("{file} {title:?} {refid}"), expr);
+            }
+        }
+    }
+    // Every panel's query finds series once a few scrapes are in (a rate needs two).
+    let deadline = Instant::now() + FILLED_WITHIN;
+    let empty = loop {
+        let mut empty = Vec::new();
+        for (place, expr) in &queries {
+            match prometheus.query(expr).await {
+                Ok(series) if !series.is_empty() => {}
+                Ok(_) => empty.push(format!("{place}: {expr}")),
+                Err(e) => panic!("{place}: Prometheus refused {expr}: {e}"),
+            }
+        }
+        if empty.is_empty() || Instant::now() > deadline {
+            break empty;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    assert!(
+        empty.is_empty(),
+        "panels with no series on a real Prometheus after {FILLED_WITHIN:?} of scrapes:\n  {}",
+        empty.join("\n  ")
+    );
+    // Every alert's expression evaluates (firing or not is the unit tests' business).
+    for rule in alert_rules() {
+        let expr = rule["expr"].as_str().expect("an expr");
+        if let Err(e) = prometheus.query(expr).await {
+            panic!("{}: Prometheus refused its expression: {e}", rule["alert"]);
+        }
+    }
+}
