@@ -160,8 +160,6 @@ impl Wiber {
         create_topic(&bootstrap, &format!("{topic}.stored"), 1).await;
         let group = unique_name("wiber-e2e-group");
         let db = unique_name("e2e").replace('-', "_");
-        let api_port = free_port();
-        let admin_port = free_port();
         let env: Vec<(String, String)> = [
             ("KAFKA_BOOTSTRAP_SERVERS", bootstrap.as_str()),
             ("KAFKA_TOPIC", &topic),
@@ -183,9 +181,9 @@ impl Wiber {
         }
         let mut api_env = env.clone();
         api_env.push(("API_HOST".into(), "127.0.0.1".into()));
+        let (api, api_port, admin_port) = spawn_api(&binaries, &api_env, "api").await;
         api_env.push(("API_PORT".into(), api_port.to_string()));
         api_env.push(("API_ADMIN_PORT".into(), admin_port.to_string()));
-        let api = binaries.spawn("wiber-api", &api_env, "api");
         Self {
             http: reqwest::Client::new(),
             api_url: format!("http://127.0.0.1:{api_port}"),
@@ -247,16 +245,13 @@ impl Wiber {
     /// A second API process beside the first (same topic and store, its own ports), with `extra`
     /// settings, once ready; and its URL.
     pub async fn second_api(&self, extra: &[(&str, &str)]) -> (Process, String) {
-        let (port, admin) = (free_port(), free_port());
         let mut env = self.api_env.clone();
         env.retain(|(k, _)| k != "API_PORT" && k != "API_ADMIN_PORT");
-        env.push(("API_PORT".into(), port.to_string()));
-        env.push(("API_ADMIN_PORT".into(), admin.to_string()));
         for (key, value) in extra {
             env.retain(|(k, _)| k != key);
             env.push(((*key).to_owned(), (*value).to_owned()));
         }
-        let api = self.binaries.spawn("wiber-api", &env, "api-second");
+        let (api, port, _) = spawn_api(&self.binaries, &env, "api-second").await;
         let url = format!("http://127.0.0.1:{port}");
         wait_ready(&self.http, &format!("{url}/health/readiness"), &api).await;
         (api, url)
@@ -432,6 +427,42 @@ impl Wiber {
             Err(_) => Vec::new(),
         }
     }
+}
+
+/// What an API logs once it holds both its ports, and what it logs when another process took one.
+const API_BOUND: &str = "wiber-api serving";
+const PORT_TAKEN: &str = "cannot listen on";
+
+/// Starts an API (`env` without its ports) on two free ports, and picks others when another
+/// process took one between the pick and the bind: left unseen, that process's answers would be
+/// taken for this one's. Returns once it bound them, or exited for another reason (a test that
+/// expects a refusal to start), or a minute passed.
+async fn spawn_api(
+    binaries: &Binaries,
+    env: &[(String, String)],
+    label: &str,
+) -> (Process, u16, u16) {
+    for _ in 0..5 {
+        let (port, admin) = (free_port(), free_port());
+        let mut env = env.to_vec();
+        env.push(("API_PORT".into(), port.to_string()));
+        env.push(("API_ADMIN_PORT".into(), admin.to_string()));
+        let mut api = binaries.spawn("wiber-api", &env, label);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            // Whether it exited, then its log: an exit's last words are in the log read after it.
+            let exited = !api.is_running();
+            let log = api.log_text();
+            if log.contains(PORT_TAKEN) {
+                break;
+            }
+            if exited || log.contains(API_BOUND) || Instant::now() > deadline {
+                return (api, port, admin);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    panic!("{label}: five pairs of free ports were each taken before the API could bind them");
 }
 
 async fn wait_ready(http: &reqwest::Client, url: &str, process: &Process) {
