@@ -214,8 +214,7 @@ async fn typing_and_receipts_reach_the_other_members_live_and_typing_is_never_re
 async fn a_receipt_is_kept_once_and_replayed_from_the_store_to_a_stream_resuming_from_before_it() {
     let wiber = Wiber::start().await;
     let _consumer = wiber.consumer().await;
-    let opened = wiber.open_stream(None, "user=alice", None, None).await;
-    let mut alice = SseStream::new(opened);
+    let mut alice = wiber.live_stream(None, "user=alice").await;
     let ready = alice.next(STORED_WITHIN).await.expect("ready");
     let before = ready.id.clone().expect("ready has an id");
     let (status, hi) = call(
@@ -266,9 +265,18 @@ async fn a_receipt_is_kept_once_and_replayed_from_the_store_to_a_stream_resuming
     assert_eq!(kept, 1, "the receipt is kept once");
 
     let (_second, url) = wiber.second_api(&[]).await;
-    let resumed = wiber
-        .open_stream(Some(&url), "user=alice", None, Some(&before))
-        .await;
+    // A new replica answers 503 to streams until its feed has started.
+    let resumed = eventually(
+        "the new replica to serve streams",
+        STORED_WITHIN,
+        || async {
+            let r = wiber
+                .open_stream(Some(&url), "user=alice", None, Some(&before))
+                .await;
+            (r.status() == 200).then_some(r)
+        },
+    )
+    .await;
     let mut resumed = SseStream::new(resumed);
     let first = next(&mut resumed).await;
     assert_eq!(first.json()["messageId"], hi["messageId"], "{first:?}");

@@ -56,7 +56,7 @@ async fn a_topic_grown_mid_traffic_loses_nothing_stored_pushed_resumed_or_paged(
     let wiber = Wiber::spawn(wiber_e2e::mongo_uri(), &refresh).await;
     wiber.wait_ready().await;
     let _consumer = wiber.consumer().await;
-    let mut live = SseStream::new(wiber.open_stream(None, "user=zed", None, None).await);
+    let mut live = wiber.live_stream(None, "user=zed").await;
     let ready = live.next(RECOVERED_WITHIN).await.expect("ready");
     let before = ready.id.expect("ready has an id");
     assert_eq!(before.matches(':').count(), 3, "three partitions: {before}");
