@@ -57,6 +57,23 @@ async fn next(socket: &mut Socket) -> Value {
     }
 }
 
+/// Bob sends alice `content`, which must be the next frame on her socket; bob's token is returned.
+async fn bob_tells(wiber: &Wiber, key: &IssuerKey, alice: &mut Socket, content: &str) -> String {
+    let bob = token(key, "bob", 300);
+    let sent = wiber
+        .http
+        .post(format!("{}/messages", wiber.api_url))
+        .bearer_auth(&bob)
+        .json(&json!({"toUser": "alice", "content": content}))
+        .send()
+        .await
+        .unwrap();
+    assert!(sent.status().is_success(), "{}", sent.status());
+    let pushed = next(alice).await;
+    assert_eq!(pushed["message"]["content"], content, "{pushed}");
+    bob
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socket_signs_in_with_its_first_frame_and_a_bad_or_missing_one_is_refused_by_code() {
     let (wiber, _consumer, key) = Wiber::with_issuer(&[]).await;
@@ -67,21 +84,7 @@ async fn a_socket_signs_in_with_its_first_frame_and_a_bad_or_missing_one_is_refu
     )
     .await;
     assert_eq!(next(&mut alice).await["type"], "ready");
-    let bob = token(&key, "bob", 300);
-    let sent = wiber
-        .http
-        .post(format!("{}/messages", wiber.api_url))
-        .bearer_auth(&bob)
-        .json(&json!({"toUser": "alice", "content": "signed in by frame"}))
-        .send()
-        .await
-        .unwrap();
-    assert!(sent.status().is_success());
-    let pushed = next(&mut alice).await;
-    assert_eq!(
-        pushed["message"]["content"], "signed in by frame",
-        "{pushed}"
-    );
+    bob_tells(&wiber, &key, &mut alice, "signed in by frame").await;
 
     for (first, code) in [
         (
@@ -137,21 +140,7 @@ async fn a_fresh_token_in_a_frame_keeps_the_stream_past_the_old_ones_expiry_and_
         (issuer::now() > first_end + 1).then_some(())
     })
     .await;
-    let bob = token(&key, "bob", 300);
-    let sent = wiber
-        .http
-        .post(format!("{}/messages", wiber.api_url))
-        .bearer_auth(&bob)
-        .json(&json!({"toUser": "alice", "content": "after the first token's end"}))
-        .send()
-        .await
-        .unwrap();
-    assert!(sent.status().is_success());
-    let pushed = next(&mut alice).await;
-    assert_eq!(
-        pushed["message"]["content"], "after the first token's end",
-        "{pushed}"
-    );
+    let bob = bob_tells(&wiber, &key, &mut alice, "after the first token's end").await;
 
     // Another user's token does not take the stream over: refused, and closed.
     say(&mut alice, json!({"type": "auth", "token": bob})).await;

@@ -8,20 +8,7 @@ use std::path::{Path, PathBuf};
 
 use wiber_e2e::{repo, unique_name};
 
-use super::{KUBE_VERSION, WIBER_AUTH, chart, documents, helm_run};
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("create a directory");
-    for entry in std::fs::read_dir(from).expect("read a chart directory") {
-        let entry = entry.expect("an entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("a file type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy a chart file");
-        }
-    }
-}
+use super::{KUBE_VERSION, WIBER_AUTH, chart, copy_dir, documents, helm_run};
 
 /// The chart's NOTES.txt as `helm install` would print it with `values`.
 fn notes(chart_name: &str, values: &[&str]) -> String {
