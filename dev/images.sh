@@ -12,6 +12,8 @@
 # both the OCI ref annotation and containerd's.
 #
 #   dev/images.sh build   release build, then $WIBER_IMAGES_DIR/{wiber,wiber-operator}-<version>.oci.tar
+#                         and the kubectl plugin released beside them,
+#                         $WIBER_IMAGES_DIR/kubectl-wiber-<version>-linux-<arch>.tar.gz
 #   dev/images.sh dir     prints $WIBER_IMAGES_DIR (default: <target dir>/images)
 #   dev/images.sh podman  prints the path of Debian's podman (installed when missing), which the
 #                         image test loads the archives with
@@ -141,12 +143,24 @@ EOF
   log "$ref -> $archive ($(du -h "$archive" | cut -f1))"
 }
 
+# plugin: the kubectl plugin and the licence in one archive, as reproducible as the images.
+plugin() {
+  local work="$IMAGES_DIR/.work/plugin" archive="$IMAGES_DIR/kubectl-wiber-$VERSION-linux-$ARCH.tar.gz"
+  rm -rf "$work"
+  mkdir -p "$work"
+  install -m 0755 "$TARGET_DIR/release/kubectl-wiber" "$work/kubectl-wiber"
+  install -m 0644 LICENSE "$work/LICENSE"
+  tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$EPOCH" -C "$work" \
+    -czf "$archive" kubectl-wiber LICENSE
+  log "kubectl-wiber -> $archive ($(du -h "$archive" | cut -f1))"
+}
+
 build() {
   ensure_build_deps
   ensure_image_tools
   [[ -f LICENSE ]] || die "LICENSE is missing: the images carry it"
-  log "release build of wiber-api, wiber-consumer and wiber-operator"
-  cargo build --release --locked -p wiber-api -p wiber-consumer -p wiber-operator
+  log "release build of wiber-api, wiber-consumer, wiber-operator and kubectl-wiber"
+  cargo build --release --locked -p wiber-api -p wiber-consumer -p wiber-operator -p kubectl-wiber
   EPOCH=$(git log -1 --format=%ct 2>/dev/null || date +%s)
   REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)
   ARCH=$(oci_arch)
@@ -155,6 +169,7 @@ build() {
     image wiber wiber-api "8000 8001 8002" wiber-api wiber-consumer
   DESCRIPTION="Wiber operator: reconciles WiberCluster resources" \
     image wiber-operator wiber-operator "8080" wiber-operator
+  plugin
   rm -rf "$IMAGES_DIR/.work"
 }
 

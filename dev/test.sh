@@ -24,7 +24,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # No two modules of a crate import each other, even around a circle (a module that needs part of
 # another's state takes it as a sub-state instead: api/src/state.rs).
 python3 "$WIBER_DEV_DIR/module-cycles.py" common/src api/src consumer/src operator/src e2e/src \
-  loadgen/src readbench/src token/src testkit/src
+  loadgen/src readbench/src token/src testkit/src kubectl-wiber/src
 log "checking the TypeScript client: its types are the committed contract's, and it type-checks"
 ensure_client_tools
 (cd clients/typescript && npm run --silent check)

@@ -39,6 +39,21 @@ pub fn partitions<C: ClientContext>(
     Some(partitions.map(|p| (p.leader(), p.isr().len())).collect())
 }
 
+/// The ids of `topic`'s partitions, `Ok(None)` when the topic does not exist; an error when the
+/// broker does not answer. Blocks up to `timeout`.
+pub fn partition_ids<C: ClientContext>(
+    client: &Client<C>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Option<Vec<i32>>, rdkafka::error::KafkaError> {
+    let metadata = client.fetch_metadata(Some(topic), timeout)?;
+    let found = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none());
+    Ok(found.map(|t| t.partitions().iter().map(|p| p.id()).collect()))
+}
+
 /// How long a readiness check may wait for the broker.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
 

@@ -5,6 +5,7 @@
 
 pub mod change;
 pub mod config;
+pub mod dead_letter;
 pub mod digits;
 pub mod group;
 pub mod health;

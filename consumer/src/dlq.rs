@@ -11,11 +11,10 @@ use wiber_common::kafka::KafkaConnection;
 
 use crate::record::{Poison, Record};
 
-pub const REASON_HEADER: &str = "wiber-dlq-reason";
-pub const CATEGORY_HEADER: &str = "wiber-dlq-category";
-pub const ORIGIN_TOPIC_HEADER: &str = "wiber-origin-topic";
-pub const ORIGIN_PARTITION_HEADER: &str = "wiber-origin-partition";
-pub const ORIGIN_OFFSET_HEADER: &str = "wiber-origin-offset";
+use wiber_common::dead_letter::{
+    CATEGORY_HEADER, ORIGIN_OFFSET_HEADER, ORIGIN_PARTITION_HEADER, ORIGIN_TOPIC_HEADER,
+    REASON_HEADER,
+};
 
 #[derive(Debug, thiserror::Error)]
 #[error("dead-letter topic: {0}")]

@@ -84,7 +84,9 @@ pub async fn mark_crd_for_the_chart(client: &Client) {
 
 /// The names (`node-<name>`) of the journey tests' namespaces: the operator they share watches
 /// exactly these.
-pub const JOURNEY: [&str; 5] = ["example", "scaling", "rollout", "failures", "shutdown"];
+pub const JOURNEY: [&str; 6] = [
+    "example", "scaling", "rollout", "failures", "shutdown", "plugin",
+];
 const JOURNEY_RELEASE: &str = "wiber-journey";
 
 /// The namespace `node-<name>` under the restricted level, once a previous one of that name (a

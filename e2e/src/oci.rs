@@ -17,7 +17,8 @@ pub struct UnpackedImage {
     pub rootfs: PathBuf,
 }
 
-fn tar(args: &[&str]) {
+/// Runs `tar` with `args`, failing the test with its error output if it fails.
+pub fn tar(args: &[&str]) {
     let out = Command::new("tar")
         .args(args)
         .output()

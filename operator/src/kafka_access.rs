@@ -2,7 +2,9 @@
 //! protocol, the SASL login and the certificate Secrets. The ConfigMap, the pods' env and volumes,
 //! the configuration hash and the operator's own Secret reads all take it from here.
 
-use wiber_common::kafka::{SaslMechanism, SecurityProtocol};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use wiber_common::kafka::{KafkaSecurity, Pem, SaslCredentials, SaslMechanism, SecurityProtocol};
 
 use crate::crd::KafkaSpec;
 
@@ -57,6 +59,36 @@ pub struct KafkaAccess {
 }
 
 impl KafkaAccess {
+    /// The credentials read from the Secrets the pods mount, for clients outside the pods (the
+    /// operator, `kubectl wiber`); certificates stay in memory.
+    pub async fn credentials(&self, secrets: &Api<Secret>) -> Result<KafkaSecurity, SecretProblem> {
+        let sasl = match &self.sasl {
+            Some(login) => Some(SaslCredentials {
+                mechanism: login.mechanism,
+                username: login.username.clone(),
+                password: secret_text(secrets, &login.password).await?,
+            }),
+            None => None,
+        };
+        let ca = match &self.ca {
+            Some(ca) => Some(Pem::Inline(secret_text(secrets, ca).await?)),
+            None => None,
+        };
+        let client_certificate = match &self.client {
+            Some((certificate, key)) => Some((
+                Pem::Inline(secret_text(secrets, certificate).await?),
+                Pem::Inline(secret_text(secrets, key).await?),
+            )),
+            None => None,
+        };
+        Ok(KafkaSecurity {
+            protocol: self.protocol,
+            sasl,
+            ca,
+            client_certificate,
+        })
+    }
+
     pub fn of(k: &KafkaSpec) -> Self {
         Self {
             protocol: k.security_protocol(),
@@ -155,5 +187,31 @@ impl KafkaAccess {
             refs.push(format!("{}/{}/{}", c.secret, c.key, k.key));
         }
         refs
+    }
+}
+
+/// Why a Secret's value cannot be had: a condition reason and message.
+pub type SecretProblem = (&'static str, String);
+
+/// A Secret's value as text.
+pub async fn secret_text(secrets: &Api<Secret>, at: &SecretKey) -> Result<String, SecretProblem> {
+    let SecretKey { secret, key } = at;
+    match secrets.get_opt(secret).await {
+        Ok(Some(s)) => s
+            .data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .map(|v| String::from_utf8_lossy(&v.0).into_owned())
+            .ok_or_else(|| {
+                (
+                    "SecretKeyMissing",
+                    format!("secret {secret} has no key {key:?}"),
+                )
+            }),
+        Ok(None) => Err(("SecretMissing", format!("secret {secret} not found"))),
+        Err(e) => Err((
+            "SecretLookupFailed",
+            format!("cannot read secret {secret}: {e}"),
+        )),
     }
 }

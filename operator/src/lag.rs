@@ -9,7 +9,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
-use wiber_common::kafka::KafkaConnection;
+use wiber_common::kafka::{KafkaConnection, partition_ids};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LagError {
@@ -90,6 +90,24 @@ pub struct Measurement {
     pub partitions: Vec<PartitionLag>,
     pub total_lag: i64,
     pub committed_total: i64,
+    /// Records retained in the dead-letter topic; `None` when it could not be read (it is not
+    /// the consumers' input, so the measurement stands without it).
+    pub dead_letters: Option<i64>,
+}
+
+impl Measurement {
+    /// The partitions that lag, most first, at most `n`.
+    pub fn most_lagging(&self, n: usize) -> Vec<PartitionLag> {
+        let mut lagging: Vec<PartitionLag> = self
+            .partitions
+            .iter()
+            .filter(|p| p.lag > 0)
+            .copied()
+            .collect();
+        lagging.sort_by(|a, b| b.lag.cmp(&a.lag).then(a.partition.cmp(&b.partition)));
+        lagging.truncate(n);
+        lagging
+    }
 }
 
 /// The lag of one partition. A partition the group never committed counts what it still holds
@@ -106,6 +124,7 @@ pub fn partition_lag(low: i64, high: i64, committed: Option<i64>) -> (i64, i64) 
 pub fn measure(
     kafka: &KafkaConnection,
     topic: &str,
+    dead_letter_topic: &str,
     group: &str,
     timeout: Duration,
 ) -> Result<Measurement, LagError> {
@@ -117,7 +136,11 @@ pub fn measure(
         .set("client.id", "wiber-operator-lag")
         .create_with_context(LagContext::default())
         .map_err(LagError::Client)?;
-    measure_with(&consumer, topic, timeout).map_err(|e| {
+    let measured = measure_with(&consumer, topic, timeout).map(|m| Measurement {
+        dead_letters: retained(&consumer, dead_letter_topic, timeout),
+        ..m
+    });
+    measured.map_err(|e| {
         // librdkafka queues its error events; polling serves them to the context.
         let _ = consumer.poll(Duration::from_millis(100));
         let mut slot = consumer
@@ -134,15 +157,9 @@ fn measure_with(
     topic: &str,
     timeout: Duration,
 ) -> Result<Measurement, LagError> {
-    let metadata = consumer
-        .fetch_metadata(Some(topic), timeout)
-        .map_err(LagError::Metadata)?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic && t.error().is_none())
-        .map(|t| t.partitions().iter().map(|p| p.id()).collect())
-        .filter(|p: &Vec<i32>| !p.is_empty())
+    let partitions = partition_ids(consumer.client(), topic, timeout)
+        .map_err(LagError::Metadata)?
+        .filter(|p| !p.is_empty())
         .ok_or_else(|| LagError::TopicMissing(topic.to_owned()))?;
 
     let mut list = TopicPartitionList::new();
@@ -157,6 +174,7 @@ fn measure_with(
         partitions: Vec::with_capacity(partitions.len()),
         total_lag: 0,
         committed_total: 0,
+        dead_letters: None,
     };
     for partition in partitions {
         let (low, high) = consumer
@@ -180,6 +198,15 @@ fn measure_with(
     Ok(out)
 }
 
+/// Records `topic` retains over all its partitions, if it exists and answers.
+fn retained(consumer: &BaseConsumer<LagContext>, topic: &str, timeout: Duration) -> Option<i64> {
+    let partitions = partition_ids(consumer.client(), topic, timeout).ok()??;
+    partitions.into_iter().try_fold(0, |sum, p| {
+        let (low, high) = consumer.fetch_watermarks(topic, p, timeout).ok()?;
+        Some(sum + (high - low).max(0))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,5 +220,23 @@ mod tests {
         assert_eq!(partition_lag(0, 0, None), (0, 0));
         // A commit older than retention counts from the earliest record still there.
         assert_eq!(partition_lag(50, 100, Some(10)), (50, 50));
+    }
+
+    #[test]
+    fn the_most_lagging_partitions_come_first_and_those_without_lag_are_left_out() {
+        let lag = |partition, lag| PartitionLag {
+            partition,
+            lag,
+            committed: true,
+        };
+        let m = Measurement {
+            partitions: vec![lag(0, 5), lag(1, 0), lag(2, 90), lag(3, 5), lag(4, 7)],
+            total_lag: 107,
+            committed_total: 0,
+            dead_letters: None,
+        };
+        let order = |n| -> Vec<i32> { m.most_lagging(n).iter().map(|p| p.partition).collect() };
+        assert_eq!(order(10), [2, 4, 0, 3]);
+        assert_eq!(order(2), [2, 4]);
     }
 }

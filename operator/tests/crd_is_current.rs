@@ -75,7 +75,7 @@ fn crd_follows_the_kubernetes_api_conventions() {
         .filter(|c| c["priority"] == 1)
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(wide, ["URL", "Reason", "Message"]);
+    assert_eq!(wide, ["URL", "DeadLetters", "Reason", "Message"]);
     let schema = &version["schema"]["openAPIV3Schema"]["properties"];
     let conditions = &schema["status"]["properties"]["conditions"];
     assert_eq!(conditions["x-kubernetes-list-type"], "map");

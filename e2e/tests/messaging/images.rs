@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use wiber_e2e::oci::{UnpackedImage, unpack};
+use wiber_e2e::oci::{UnpackedImage, tar, unpack};
 use wiber_e2e::stack::{Binaries, Wiber, message_id};
 use wiber_e2e::{repo, required_env, unique_name};
 use wiber_operator::crd::DEFAULT_IMAGE;
@@ -237,4 +237,36 @@ fn the_compose_file_runs_these_images_with_documented_variables() {
             );
         }
     }
+}
+
+#[test]
+fn the_plugin_archive_beside_the_images_holds_a_kubectl_wiber_that_runs() {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let name = format!("kubectl-wiber-{VERSION}-linux-{arch}.tar.gz");
+    let path = PathBuf::from(required_env("WIBER_IMAGES_DIR")).join(&name);
+    assert!(path.exists(), "{name} is missing: `make images` writes it");
+    let scratch = Scratch::new();
+    std::fs::create_dir_all(&scratch.0).expect("a scratch directory");
+    tar(&[
+        "-xzf",
+        path.to_str().expect("a UTF-8 path"),
+        "-C",
+        scratch.0.to_str().expect("a UTF-8 path"),
+    ]);
+    assert!(
+        scratch.0.join("LICENSE").exists(),
+        "the licence travels with it"
+    );
+    let version = Command::new(scratch.0.join("kubectl-wiber"))
+        .arg("--version")
+        .output()
+        .expect("the plugin runs");
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout),
+        format!("kubectl wiber {VERSION}\n")
+    );
 }

@@ -5,14 +5,13 @@
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
-use wiber_common::kafka::{KafkaConnection, KafkaSecurity, Pem, SaslCredentials};
+use wiber_common::kafka::KafkaConnection;
 
 use super::{Error, Scope};
 use crate::conditions::{self, Observed};
 use crate::crd::WiberCluster;
-use crate::kafka_access::{KafkaAccess, SecretKey};
+use crate::kafka_access::{KafkaAccess, SecretKey, secret_text};
 use crate::lag::{self, LagError, Measurement};
 use crate::resources::{self, Component};
 
@@ -95,7 +94,10 @@ async fn kafka(wc: &WiberCluster, scope: &Scope, timeout: Duration) -> KafkaObse
             };
         }
     };
-    let security = match operator_credentials(&KafkaAccess::of(&wc.spec.kafka), scope).await {
+    let security = match KafkaAccess::of(&wc.spec.kafka)
+        .credentials(&scope.api())
+        .await
+    {
         Ok(security) => security,
         Err((reason, message)) => {
             return KafkaObservation {
@@ -112,14 +114,16 @@ async fn kafka(wc: &WiberCluster, scope: &Scope, timeout: Duration) -> KafkaObse
             wiber_common::kafka::DEFAULT_METADATA_REFRESH_MS,
         ),
     };
-    let (topic, group) = (
+    let (topic, dead_letters, group) = (
         wc.spec.kafka.topic.name.clone(),
+        wc.spec.kafka.topic.dead_letter_name(),
         wc.spec.kafka.consumer_group.clone(),
     );
-    let measured =
-        tokio::task::spawn_blocking(move || lag::measure(&connection, &topic, &group, timeout))
-            .await
-            .unwrap_or_else(|e| Err(LagError::Crashed(e.to_string())));
+    let measured = tokio::task::spawn_blocking(move || {
+        lag::measure(&connection, &topic, &dead_letters, &group, timeout)
+    })
+    .await
+    .unwrap_or_else(|e| Err(LagError::Crashed(e.to_string())));
     let (condition, lag) = match measured {
         Ok(m) => (
             Observed::new(
@@ -191,32 +195,6 @@ async fn bootstrap(wc: &WiberCluster, scope: &Scope) -> Result<String, Observed>
         })
 }
 
-/// Why a Secret's value cannot be had: a condition reason and message.
-type SecretProblem = (&'static str, String);
-
-/// A Secret's value as text.
-async fn secret_text(secrets: &Api<Secret>, at: &SecretKey) -> Result<String, SecretProblem> {
-    let SecretKey { secret, key } = at;
-    match secrets.get_opt(secret).await {
-        Ok(Some(s)) => s
-            .data
-            .as_ref()
-            .and_then(|d| d.get(key))
-            .map(|v| String::from_utf8_lossy(&v.0).into_owned())
-            .ok_or_else(|| {
-                (
-                    "SecretKeyMissing",
-                    format!("secret {secret} has no key {key:?}"),
-                )
-            }),
-        Ok(None) => Err(("SecretMissing", format!("secret {secret} not found"))),
-        Err(e) => Err((
-            "SecretLookupFailed",
-            format!("cannot read secret {secret}: {e}"),
-        )),
-    }
-}
-
 async fn mongo_secret(wc: &WiberCluster, scope: &Scope) -> Observed {
     let r = &wc.spec.mongodb.connection_secret;
     let at = SecretKey {
@@ -232,38 +210,4 @@ async fn mongo_secret(wc: &WiberCluster, scope: &Scope) -> Observed {
         ),
         Err((reason, message)) => Observed::new(conditions::MONGO_READY, false, reason, message),
     }
-}
-
-/// The operator's own Kafka credentials, read from the Secrets the pods mount; certificates stay
-/// in memory.
-async fn operator_credentials(
-    access: &KafkaAccess,
-    scope: &Scope,
-) -> Result<KafkaSecurity, SecretProblem> {
-    let secrets: Api<Secret> = scope.api();
-    let sasl = match &access.sasl {
-        Some(login) => Some(SaslCredentials {
-            mechanism: login.mechanism,
-            username: login.username.clone(),
-            password: secret_text(&secrets, &login.password).await?,
-        }),
-        None => None,
-    };
-    let ca = match &access.ca {
-        Some(ca) => Some(Pem::Inline(secret_text(&secrets, ca).await?)),
-        None => None,
-    };
-    let client_certificate = match &access.client {
-        Some((certificate, key)) => Some((
-            Pem::Inline(secret_text(&secrets, certificate).await?),
-            Pem::Inline(secret_text(&secrets, key).await?),
-        )),
-        None => None,
-    };
-    Ok(KafkaSecurity {
-        protocol: access.protocol,
-        sasl,
-        ca,
-        client_certificate,
-    })
 }

@@ -58,6 +58,7 @@ impl WiberCluster {
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     // `-o wide` only: where the API is, and why the cluster is not Ready without `kubectl describe`.
     printcolumn(name = "URL", type_ = "string", json_path = ".status.apiUrl", priority = "1"),
+    printcolumn(name = "DeadLetters", type_ = "integer", json_path = ".status.deadLetters", priority = "1", description = "Records the dead-letter topic retains"),
     printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason", priority = "1"),
     printcolumn(name = "Message", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].message", priority = "1"),
     // Child names add up to 9 characters and pod names a hash; labels allow 63.

@@ -21,6 +21,13 @@ pub struct WiberClusterStatus {
     /// The topic's partition count as measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partitions: Option<i32>,
+    /// The partitions with the most lag, most first (at most ten; none when nothing lags).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lagging_partitions: Vec<PartitionLagStatus>,
+    /// Records retained in the dead-letter topic (`<topic>.dlq`): messages the consumers could not
+    /// store, kept with their reasons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letters: Option<i64>,
     /// Ready API pods.
     #[serde(default)]
     pub api_ready_replicas: i32,
@@ -33,6 +40,15 @@ pub struct WiberClusterStatus {
     /// Where clients reach the API: the Ingress's URL, else the Service's in-cluster URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_url: Option<String>,
+}
+
+/// One partition's lag.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PartitionLagStatus {
+    pub partition: i32,
+    /// Records the consumer group has not committed on this partition.
+    pub lag: i64,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]

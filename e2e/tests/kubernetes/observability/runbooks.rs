@@ -1,5 +1,5 @@
 //! The runbooks' commands work as written on Wiber's shell-less pods: every `kubectl` verb exists
-//! (asked of kubectl itself), every port-forward reaches a port the operator gives the pods, every
+//! (asked of kubectl itself, and of the plugin for `kubectl wiber`'s subcommands), every port-forward reaches a port the operator gives the pods, every
 //! `curl` of a forwarded port asks a route the admin port serves, and every Deployment named is
 //! one the operator makes. Runbooks in the shape of CloudNativePG's (meaning, impact, diagnosis,
 //! mitigation) must give at least one command to diagnose with.
@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
+use wiber_e2e::process::binary;
 use wiber_e2e::repo;
 use wiber_operator::resources::{API_ADMIN_PORT, API_PORT, CONSUMER_PORT};
 
@@ -66,6 +67,26 @@ fn kubectl_knows(verb: &str) -> bool {
         .success()
 }
 
+/// `kubectl wiber <subcommand>...`: the plugin itself answers the subcommand's `--help` (the words
+/// after `wiber` up to the first flag or placeholder).
+fn plugin_knows(words: &[String]) -> bool {
+    let path: Vec<&str> = words
+        .iter()
+        .skip_while(|w| *w != "wiber")
+        .skip(1)
+        .take_while(|w| !w.starts_with('-') && !w.contains('<'))
+        .map(String::as_str)
+        .collect();
+    !path.is_empty()
+        && Command::new(binary("kubectl-wiber"))
+            .args(&path)
+            .arg("--help")
+            .output()
+            .expect("the plugin runs")
+            .status
+            .success()
+}
+
 #[test]
 fn every_runbook_command_names_a_real_verb_port_route_and_deployment() {
     let pod_ports: BTreeSet<u16> = [API_PORT, API_ADMIN_PORT, CONSUMER_PORT]
@@ -74,6 +95,7 @@ fn every_runbook_command_names_a_real_verb_port_route_and_deployment() {
         .collect();
     let mut verbs = BTreeSet::new();
     let mut checked = 0;
+    let mut plugins = 0;
     for entry in std::fs::read_dir(repo().join("docs/runbooks")).expect("docs/runbooks") {
         let path = entry.expect("an entry").path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
@@ -95,6 +117,14 @@ fn every_runbook_command_names_a_real_verb_port_route_and_deployment() {
                 match words[0].as_str() {
                     "kubectl" => {
                         let verb = verb(&words).unwrap_or_else(|| panic!("{name}: {line}"));
+                        if verb == "wiber" {
+                            assert!(
+                                plugin_knows(&words),
+                                "{name}: no such plugin command: {line}"
+                            );
+                            plugins += 1;
+                            continue;
+                        }
                         verbs.insert(verb.to_owned());
                         if verb == "port-forward" {
                             let ports = words.last().expect("ports");
@@ -146,6 +176,7 @@ fn every_runbook_command_names_a_real_verb_port_route_and_deployment() {
         checked >= 10,
         "the runbooks' commands were read ({checked})"
     );
+    assert!(plugins >= 1, "the runbooks use kubectl wiber");
     for verb in &verbs {
         assert!(kubectl_knows(verb), "kubectl has no verb {verb:?}");
     }
