@@ -20,6 +20,7 @@ const state = {
   seqs: new Map(), // messageId -> place
   marks: new Map(), // member -> read up to place
   members: [],
+  gone: false, // the user left or was removed: the conversation is read-only and never marked
   editing: null, // the id of the message being edited
   unsent: null, // {content, key} of a send that failed: sent again under the same key
   typedAt: 0,
@@ -150,6 +151,7 @@ async function refreshInbox() {
 
 // The open conversation is read as far as it shows: say so once the store has it.
 function markCurrent() {
+  if (state.gone) return;
   const c = state.conversations.find((c) => c.conversationId === state.current);
   if (c && c.unreadCount > 0 && c.lastMessage) {
     state.client.markRead(state.current, c.lastMessage.messageId).catch(failed("not marked read"));
@@ -172,7 +174,8 @@ function drawInbox(drawn) {
     const m = c.lastMessage;
     last.textContent = m ? m.fromUser + ": " + (m.content || "(deleted)") : "";
     li.append(name);
-    if (c.unreadCount > 0) {
+    // The open conversation is being read: no badge while the mark is on its way.
+    if (c.unreadCount > 0 && c.conversationId !== state.current) {
       const badge = document.createElement("span");
       badge.className = "badge";
       badge.textContent = c.unreadCount;
@@ -225,6 +228,7 @@ async function loadMembers() {
   state.members = info.members;
   state.group = info.group || null;
   const gone = info.readableUntil !== undefined && info.readableUntil !== null;
+  state.gone = gone;
   const peer = info.members.find((u) => u !== state.me) || state.me;
   $("title").textContent = state.group ? state.group.title || "Group" : peer;
   $("members").textContent = (gone ? "you left or were removed · " : "") + "members: " + info.members.join(", ");
@@ -258,7 +262,7 @@ async function loadMarks() {
 
 async function openConversation(id) {
   if (!(await signIn())) return;
-  Object.assign(state, { current: id, prev: undefined, members: [], drawnMembers: "" });
+  Object.assign(state, { current: id, prev: undefined, members: [], drawnMembers: "", gone: false });
   state.seqs.clear();
   state.marks.clear();
   $("log").replaceChildren();
@@ -330,6 +334,8 @@ async function createGroup() {
   const title = $("group-title").value.trim() || undefined;
   try {
     const made = await state.client.createGroup(members, title);
+    $("group-members").value = "";
+    $("group-title").value = "";
     await refreshInbox();
     openConversation(made.change.conversationId);
   } catch (error) {

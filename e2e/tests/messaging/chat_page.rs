@@ -46,6 +46,15 @@ async fn two_people_chat_live_in_their_browsers() {
         log.find("hello bob").unwrap() < log.find("right here").unwrap(),
         "in order: {log}"
     );
+    // The list catches up with bob's reply; the conversation open on screen has no unread badge.
+    alice
+        .wait_for_text("#conversations", "bob: right here, alice", SEEN_WITHIN)
+        .await;
+    let list = alice.text("#conversations").await;
+    assert!(
+        !list.contains('1'),
+        "no badge on the open conversation: {list}"
+    );
     assert!(log.contains("alice") && log.contains("bob"), "{log}");
 
     if let Some(path) = std::env::var_os("WIBER_SCREENSHOT") {
