@@ -15,7 +15,7 @@ use rdkafka::producer::FutureRecord;
 use serde_json::json;
 use wiber_common::message::conversation_id;
 use wiber_e2e::deployed::{Component, Deployed, NAME, READY_WITHIN};
-use wiber_e2e::kafka::{produce_backlog, produce_messages, producer};
+use wiber_e2e::kafka::{committed_all, produce_backlog, produce_messages, producer};
 use wiber_e2e::kube::client;
 use wiber_e2e::oci::tar;
 use wiber_e2e::process::binary;
@@ -292,10 +292,13 @@ async fn dead_letters_are_listed_and_a_replayed_one_is_stored_once(wiber: &Deplo
         (n >= 1).then_some(())
     })
     .await;
-    let wcs: kube::Api<wiber_operator::crd::WiberCluster> =
-        kube::Api::namespaced(wiber.client.clone(), ns);
+    // Both replays are behind the group's commits (so both were through the consumer), not
+    // merely the first stored.
+    let p = &wiber.pipeline;
     eventually("both replays consumed", READY_WITHIN, || async {
-        (wcs.get(NAME).await.ok()?.status?.lag == Some(0)).then_some(())
+        let (bootstrap, group, topic) = (p.bootstrap.clone(), p.group.clone(), p.topic.clone());
+        let done = tokio::task::spawn_blocking(move || committed_all(&bootstrap, &group, &topic));
+        done.await.ok()?.then_some(())
     })
     .await;
     assert_eq!(
