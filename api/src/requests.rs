@@ -25,8 +25,8 @@ pub struct NewMessage {
     /// The recipient of a 1:1 message; give this or `conversationId`.
     #[schema(schema_with = openapi::user)]
     pub to_user: Option<String>,
-    /// A group to send to (its members receive it); give this or `toUser`.
-    #[schema(pattern = "^g-[0-9a-f]{32}$")]
+    /// A group to send to (its members receive it); give this or `toUser`, never null.
+    #[schema(pattern = "^g-[0-9a-f]{32}$", nullable = false)]
     pub conversation_id: Option<String>,
     #[schema(schema_with = openapi::content)]
     pub content: String,

@@ -169,6 +169,12 @@ async fn only_members_send_to_a_group_and_it_reaches_its_members() {
             "conversationId",
         ),
         (json!({"fromUser": "bob", "content": "x"}), "toUser"),
+        // Null is not a group, and the contract does not allow it (schemathesis sent it when the
+        // document said the field was nullable).
+        (
+            json!({"fromUser": "bob", "conversationId": null, "content": "x"}),
+            "conversationId",
+        ),
     ] {
         let (got, _, answer) = call(router(&s), post(body.to_string())).await;
         assert_eq!(got, StatusCode::BAD_REQUEST, "{body}");

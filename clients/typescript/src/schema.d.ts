@@ -571,8 +571,8 @@ export interface components {
         NewMessage: {
             /** @description 1 to 5000 Unicode characters. */
             content: string;
-            /** @description A group to send to (its members receive it); give this or `toUser`. */
-            conversationId?: string | null;
+            /** @description A group to send to (its members receive it); give this or `toUser`, never null. */
+            conversationId?: string;
             fromUser?: string;
             toUser?: string;
         } & (unknown | unknown);
