@@ -1,7 +1,7 @@
 # The two commands a fresh machine needs: `make up` and `make test`. See README.md; depth in docs/ (make docs).
 SHELL := /bin/bash
 
-.PHONY: help up servers-up down status test docs docs-reference soak lint fmt build images chart-docs bench bench-auth bench-push bench-hub bench-feed bench-reads cluster-up cluster-down crds
+.PHONY: help up servers-up down status test docs docs-reference soak lint fmt build images chart-docs bench bench-auth bench-push bench-hub bench-feed bench-reads cluster-up cluster-down crds dashboards
 
 help: ## List the targets and what each does.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -59,6 +59,9 @@ docs: ## Build the book (docs/, mdBook) into target/book and check its links; op
 
 docs-reference: ## Regenerate the book's HTTP API reference from the served OpenAPI document (the WiberCluster reference: make crds).
 	WIBER_WRITE_DOCS=1 cargo test --quiet --locked -p wiber-api --test http reference
+
+dashboards: ## Redraw docs/images/dashboards/ from a real Prometheus scraping a loaded local stack (WIBER_DASHBOARD_PICTURES seconds, 240).
+	dev/dashboards.sh
 
 chart-docs: ## Regenerate charts/*/README.md from values.yaml comments (helm-docs).
 	dev/chart-docs.sh generate

@@ -130,3 +130,14 @@ PY
 
 # has_address IP: true when IP is an IPv4 address of one of this machine's devices.
 has_address() { ip -4 -o addr show | grep -q " inet $1/"; }
+
+# make test's cluster (dev/test.sh, dev/dashboards.sh), beside a `make cluster-up` one: the apiserver
+# on 26443 (controller manager, scheduler, kwok: 26444-26446), etcd on 22379 (peer 22380), the real
+# node on 10.87.1.0/24 and its pods on 10.88.1.0/24.
+use_test_cluster() {
+  export KUBE_APISERVER_PORT="${WIBER_TEST_KUBE_APISERVER_PORT:-26443}"
+  export ETCD_PORT="${WIBER_TEST_ETCD_PORT:-22379}"
+  export KUBE_NODE_NET="${WIBER_TEST_KUBE_NODE_NET:-10.87.1}"
+  # Derived from the two ports by dev/cluster.sh; one inherited from a `make cluster-up` shell would collide.
+  unset KUBE_POD_CIDR ETCD_PEER_PORT KUBE_CONTROLLER_MANAGER_PORT KUBE_SCHEDULER_PORT KWOK_PORT
+}

@@ -9,12 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$WIBER_DEV_DIR/messaging-servers.sh"
 cd "$WIBER_ROOT"
 
-export KUBE_APISERVER_PORT="${WIBER_TEST_KUBE_APISERVER_PORT:-26443}"
-export ETCD_PORT="${WIBER_TEST_ETCD_PORT:-22379}"
-export KUBE_NODE_NET="${WIBER_TEST_KUBE_NODE_NET:-10.87.1}"
-unset KUBE_POD_CIDR
-# Derived from the two above by dev/cluster.sh; one inherited from a `make cluster-up` shell would collide.
-unset ETCD_PEER_PORT KUBE_CONTROLLER_MANAGER_PORT KUBE_SCHEDULER_PORT KWOK_PORT
+use_test_cluster
 
 log "checking formatting and lints"
 ensure_build_deps

@@ -7,6 +7,9 @@
 pub mod brokers;
 pub mod browser;
 pub mod command;
+pub mod dashboard_picture;
+pub mod dashboard_series;
+pub mod dashboard_units;
 pub mod deployed;
 pub mod group_traffic;
 pub mod kafka;

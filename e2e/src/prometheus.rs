@@ -97,10 +97,31 @@ impl Prometheus {
 
     /// The instant query's result vector (or scalar, as one item), or the error it answered.
     pub async fn query(&self, expr: &str) -> Result<Vec<Value>, String> {
+        self.api("query", &[("query", expr.to_owned())]).await
+    }
+
+    /// The range query's matrix from `from` to `to` (unix seconds) every `step` seconds.
+    pub async fn query_range(
+        &self,
+        expr: &str,
+        from: f64,
+        to: f64,
+        step: f64,
+    ) -> Result<Vec<Value>, String> {
+        let params = [
+            ("query", expr.to_owned()),
+            ("start", from.to_string()),
+            ("end", to.to_string()),
+            ("step", step.to_string()),
+        ];
+        self.api("query_range", &params).await
+    }
+
+    async fn api(&self, endpoint: &str, params: &[(&str, String)]) -> Result<Vec<Value>, String> {
         let answer: Value = self
             .http
-            .get(format!("{}/api/v1/query", self.url))
-            .query(&[("query", expr)])
+            .get(format!("{}/api/v1/{endpoint}", self.url))
+            .query(params)
             .send()
             .await
             .map_err(|e| e.to_string())?

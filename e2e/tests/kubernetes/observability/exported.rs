@@ -252,6 +252,7 @@ async fn every_metric_in_dashboards_and_alerts_is_exported() {
 
     let host = |url: &str| url.trim_start_matches("http://").to_owned();
     super::evaluated::on_a_real_prometheus(
+        &wiber,
         &host(&wiber.admin_url),
         &host(&consumer.url),
         &format!("127.0.0.1:{op_port}"),

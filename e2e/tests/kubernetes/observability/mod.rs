@@ -2,13 +2,15 @@
 //! `promtool test rules` unit tests, every alert has a case that fires and one that stays silent,
 //! the Grafana dashboards are well-formed and all read the datasource variable, and every metric a
 //! dashboard or alert queries is exported by the real binaries (api, consumer and operator, run
-//! against the local Kafka, MongoDB-protocol server and kube-apiserver, scraped on `/metrics`).
+//! against the local Kafka, MongoDB-protocol server and kube-apiserver, scraped on `/metrics`),
+//! and the pictures of the dashboards are drawn from a real Prometheus's answers.
 
 mod alert_overrides;
 mod alerts;
 mod dashboards;
 mod evaluated;
 mod exported;
+mod pictures;
 mod runbooks;
 
 use std::collections::BTreeMap;
