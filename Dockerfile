@@ -19,14 +19,17 @@ FROM rust:1.95-bookworm AS builder
 ENV LIBZ_SYS_STATIC=1 CARGO_TERM_COLOR=never
 WORKDIR /src
 COPY . .
+# `cargo auditable` records the crates and their versions in each binary, for scanners (as make images).
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p wiber-api -p wiber-consumer -p wiber-operator \
+    cargo install --locked cargo-auditable@0.7.7 \
+ && cargo auditable build --release --locked -p wiber-api -p wiber-consumer -p wiber-operator \
  && mkdir /out \
  && cp target/release/wiber-api target/release/wiber-consumer target/release/wiber-operator /out/
 
 # distroless cc: glibc, libgcc and libstdc++, CA certificates, and libssl3 (from distroless base), the
-# OpenSSL the binaries link. No shell, no package manager. `nonroot` is uid 65532.
+# OpenSSL the binaries link, with their dpkg status files for scanners. No shell, no package
+# manager. `nonroot` is uid 65532.
 FROM gcr.io/distroless/cc-debian12:nonroot AS base
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.version=$VERSION \

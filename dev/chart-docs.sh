@@ -13,16 +13,8 @@ HELM_DOCS_BIN="$WIBER_CACHE/bin/helm-docs-$HELM_DOCS_VERSION"
 
 build() {
   [[ -x $HELM_DOCS_BIN ]] && return 0
-  command -v go >/dev/null || die "Go is needed to build helm-docs"
   log "building helm-docs $HELM_DOCS_VERSION into $HELM_DOCS_BIN"
-  mkdir -p "$(dirname "$HELM_DOCS_BIN")"
-  local gobin
-  gobin=$(mktemp -d "$(dirname "$HELM_DOCS_BIN")/.helm-docs-build.XXXXXX")
-  GOBIN="$gobin" CGO_ENABLED=0 go install -trimpath -ldflags '-s -w' \
-    "github.com/norwoodj/helm-docs/cmd/helm-docs@$HELM_DOCS_VERSION" >&2 ||
-    { rm -rf "$gobin"; die "building helm-docs failed"; }
-  mv "$gobin/helm-docs" "$HELM_DOCS_BIN"
-  rm -rf "$gobin"
+  go_install "$HELM_DOCS_BIN" "github.com/norwoodj/helm-docs/cmd/helm-docs@$HELM_DOCS_VERSION"
 }
 
 case "${1:-}" in

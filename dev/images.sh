@@ -10,10 +10,16 @@
 # the CA bundle, and a passwd naming the non-root user 65532 it runs as. umoci (Debian) builds it;
 # the result is an OCI archive that `podman load` and `docker load` (25 and later) accept, named by
 # both the OCI ref annotation and containerd's.
+# Scanners can read them as they read distroless: each Debian package a library came from has its
+# status paragraph in /var/lib/dpkg/status.d/<package> (and the copied files' md5sums beside it),
+# /etc/os-release names the Debian release, and the binaries are built with `cargo auditable`
+# (their crates and versions in a `.dep-v0` section). An SPDX SBOM written by syft (both tools
+# built into $WIBER_CACHE/bin from crates.io and the Go module proxy) lies beside each archive.
 #
 #   dev/images.sh build   release build, then $WIBER_IMAGES_DIR/{wiber,wiber-operator}-<version>.oci.tar
 #                         and the kubectl plugin released beside them,
-#                         $WIBER_IMAGES_DIR/kubectl-wiber-<version>-linux-<arch>.tar.gz
+#                         $WIBER_IMAGES_DIR/kubectl-wiber-<version>-linux-<arch>.tar.gz; each with
+#                         its SBOM, <archive name>.spdx.json
 #   dev/images.sh dir     prints $WIBER_IMAGES_DIR (default: <target dir>/images)
 #   dev/images.sh podman  prints the path of Debian's podman (installed when missing), which the
 #                         image test loads the archives with
@@ -30,9 +36,32 @@ SOURCE_URL=https://github.com/wiber-io/wiber
 # The user distroless calls `nonroot`; the operator's pod security context names the same id.
 USER_ID=65532
 
+CARGO_AUDITABLE_VERSION=0.7.7
+CARGO_AUDITABLE_ROOT="$WIBER_CACHE/cargo-auditable-$CARGO_AUDITABLE_VERSION"
+SYFT_VERSION=v1.57.2
+SYFT_BIN="$WIBER_CACHE/bin/syft-$SYFT_VERSION"
+
 ensure_image_tools() {
-  if command -v umoci >/dev/null && command -v ldd >/dev/null && command -v dpkg >/dev/null; then return 0; fi
-  apt_install umoci ca-certificates || die "could not install Debian's umoci"
+  if ! command -v umoci >/dev/null || ! command -v ldd >/dev/null || ! command -v dpkg >/dev/null; then
+    apt_install umoci ca-certificates || die "could not install Debian's umoci"
+  fi
+  if [[ ! -x $CARGO_AUDITABLE_ROOT/bin/cargo-auditable ]]; then
+    log "building cargo-auditable $CARGO_AUDITABLE_VERSION (crates.io)"
+    cargo install --quiet --locked --root "$CARGO_AUDITABLE_ROOT" "cargo-auditable@$CARGO_AUDITABLE_VERSION" ||
+      die "installing cargo-auditable failed"
+  fi
+  if [[ ! -x $SYFT_BIN ]]; then
+    log "building syft $SYFT_VERSION (Go module proxy, for the images' SBOMs) into $SYFT_BIN"
+    go_install "$SYFT_BIN" "github.com/anchore/syft/cmd/syft@$SYFT_VERSION"
+  fi
+}
+
+# sbom SOURCE OUT NAME: syft's SPDX document of SOURCE (oci-archive:PATH or dir:PATH), offline,
+# naming what it describes NAME (the published name, not this machine's path).
+sbom() {
+  SYFT_CHECK_FOR_APP_UPDATE=false "$SYFT_BIN" scan --quiet "$1" --source-name "$3" \
+    --source-version "$VERSION" --output "spdx-json=$2.tmp" || die "syft could not describe $1"
+  mv "$2.tmp" "$2"
 }
 
 # owner PATH...: the Debian package that installed the first of the paths dpkg knows. With merged
@@ -52,7 +81,8 @@ owner() {
 # with the names the loader asks for as symlinks, and the owning packages' copyright files.
 add_libraries() {
   local root=$1; shift
-  local lib real link pkg
+  local lib real link pkg status="$root/var/lib/dpkg/status.d"
+  mkdir -p "$status"
   # Debian 12 merged /usr: /lib and /lib64 are symlinks, and the loader path in the binaries goes
   # through them.
   for lib in lib lib64; do
@@ -68,11 +98,28 @@ add_libraries() {
     fi
     pkg=$(owner "$real" "$lib" "${real#/usr}")
     echo "$pkg $(dpkg-query -W -f='${Version}' "$pkg") $real" >>"$root/usr/share/doc/wiber/libraries"
+    # What a scanner reads in distroless: the package's status paragraph, and the sums of the
+    # files of it the image carries.
+    [[ -f $status/$pkg ]] || dpkg-query -s "$pkg" >"$status/$pkg"
+    (cd "$root" && md5sum "${real#/}") >>"$status/$pkg.md5sums"
     if [[ -f /usr/share/doc/$pkg/copyright ]]; then
       install -D -m 0644 "/usr/share/doc/$pkg/copyright" "$root/usr/share/doc/$pkg/copyright"
     fi
   done
   sort -u -o "$root/usr/share/doc/wiber/libraries" "$root/usr/share/doc/wiber/libraries"
+}
+
+# os_release: the image's /etc/os-release, naming the Debian release its libraries come from, as
+# distroless does, so that scanners match the packages against that release's advisories.
+os_release() {
+  local ID VERSION_ID VERSION_CODENAME
+  # shellcheck source=/dev/null
+  ID=$(. /etc/os-release && echo "$ID")
+  VERSION_ID=$(. /etc/os-release && echo "$VERSION_ID")
+  VERSION_CODENAME=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+  [[ $ID == debian ]] || die "the images carry Debian's libraries: build them on Debian (this is $ID)"
+  printf 'PRETTY_NAME="Wiber on Debian %s libraries"\nNAME="Debian GNU/Linux"\nID=debian\nVERSION_ID="%s"\nVERSION_CODENAME=%s\nHOME_URL="%s"\n' \
+    "$VERSION_ID" "$VERSION_ID" "$VERSION_CODENAME" "$SOURCE_URL"
 }
 
 # rootfs ROOT BINARY...: the image's whole filesystem.
@@ -92,6 +139,7 @@ rootfs() {
     "$USER_ID" "$USER_ID" >"$root/etc/passwd"
   printf 'root:x:0:\nnonroot:x:%s:\n' "$USER_ID" >"$root/etc/group"
   printf 'hosts: files dns\n' >"$root/etc/nsswitch.conf"
+  os_release >"$root/etc/os-release"
   chown "$USER_ID:$USER_ID" "$root/home/nonroot"
   # One timestamp for every file: the commit's, so a rebuild of the same commit differs only where
   # the compiler's output does.
@@ -140,7 +188,8 @@ EOF
   umoci gc --layout "$layout"
   oci_pack "$layout" "$ref" "$archive" "$EPOCH"
   rm -rf "$work"
-  log "$ref -> $archive ($(du -h "$archive" | cut -f1))"
+  sbom "oci-archive:$archive" "$archive.spdx.json" "$REGISTRY/$name"
+  log "$ref -> $archive ($(du -h "$archive" | cut -f1)) and its SBOM"
 }
 
 # plugin: the kubectl plugin and the licence in one archive, as reproducible as the images.
@@ -152,15 +201,18 @@ plugin() {
   install -m 0644 LICENSE "$work/LICENSE"
   tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$EPOCH" -C "$work" \
     -czf "$archive" kubectl-wiber LICENSE
-  log "kubectl-wiber -> $archive ($(du -h "$archive" | cut -f1))"
+  sbom "dir:$work" "$archive.spdx.json" kubectl-wiber
+  log "kubectl-wiber -> $archive ($(du -h "$archive" | cut -f1)) and its SBOM"
 }
 
 build() {
   ensure_build_deps
   ensure_image_tools
   [[ -f LICENSE ]] || die "LICENSE is missing: the images carry it"
-  log "release build of wiber-api, wiber-consumer, wiber-operator and kubectl-wiber"
-  cargo build --release --locked -p wiber-api -p wiber-consumer -p wiber-operator -p kubectl-wiber
+  log "release build of wiber-api, wiber-consumer, wiber-operator and kubectl-wiber (cargo auditable)"
+  # The wrapper rebuilds only the workspace's own crates: the dependency list goes into their binaries.
+  PATH="$CARGO_AUDITABLE_ROOT/bin:$PATH" cargo auditable build --release --locked \
+    -p wiber-api -p wiber-consumer -p wiber-operator -p kubectl-wiber
   EPOCH=$(git log -1 --format=%ct 2>/dev/null || date +%s)
   REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)
   ARCH=$(oci_arch)

@@ -124,8 +124,9 @@ for manifest in index["manifests"]:
     }
 json.dump(index, open(path, "w"), separators=(",", ":"))
 PY
+  # The layout's entries by name, not `.`: syft (and so grype) refuse an archive with a `./` entry.
   tar -C "$layout" --sort=name --mtime="@$epoch" --owner=0 --group=0 --numeric-owner \
-    -cf "$archive.tmp" . && mv "$archive.tmp" "$archive"
+    -cf "$archive.tmp" oci-layout index.json blobs && mv "$archive.tmp" "$archive"
 }
 
 # has_address IP: true when IP is an IPv4 address of one of this machine's devices.
@@ -140,4 +141,16 @@ use_test_cluster() {
   export KUBE_NODE_NET="${WIBER_TEST_KUBE_NODE_NET:-10.87.1}"
   # Derived from the two ports by dev/cluster.sh; one inherited from a `make cluster-up` shell would collide.
   unset KUBE_POD_CIDR ETCD_PEER_PORT KUBE_CONTROLLER_MANAGER_PORT KUBE_SCHEDULER_PORT KWOK_PORT
+}
+
+# go_install BIN PACKAGE@VERSION: builds a Go command from the module proxy into the file BIN.
+go_install() {
+  local bin=$1 package=$2 gobin
+  command -v go >/dev/null || die "Go is needed to build $package"
+  mkdir -p "$(dirname "$bin")"
+  gobin=$(mktemp -d "$(dirname "$bin")/.go-build.XXXXXX")
+  GOBIN="$gobin" CGO_ENABLED=0 go install -trimpath -ldflags '-s -w' "$package" >&2 ||
+    { rm -rf "$gobin"; die "building $package failed"; }
+  mv "$gobin/$(basename "${package%@*}")" "$bin"
+  rm -rf "$gobin"
 }

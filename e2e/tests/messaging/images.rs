@@ -16,7 +16,7 @@ use crate::STORED_WITHIN;
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// (image repository, binaries it must hold, its entrypoint)
-fn images() -> [(String, &'static [&'static str], &'static str); 2] {
+pub(crate) fn images() -> [(String, &'static [&'static str], &'static str); 2] {
     [
         (
             DEFAULT_IMAGE.to_owned(),
@@ -31,7 +31,7 @@ fn images() -> [(String, &'static [&'static str], &'static str); 2] {
     ]
 }
 
-fn archive(repository: &str) -> PathBuf {
+pub(crate) fn archive(repository: &str) -> PathBuf {
     let name = repository.rsplit('/').next().expect("repository name");
     let path =
         PathBuf::from(required_env("WIBER_IMAGES_DIR")).join(format!("{name}-{VERSION}.oci.tar"));
@@ -44,10 +44,10 @@ fn archive(repository: &str) -> PathBuf {
 }
 
 /// A scratch directory under target/, removed when dropped (its files are root's, from the layers).
-struct Scratch(PathBuf);
+pub(crate) struct Scratch(pub(crate) PathBuf);
 
 impl Scratch {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let dir = repo().join("target/e2e-images").join(unique_name("image"));
         Self(dir)
     }
@@ -59,7 +59,7 @@ impl Drop for Scratch {
     }
 }
 
-fn unpacked(repository: &str, scratch: &Scratch) -> UnpackedImage {
+pub(crate) fn unpacked(repository: &str, scratch: &Scratch) -> UnpackedImage {
     assert!(
         is_root(),
         "the image tests enter the images with chroot, which needs root (CI runs as root)"
@@ -239,8 +239,8 @@ fn the_compose_file_runs_these_images_with_documented_variables() {
     }
 }
 
-#[test]
-fn the_plugin_archive_beside_the_images_holds_a_kubectl_wiber_that_runs() {
+/// The kubectl plugin's archive for this machine's architecture.
+pub(crate) fn plugin_archive() -> PathBuf {
     let arch = match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
@@ -249,6 +249,12 @@ fn the_plugin_archive_beside_the_images_holds_a_kubectl_wiber_that_runs() {
     let name = format!("kubectl-wiber-{VERSION}-linux-{arch}.tar.gz");
     let path = PathBuf::from(required_env("WIBER_IMAGES_DIR")).join(&name);
     assert!(path.exists(), "{name} is missing: `make images` writes it");
+    path
+}
+
+#[test]
+fn the_plugin_archive_beside_the_images_holds_a_kubectl_wiber_that_runs() {
+    let path = plugin_archive();
     let scratch = Scratch::new();
     std::fs::create_dir_all(&scratch.0).expect("a scratch directory");
     tar(&[

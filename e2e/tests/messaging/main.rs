@@ -22,6 +22,7 @@ mod keys;
 mod mongo_is_real;
 mod pipeline;
 mod push;
+mod sbom;
 mod schema;
 mod signals;
 mod soak;
