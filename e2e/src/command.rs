@@ -55,3 +55,23 @@ pub fn run(what: &str, command: &mut Command, within: Duration) -> Output {
     let _ = fs::remove_dir_all(&dir);
     output
 }
+
+/// `kubectl wiber <subcommand>...`: the plugin itself answers the subcommand's `--help` (the words
+/// after `wiber` up to the first flag or placeholder).
+pub fn plugin_knows(words: &[String]) -> bool {
+    let path: Vec<&str> = words
+        .iter()
+        .skip_while(|w| *w != "wiber")
+        .skip(1)
+        .take_while(|w| !w.starts_with('-') && !w.contains('<'))
+        .map(String::as_str)
+        .collect();
+    !path.is_empty()
+        && Command::new(crate::process::binary("kubectl-wiber"))
+            .args(&path)
+            .arg("--help")
+            .output()
+            .expect("the plugin runs")
+            .status
+            .success()
+}

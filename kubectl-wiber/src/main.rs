@@ -37,7 +37,12 @@ struct Args {
 enum Command {
     /// Conditions, replicas, lag by partition, the last scaling decision, dead letters and recent
     /// events of a WiberCluster; without NAME, one line per WiberCluster in the namespace.
-    Status { name: Option<String> },
+    Status {
+        name: Option<String>,
+        /// One line per WiberCluster in every namespace
+        #[arg(short = 'A', long, conflicts_with = "name")]
+        all_namespaces: bool,
+    },
     /// The dead letters (records the consumers could not store) with their reasons, and their
     /// replay to the messages topic.
     Dlq {
@@ -112,8 +117,13 @@ async fn main() -> ExitCode {
             .namespace
             .unwrap_or_else(|| client.default_namespace().to_owned());
         match args.command {
-            Command::Status { name: Some(name) } => status::one(&client, &ns, &name).await,
-            Command::Status { name: None } => status::all(&client, &ns).await,
+            Command::Status {
+                name: Some(name), ..
+            } => status::one(&client, &ns, &name).await,
+            Command::Status {
+                name: None,
+                all_namespaces,
+            } => status::all(&client, (!all_namespaces).then_some(ns.as_str())).await,
             Command::Dlq {
                 action:
                     DlqAction::List {

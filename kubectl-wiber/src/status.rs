@@ -20,16 +20,24 @@ pub async fn one(client: &Client, ns: &str, name: &str) -> Result<String, Error>
     Ok(render(&wc, &events, Timestamp::now()))
 }
 
-pub async fn all(client: &Client, ns: &str) -> Result<String, Error> {
-    let wcs: Api<WiberCluster> = Api::namespaced(client.clone(), ns);
+/// One line per WiberCluster of namespace `ns`, or of every namespace (with a NAMESPACE column,
+/// as `kubectl get -A`) when `None`.
+pub async fn all(client: &Client, ns: Option<&str>) -> Result<String, Error> {
+    let (wcs, place): (Api<WiberCluster>, String) = match ns {
+        Some(ns) => (
+            Api::namespaced(client.clone(), ns),
+            format!("namespace {ns}"),
+        ),
+        None => (Api::all(client.clone()), "any namespace".to_owned()),
+    };
     let list = wcs
         .list(&ListParams::default())
         .await
-        .map_err(Error::api(format!("list WiberClusters in {ns}")))?;
+        .map_err(Error::api(format!("list WiberClusters in {place}")))?;
     if list.items.is_empty() {
-        return Ok(format!("No WiberClusters in namespace {ns}.\n"));
+        return Ok(format!("No WiberClusters in {place}.\n"));
     }
-    Ok(render_list(&list.items, Timestamp::now()))
+    Ok(render_list(&list.items, Timestamp::now(), ns.is_none()))
 }
 
 pub async fn get(client: &Client, ns: &str, name: &str) -> Result<WiberCluster, Error> {
@@ -211,30 +219,36 @@ fn known<T: ToString>(figure: Option<T>) -> String {
 }
 
 /// One line per WiberCluster (pure).
-pub fn render_list(wcs: &[WiberCluster], now: Timestamp) -> String {
+pub fn render_list(wcs: &[WiberCluster], now: Timestamp, with_namespace: bool) -> String {
     let rows: Vec<Vec<String>> = wcs
         .iter()
         .map(|wc| {
             let status = wc.status.clone().unwrap_or_default();
             let (ready, reason) = ready(wc);
-            vec![
-                wc.name_any(),
-                ready,
-                reason,
-                format!("{}/{}", status.api_ready_replicas, wc.spec.api.replicas),
-                format!("{}/{}", status.consumers.ready, status.consumers.desired),
-                known(status.partitions),
-                known(status.lag),
-                known(status.dead_letters),
-                wc.metadata
-                    .creation_timestamp
-                    .as_ref()
-                    .map_or_else(|| "?".to_owned(), |t| age(t.0, now)),
-            ]
+            let namespace = with_namespace.then(|| wc.namespace().unwrap_or_default());
+            namespace
+                .into_iter()
+                .chain([
+                    wc.name_any(),
+                    ready,
+                    reason,
+                    format!("{}/{}", status.api_ready_replicas, wc.spec.api.replicas),
+                    format!("{}/{}", status.consumers.ready, status.consumers.desired),
+                    known(status.partitions),
+                    known(status.lag),
+                    known(status.dead_letters),
+                    wc.metadata
+                        .creation_timestamp
+                        .as_ref()
+                        .map_or_else(|| "?".to_owned(), |t| age(t.0, now)),
+                ])
+                .collect()
         })
         .collect();
-    table(
-        &[
+    let namespace = with_namespace.then_some("NAMESPACE");
+    let headers: Vec<&str> = namespace
+        .into_iter()
+        .chain([
             "NAME",
             "READY",
             "REASON",
@@ -244,9 +258,9 @@ pub fn render_list(wcs: &[WiberCluster], now: Timestamp) -> String {
             "LAG",
             "DEAD-LETTERS",
             "AGE",
-        ],
-        &rows,
-    )
+        ])
+        .collect();
+    table(&headers, &rows)
 }
 
 #[cfg(test)]

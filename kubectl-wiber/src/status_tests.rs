@@ -116,7 +116,7 @@ fn the_list_has_one_line_per_cluster_and_a_new_one_is_not_reconciled_yet() {
         "lag": 0, "partitions": 3, "deadLetters": 0, "apiReadyReplicas": 2,
         "consumers": {"current": 1, "desired": 1, "ready": 1},
     }));
-    let text = render_list(&[ready, fresh], now());
+    let text = render_list(&[ready, fresh], now(), false);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
     assert!(lines[0].starts_with("NAME  READY    REASON"), "{text}");
@@ -149,4 +149,21 @@ fn the_list_has_one_line_per_cluster_and_a_new_one_is_not_reconciled_yet() {
             "0s"
         ]
     );
+}
+
+#[test]
+fn the_list_of_every_namespace_leads_with_the_namespace() {
+    let mut other = cluster(json!(null));
+    other.metadata.namespace = Some("chat-eu".into());
+    let text = render_list(&[cluster(json!(null)), other], now(), true);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("NAMESPACE  NAME  READY"), "{text}");
+    let first = |l: &str| {
+        l.split_whitespace()
+            .take(2)
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(first(lines[1]), ["shop", "chat"], "{text}");
+    assert_eq!(first(lines[2]), ["chat-eu", "chat"], "{text}");
 }

@@ -134,6 +134,17 @@ async fn kubectl_wiber_tells_a_clusters_state_replays_its_dead_letters_and_bundl
         "{list}"
     );
 
+    // Every namespace's, as `kubectl get -A`: this one's row leads with its namespace.
+    let everywhere = stdout(&["wiber", "status", "-A"]);
+    assert!(
+        everywhere.starts_with("NAMESPACE ")
+            && everywhere.lines().any(|l| {
+                let cells: Vec<&str> = l.split_whitespace().collect();
+                cells.get(..3) == Some(&[ns, NAME, "True"][..])
+            }),
+        "{everywhere}"
+    );
+
     let missing = kubectl(&["wiber", "status", "nobody", "-n", ns]);
     assert!(!missing.status.success());
     assert_eq!(

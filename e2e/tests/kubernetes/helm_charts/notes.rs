@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use wiber_e2e::command::plugin_knows;
 use wiber_e2e::{repo, unique_name};
 
 use super::{KUBE_VERSION, WIBER_AUTH, chart, copy_dir, documents, helm_run};
@@ -143,6 +144,25 @@ fn the_notes_name_paths_that_exist_and_no_deprecated_value() {
             assert!(
                 !paths.is_empty(),
                 "the operator's NOTES name the chart to install next"
+            );
+        }
+        // Every plugin command they give is one the plugin has.
+        let plugin: Vec<Vec<String>> = text
+            .lines()
+            .filter(|l| l.trim_start().starts_with("kubectl wiber "))
+            .map(|l| l.split_whitespace().map(str::to_owned).collect())
+            .collect();
+        for words in &plugin {
+            assert!(
+                plugin_knows(words),
+                "{chart_name}: no plugin command {words:?}"
+            );
+        }
+        if chart_name == "wiber-operator" {
+            assert!(
+                !plugin.is_empty(),
+                "the operator's NOTES name the plugin:
+{text}"
             );
         }
     }

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use wiber_e2e::process::binary;
+use wiber_e2e::command::plugin_knows;
 use wiber_e2e::repo;
 use wiber_operator::resources::{API_ADMIN_PORT, API_PORT, CONSUMER_PORT};
 
@@ -65,26 +65,6 @@ fn kubectl_knows(verb: &str) -> bool {
         .unwrap_or_else(|e| panic!("{bin}: {e} (make test sets WIBER_KUBECTL_BIN)"))
         .status
         .success()
-}
-
-/// `kubectl wiber <subcommand>...`: the plugin itself answers the subcommand's `--help` (the words
-/// after `wiber` up to the first flag or placeholder).
-fn plugin_knows(words: &[String]) -> bool {
-    let path: Vec<&str> = words
-        .iter()
-        .skip_while(|w| *w != "wiber")
-        .skip(1)
-        .take_while(|w| !w.starts_with('-') && !w.contains('<'))
-        .map(String::as_str)
-        .collect();
-    !path.is_empty()
-        && Command::new(binary("kubectl-wiber"))
-            .args(&path)
-            .arg("--help")
-            .output()
-            .expect("the plugin runs")
-            .status
-            .success()
 }
 
 #[test]
