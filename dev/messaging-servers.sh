@@ -36,8 +36,10 @@ export_messaging_env() {
   # PostgreSQL's plans through FerretDB's explain.
   WIBER_FERRETDB_BIN=$("$WIBER_DEV_DIR/ferretdb.sh" bin)
   WIBER_POSTGRES_URL=$("$WIBER_DEV_DIR/postgres.sh" url "")
+  # The backup test dumps and restores a private store with PostgreSQL's own tools.
+  WIBER_POSTGRES_BIN_DIR=$("$WIBER_DEV_DIR/postgres.sh" bindir)
   WIBER_BIN_DIR="${CARGO_TARGET_DIR:-$WIBER_ROOT/target}/debug"
-  export KAFKA_BOOTSTRAP_SERVERS MONGO_URI WIBER_FERRETDB_BIN WIBER_POSTGRES_URL WIBER_BIN_DIR
+  export KAFKA_BOOTSTRAP_SERVERS MONGO_URI WIBER_FERRETDB_BIN WIBER_POSTGRES_URL WIBER_POSTGRES_BIN_DIR WIBER_BIN_DIR
   # Broker-fault tests freeze and stop nodes of the three-node cluster through dev/kafka.sh.
   WIBER_REPLICATED_KAFKA_BOOTSTRAP=$(replicated_kafka bootstrap)
   export WIBER_REPLICATED_KAFKA_BOOTSTRAP WIBER_REPLICATED_KAFKA_PORT=$REPLICATED_KAFKA_PORT

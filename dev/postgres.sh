@@ -7,6 +7,7 @@
 #   dev/postgres.sh wipe                 stop it and delete its data (a fresh cluster at next start)
 #   dev/postgres.sh url [DB]             print the connection URL (DB defaults to ferretdb)
 #   dev/postgres.sh psql [ARGS]          psql on the FerretDB database
+#   dev/postgres.sh bindir               print the directory of PostgreSQL's programs (pg_dump, psql)
 #
 # Variables (defaults): POSTGRES_PORT (15432), WIBER_CACHE (~/.cache/wiber), WIBER_POSTGRES_RUN
 # (data and log: $WIBER_CACHE/run/postgres-$POSTGRES_PORT, or /var/lib/postgresql/wiber-$POSTGRES_PORT
@@ -111,6 +112,7 @@ case "${1:-}" in
   status) status ;;
   wipe) wipe ;;
   url) url "${@:2}" ;;
+  bindir) install && bindir ;;
   psql) pg psql -h 127.0.0.1 -p "$POSTGRES_PORT" -U postgres -d "$DATABASE" "${@:2}" ;;
-  *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; [[ -z ${1:-} ]] || exit 2 ;;
+  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; [[ -z ${1:-} ]] || exit 2 ;;
 esac

@@ -1,14 +1,23 @@
 //! A private FerretDB instance, for tests that take the store down and bring it back.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::command::run;
 use crate::process::{Process, free_port};
 use crate::wait::eventually;
 use crate::{required_env, unique_name};
 
 /// How long FerretDB may take to listen, and a port taken by another server to come free.
 const LISTEN_WITHIN: Duration = Duration::from_secs(30);
+/// How long a dump, a restore or a statement of PostgreSQL's tools may take.
+const TOOL_WITHIN: Duration = Duration::from_secs(120);
+
+/// A PostgreSQL client tool of the server the run started (`WIBER_POSTGRES_BIN_DIR`).
+fn postgres_bin(name: &str) -> PathBuf {
+    PathBuf::from(required_env("WIBER_POSTGRES_BIN_DIR")).join(name)
+}
 
 /// A private FerretDB instance. Its data is a PostgreSQL database of its own on the run's one
 /// PostgreSQL server, so a stop or a freeze is the store's outage as the API and the consumer
@@ -73,6 +82,66 @@ impl OwnStore {
             })
             .await;
         }
+    }
+
+    /// A consistent dump of its data: `pg_dump` of its PostgreSQL database (FerretDB keeps each
+    /// MongoDB database as a schema there), which is this store's backup.
+    pub fn dump(&self, file: &Path) {
+        let file = file.to_str().expect("a UTF-8 path");
+        run(
+            "pg_dump",
+            Command::new(postgres_bin("pg_dump")).args([
+                "-Fc",
+                "-f",
+                file,
+                "-d",
+                &self.postgres_url,
+            ]),
+            TOOL_WITHIN,
+        )
+        .success("pg_dump");
+    }
+
+    /// Loses every byte it held and gets `file` back in its place: stopped, its database dropped
+    /// and created empty, the dump restored into it, and started again on the same port.
+    pub async fn restore(&mut self, file: &Path) {
+        self.stop();
+        let (server, database) = self
+            .postgres_url
+            .rsplit_once('/')
+            .expect("a database in the URL");
+        let admin = format!("{server}/postgres");
+        for sql in [
+            format!("DROP DATABASE \"{database}\" WITH (FORCE)"),
+            format!("CREATE DATABASE \"{database}\""),
+        ] {
+            run(
+                "psql",
+                Command::new(postgres_bin("psql")).args([
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-d",
+                    &admin,
+                    "-c",
+                    &sql,
+                ]),
+                TOOL_WITHIN,
+            )
+            .success(&sql);
+        }
+        let file = file.to_str().expect("a UTF-8 path");
+        run(
+            "pg_restore",
+            Command::new(postgres_bin("pg_restore")).args([
+                "--exit-on-error",
+                "-d",
+                &self.postgres_url,
+                file,
+            ]),
+            TOOL_WITHIN,
+        )
+        .success("pg_restore");
+        self.restart().await;
     }
 
     /// Starts the process on `port` and waits until its own log says it listens there (a

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 mod auth;
+mod backup;
 mod changes;
 mod chat_journeys;
 mod chat_page;
