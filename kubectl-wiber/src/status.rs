@@ -178,15 +178,20 @@ pub fn render(wc: &WiberCluster, events: &[Event], now: Timestamp) -> String {
         ),
     });
 
+    // The status keeps the last change; its event says the same but expires (an hour by default),
+    // and is the only record from an operator older than the status field.
     let scaled = [Reason::ScaleUp.as_str(), Reason::ScaleDown.as_str()];
-    let scaling = events
-        .iter()
-        .find(|e| e.reason.as_deref().is_some_and(|r| scaled.contains(&r)));
-    if let Some(e) = scaling {
+    let last_scaling = match (&c.last_scale, &c.last_scale_time) {
+        (Some(note), at) => Some((at.as_ref().map(|t| t.0), note.clone())),
+        (None, _) => events
+            .iter()
+            .find(|e| e.reason.as_deref().is_some_and(|r| scaled.contains(&r)))
+            .map(|e| (last_seen(e), e.message.clone().unwrap_or_default())),
+    };
+    if let Some((at, note)) = last_scaling {
         out.push_str(&format!(
-            "Last scaling: {} ago: {}\n",
-            last_seen(e).map_or_else(|| "?".to_owned(), |t| age(t, now)),
-            e.message.as_deref().unwrap_or_default()
+            "Last scaling: {} ago: {note}\n",
+            at.map_or_else(|| "?".to_owned(), |t| age(t, now)),
         ));
     }
 

@@ -167,3 +167,18 @@ fn the_list_of_every_namespace_leads_with_the_namespace() {
     assert_eq!(first(lines[1]), ["shop", "chat"], "{text}");
     assert_eq!(first(lines[2]), ["chat-eu", "chat"], "{text}");
 }
+
+#[test]
+fn the_last_scaling_comes_from_the_status_once_its_event_has_expired() {
+    let wc = cluster(json!({
+        "consumers": {"current": 4, "desired": 4, "ready": 4, "reason": "Steady",
+                      "lastScaleTime": "2026-12-07T09:00:00Z",
+                      "lastScale": "consumers 3 -> 4: lag 4000 over 6 partitions (target 1000 per consumer)"},
+    }));
+    let text = render(&wc, &[], now());
+    assert!(
+        text.lines().any(|l| l
+            == "Last scaling: 3h ago: consumers 3 -> 4: lag 4000 over 6 partitions (target 1000 per consumer)"),
+        "{text}"
+    );
+}

@@ -38,10 +38,10 @@ struct ClusterMemory {
     cluster: (String, String),
     history: Vec<Recommendation>,
     last_sample: Option<LagSample>,
-    /// When this process last changed the replicas. The status says so too, but the cached
-    /// WiberCluster a reconcile starts from may predate the status write that recorded it, and
-    /// server-side apply would then remove the field.
-    last_scale_time: Option<Time>,
+    /// When this process last changed the replicas, and why. The status says so too, but the
+    /// cached WiberCluster a reconcile starts from may predate the status write that recorded it,
+    /// and server-side apply would then remove the fields.
+    last_scale: Option<(Time, String)>,
 }
 
 #[derive(Debug, Default)]
@@ -53,9 +53,9 @@ fn memory_key(wc: &WiberCluster) -> String {
 }
 
 impl Memory {
-    fn last_scale_time(&self, wc: &WiberCluster) -> Option<Time> {
+    fn last_scale(&self, wc: &WiberCluster) -> Option<(Time, String)> {
         let memory = self.0.lock().expect("scaling memory lock");
-        memory.get(&memory_key(wc))?.last_scale_time.clone()
+        memory.get(&memory_key(wc))?.last_scale.clone()
     }
 
     fn last_measured(&self, wc: &WiberCluster) -> Option<(i32, i64)> {
@@ -64,10 +64,10 @@ impl Memory {
         Some((sample.partitions, sample.total_lag))
     }
 
-    fn scaled_at(&self, wc: &WiberCluster, at: Time) {
+    fn scaled(&self, wc: &WiberCluster, at: Time, note: String) {
         let mut memory = self.0.lock().expect("scaling memory lock");
         if let Some(mem) = memory.get_mut(&memory_key(wc)) {
-            mem.last_scale_time = Some(at);
+            mem.last_scale = Some((at, note));
         }
     }
 
@@ -119,16 +119,22 @@ pub fn scale(
     let current = observation
         .consumer_replicas
         .unwrap_or(policy.min_replicas.max(i32::from(policy.max_replicas > 0)));
+    let (last_scale_time, last_scale) = match memory.last_scale(wc) {
+        Some((at, note)) => (Some(at), Some(note)),
+        None => wc.status.as_ref().map_or((None, None), |s| {
+            (
+                s.consumers.last_scale_time.clone(),
+                s.consumers.last_scale.clone(),
+            )
+        }),
+    };
     let mut consumers = ConsumerStatus {
         current,
         desired: current,
         ready: 0,
         reason: None,
-        last_scale_time: memory.last_scale_time(wc).or_else(|| {
-            wc.status
-                .as_ref()
-                .and_then(|s| s.consumers.last_scale_time.clone())
-        }),
+        last_scale_time,
+        last_scale,
     };
     let Some(m) = &observation.kafka.lag else {
         return Scaling {
@@ -183,23 +189,25 @@ pub fn scale(
     let event = (decision.desired != current && observation.consumer_deployed).then(|| {
         let up = decision.reason == Reason::ScaleUp;
         metrics.scaled(&scope.ns, &scope.name, if up { "up" } else { "down" });
+        let note = format!(
+            "consumers {current} -> {}: lag {} over {} partitions (target {} per consumer{})",
+            decision.desired,
+            m.total_lag,
+            sample.partitions,
+            policy.target_lag_per_replica,
+            if decision.capped_by_partitions {
+                ", capped at the partition count"
+            } else {
+                ""
+            },
+        );
         let at = Time(jiff::Timestamp::now());
-        memory.scaled_at(wc, at.clone());
+        memory.scaled(wc, at.clone(), note.clone());
         consumers.last_scale_time = Some(at);
+        consumers.last_scale = Some(note.clone());
         ScaleEvent {
             reason: decision.reason,
-            note: format!(
-                "consumers {current} -> {}: lag {} over {} partitions (target {} per consumer{})",
-                decision.desired,
-                m.total_lag,
-                sample.partitions,
-                policy.target_lag_per_replica,
-                if decision.capped_by_partitions {
-                    ", capped at the partition count"
-                } else {
-                    ""
-                },
-            ),
+            note,
         }
     });
     Scaling {

@@ -42,6 +42,7 @@ fn scaling(current: i32, desired: i32, measured: Option<(i32, i64)>) -> Scaling 
             ready: 0,
             reason: None,
             last_scale_time: None,
+            last_scale: None,
         },
         measured,
         event: None,

@@ -66,4 +66,8 @@ pub struct ConsumerStatus {
     /// When the operator last changed the consumer replicas.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_scale_time: Option<Time>,
+    /// What it changed them from and to, and why, as its ScaleUp or ScaleDown event said (events
+    /// expire; this stays until the next change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_scale: Option<String>,
 }

@@ -239,6 +239,13 @@ async fn wibercluster_reconciles_scales_with_lag_and_is_cleaned_up() {
     .await;
     assert_eq!(status.consumers.desired, 3);
     assert!(status.consumers.last_scale_time.is_some());
+    // What it did and why stays in the status, after the event expires.
+    let why = status.consumers.last_scale.clone().unwrap_or_default();
+    assert!(
+        why.starts_with("consumers 1 -> 3: lag ")
+            && why.ends_with(" per consumer, capped at the partition count)"),
+        "{why}"
+    );
 
     // Drain: the group commits everything. Lag 0 asks for 1, after the 6 s window.
     let drainer: BaseConsumer = ClientConfig::new()
@@ -268,6 +275,17 @@ async fn wibercluster_reconciles_scales_with_lag_and_is_cleaned_up() {
         drained_at.elapsed() >= Duration::from_secs(5),
         "scaled down before the stabilization window"
     );
+    eventually("the status says why it scaled down", WITHIN, || async {
+        let why = clusters
+            .get("chat")
+            .await
+            .ok()?
+            .status?
+            .consumers
+            .last_scale?;
+        why.starts_with("consumers 3 -> 1: lag 0 ").then_some(())
+    })
+    .await;
 
     let events: Api<Event> = Api::namespaced(client.clone(), &ns);
     let reasons: Vec<String> = events
