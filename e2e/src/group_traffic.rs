@@ -84,11 +84,17 @@ async fn call(
 /// How long a group accepted with 202 may take to be applied.
 const GROUP_APPLIED_WITHIN: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Makes a group of `<prefix>-g0` (its owner) to `<prefix>-g4` (the consumer must be up, so that
-/// it exists before its first message), then sends `messages` messages to it one at a time,
-/// adding a member every 40 and removing `<prefix>-g1` halfway. Senders are the first members
-/// still in it, so nothing acknowledged can be refused in Kafka's order.
-pub async fn group_traffic(wiber: &Wiber, prefix: &str, messages: usize) -> GroupRun {
+/// A group made for `group_traffic`, applied by the consumer.
+pub struct MadeGroup {
+    prefix: String,
+    group: String,
+    change: String,
+}
+
+/// Makes a group of `<prefix>-g0` (its owner) to `<prefix>-g4` and waits until the consumer has
+/// applied it (it must be up), so that the group exists before its first message: make it before
+/// a fault that stops the consumers.
+pub async fn make_group(wiber: &Wiber, prefix: &str) -> MadeGroup {
     let user = |i: usize| format!("{prefix}-g{i}");
     let owner = user(0);
     let (status, made) = call(
@@ -116,7 +122,25 @@ pub async fn group_traffic(wiber: &Wiber, prefix: &str, messages: usize) -> Grou
         })
         .await;
     }
-    let mut changes = HashSet::from([change_id(&made)]);
+    MadeGroup {
+        prefix: prefix.to_owned(),
+        group,
+        change: change_id(&made),
+    }
+}
+
+/// Sends `messages` messages to a group `make_group` made, one at a time, adding a member every
+/// 40 and removing `<prefix>-g1` halfway. Senders are the first members still in it, so nothing
+/// acknowledged can be refused in Kafka's order.
+pub async fn group_traffic(wiber: &Wiber, made: MadeGroup, messages: usize) -> GroupRun {
+    let MadeGroup {
+        prefix,
+        group,
+        change,
+    } = made;
+    let user = |i: usize| format!("{prefix}-g{i}");
+    let owner = user(0);
+    let mut changes = HashSet::from([change]);
     let mut members: Vec<String> = (0..5).map(user).collect();
     let senders = [user(0), user(2), user(3), user(4)];
     let mut acknowledged = HashSet::new();

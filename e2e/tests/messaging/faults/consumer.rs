@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rdkafka::producer::FutureRecord;
 use serde_json::json;
-use wiber_e2e::group_traffic::group_traffic;
+use wiber_e2e::group_traffic::{group_traffic, make_group};
 use wiber_e2e::kafka::producer;
 use wiber_e2e::readiness::ReadinessRecorder;
 use wiber_e2e::soak::{Run, report};
@@ -26,8 +26,10 @@ async fn consumer_killed_mid_stream_and_restarted_loses_nothing_and_duplicates_n
     let api_ready = ReadinessRecorder::api(&wiber);
 
     let sender = stream(&wiber, STREAM, CONCURRENCY, "kill");
-    // A group's messages and membership changes beside the 1:1 stream, across the kill.
-    let group = group_traffic(&wiber, "kill", GROUP_MESSAGES);
+    // A group's messages and membership changes beside the 1:1 stream, across the kill; the
+    // group applied first, while the consumer runs.
+    let made = make_group(&wiber, "kill").await;
+    let group = group_traffic(&wiber, made, GROUP_MESSAGES);
     let killer = async {
         // Kill once it has stored part of the stream, so some offsets are committed and some not.
         consumer

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use wiber_e2e::group_traffic::group_traffic;
+use wiber_e2e::group_traffic::{group_traffic, make_group};
 use wiber_e2e::readiness::ReadinessRecorder;
 use wiber_e2e::soak::{Run, report};
 use wiber_e2e::stack::{ConsumerProcess, Wiber, stream};
@@ -29,8 +29,9 @@ async fn a_rebalance_storm_mid_stream_stores_every_message_exactly_once() {
 
     let sender = stream(&wiber, 3000, CONCURRENCY, "storm");
     // A group's messages and membership changes through the storm: its state moves between
-    // consumers with its partition.
-    let group = group_traffic(&wiber, "storm", 150);
+    // consumers with its partition. The group applied first, before the storm.
+    let made = make_group(&wiber, "storm").await;
+    let group = group_traffic(&wiber, made, 150);
     let storm = async {
         first
             .wait_metric(
