@@ -14,9 +14,11 @@ const LISTEN_WITHIN: Duration = Duration::from_secs(30);
 /// How long a dump, a restore or a statement of PostgreSQL's tools may take.
 const TOOL_WITHIN: Duration = Duration::from_secs(120);
 
-/// A PostgreSQL client tool of the server the run started (`WIBER_POSTGRES_BIN_DIR`).
-fn postgres_bin(name: &str) -> PathBuf {
-    PathBuf::from(required_env("WIBER_POSTGRES_BIN_DIR")).join(name)
+/// Runs a PostgreSQL client tool of the server the run started (`WIBER_POSTGRES_BIN_DIR`) to
+/// completion, failing the test with its output if it fails.
+fn postgres_tool(name: &str, args: &[&str]) {
+    let bin = PathBuf::from(required_env("WIBER_POSTGRES_BIN_DIR")).join(name);
+    run(name, Command::new(bin).args(args), TOOL_WITHIN).success(&format!("{name} {args:?}"));
 }
 
 /// A private FerretDB instance. Its data is a PostgreSQL database of its own on the run's one
@@ -88,18 +90,7 @@ impl OwnStore {
     /// MongoDB database as a schema there), which is this store's backup.
     pub fn dump(&self, file: &Path) {
         let file = file.to_str().expect("a UTF-8 path");
-        run(
-            "pg_dump",
-            Command::new(postgres_bin("pg_dump")).args([
-                "-Fc",
-                "-f",
-                file,
-                "-d",
-                &self.postgres_url,
-            ]),
-            TOOL_WITHIN,
-        )
-        .success("pg_dump");
+        postgres_tool("pg_dump", &["-Fc", "-f", file, "-d", &self.postgres_url]);
     }
 
     /// Loses every byte it held and gets `file` back in its place: stopped, its database dropped
@@ -115,32 +106,13 @@ impl OwnStore {
             format!("DROP DATABASE \"{database}\" WITH (FORCE)"),
             format!("CREATE DATABASE \"{database}\""),
         ] {
-            run(
-                "psql",
-                Command::new(postgres_bin("psql")).args([
-                    "-v",
-                    "ON_ERROR_STOP=1",
-                    "-d",
-                    &admin,
-                    "-c",
-                    &sql,
-                ]),
-                TOOL_WITHIN,
-            )
-            .success(&sql);
+            postgres_tool("psql", &["-v", "ON_ERROR_STOP=1", "-d", &admin, "-c", &sql]);
         }
         let file = file.to_str().expect("a UTF-8 path");
-        run(
+        postgres_tool(
             "pg_restore",
-            Command::new(postgres_bin("pg_restore")).args([
-                "--exit-on-error",
-                "-d",
-                &self.postgres_url,
-                file,
-            ]),
-            TOOL_WITHIN,
-        )
-        .success("pg_restore");
+            &["--exit-on-error", "-d", &self.postgres_url, file],
+        );
         self.restart().await;
     }
 
